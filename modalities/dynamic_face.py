@@ -1,0 +1,169 @@
+"""Dynamic face expert: how the main face's expression unfolds over a window.
+
+Two methods (`options.method`):
+- `lstm` (default profile): the EmoAffectNet LSTM (trained on Aff-Wild2) over the ResNet-50's
+  512-d embeddings of 10 face frames spread evenly over the window (frames repeat when the
+  window has fewer), as the authors' AVCER system used it. Models: `backbone`, `temporal`.
+- `apex_pooling` (offline profile, no temporal model ships in a package): per-frame
+  probabilities of the static classifier, pooled with weights that favour the frames where
+  the expression is strongest. A pooling rule, not a trained model; the outputs say so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from modalities.base import Expert, pick_device, to_basic_order
+from modalities.face_models import (
+    EMOAFFECTNET_LABELS,
+    EMOAFFECTNET_SEQUENCE,
+    EmoAffectNetLSTM,
+    load_state_dict_file,
+    weights_file,
+)
+from modalities.static_face import (
+    NO_FACE,
+    ArchitectureName,
+    load_face_classifier,
+    model_path,
+    per_face_frame,
+    window_faces,
+)
+from pipeline.config import ExpertConfig
+from pipeline.labels import BASIC, basic_index_map
+from pipeline.types import Chunk, ExpertOutput, ExpertStatus
+
+LSTM_FILE = "FER_dinamic_LSTM_Aff-Wild2.pt"  # the authors' spelling, on the hub and in the tiny model
+APEX_METHOD = "apex-weighted pooling rule, not a trained model"
+_NEUTRAL = BASIC.index("Neutral")
+
+
+class DynamicFaceOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: Literal["lstm", "apex_pooling"] = "lstm"
+    architecture: ArchitectureName = "emoaffectnet_resnet50"  # what the `backbone` model is
+    # Softmax temperature over the frames' expressiveness (peak non-neutral probability, 0..1):
+    # small values follow the apex frame, large ones approach the plain mean.
+    apex_temperature: float = Field(0.1, gt=0)
+    batch_size: int = Field(32, ge=1)  # face crops per forward pass of the backbone
+
+    @model_validator(mode="after")
+    def _lstm_reads_resnet_features(self) -> DynamicFaceOptions:
+        if self.method == "lstm" and self.architecture != "emoaffectnet_resnet50":
+            raise ValueError(
+                "method lstm reads EmoAffectNet ResNet-50 features: set architecture to emoaffectnet_resnet50"
+            )
+        return self
+
+
+def apex_pool(probs: np.ndarray, temperature: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pool per-frame BASIC probabilities [n, 8] into one distribution, favouring apex frames.
+
+    A frame's expressiveness is its largest non-neutral probability; the frame weights are a
+    softmax of expressiveness / temperature. Returns (pooled [8], weights [n]).
+    """
+    expressiveness = np.delete(probs, _NEUTRAL, axis=1).max(axis=1)
+    logits = expressiveness / temperature
+    weights = np.exp(logits - logits.max())
+    weights /= weights.sum()
+    return weights @ probs, weights
+
+
+def sequence_indices(n_frames: int, length: int = EMOAFFECTNET_SEQUENCE) -> np.ndarray:
+    """`length` indices spread evenly over n_frames in time order (repeating when n_frames < length)."""
+    return np.linspace(0, n_frames - 1, length).round().astype(int)
+
+
+class DynamicFaceExpert(Expert):
+    """Expression dynamics of the main face per window (LSTM, or apex pooling offline)."""
+
+    name = "dynamic_face"
+    Options = DynamicFaceOptions
+    options: DynamicFaceOptions
+
+    def __init__(self, config: ExpertConfig, cache_dir: Path) -> None:
+        super().__init__(config, cache_dir)
+        device = pick_device(config.device)
+        backbone = model_path(config, "backbone", cache_dir, self.name)
+        self.classifier = load_face_classifier(self.options.architecture, backbone, device, self.options.batch_size)
+        self.temporal: EmoAffectNetLSTM | None = None
+        if self.options.method == "lstm":
+            path = weights_file(model_path(config, "temporal", cache_dir, self.name), LSTM_FILE)
+            self.temporal = load_state_dict_file(EmoAffectNetLSTM(), path).to(device)
+        self.device = device
+
+    @property
+    def model_id(self) -> str:
+        backbone = self.config.models["backbone"].source
+        if self.options.method == "lstm":
+            return f"{backbone} + {self.config.models['temporal'].source}"
+        return f"{backbone} (apex pooling)"
+
+    def status(self) -> ExpertStatus:
+        note = APEX_METHOD if self.options.method == "apex_pooling" else None
+        return dataclasses.replace(super().status(), note=note)
+
+    def predict(self, chunk: Chunk) -> list[ExpertOutput]:
+        if self.options.method == "lstm":
+            return self._predict_lstm(chunk)
+        return self._predict_apex(chunk)
+
+    def _predict_apex(self, chunk: Chunk) -> list[ExpertOutput]:
+        probs = per_face_frame(chunk, self.classifier.probabilities)
+        outputs = []
+        for window in chunk.windows:
+            indices, counts = window_faces(chunk, window, probs)
+            if not indices:
+                outputs.append(self.absent(window.index, NO_FACE, **counts))
+                continue
+            pooled, weights = apex_pool(np.stack([probs[i] for i in indices]), self.options.apex_temperature)
+            apex = int(np.argmax(weights))
+            evidence = {
+                **counts,
+                "method": APEX_METHOD,
+                "apex_frame": indices[apex],
+                "apex_weight": float(weights[apex]),
+            }
+            outputs.append(self.present(window.index, pooled, **evidence))
+        return outputs
+
+    def _predict_lstm(self, chunk: Chunk) -> list[ExpertOutput]:
+        features = per_face_frame(chunk, self.classifier.features)
+        sequences: list[np.ndarray] = []
+        evidence: list[tuple[int, dict[str, int]]] = []
+        for window in chunk.windows:
+            indices, counts = window_faces(chunk, window, features)
+            evidence.append((window.index, counts))
+            if indices:
+                sequences.append(np.stack([features[indices[i]] for i in sequence_indices(len(indices))]))
+        probs = iter(self._run_lstm(sequences))  # every window with faces in one forward pass
+        return [
+            self.present(index, next(probs), **counts)
+            if counts["face_frames"]
+            else self.absent(index, NO_FACE, **counts)
+            for index, counts in evidence
+        ]
+
+    @torch.inference_mode()
+    def _run_lstm(self, sequences: list[np.ndarray]) -> np.ndarray:
+        assert self.temporal is not None  # loaded in __init__ when the method is lstm
+        if not sequences:
+            return np.zeros((0, len(BASIC)))
+        batch = torch.from_numpy(np.stack(sequences)).to(self.device)
+        probs = torch.softmax(self.temporal(batch).float(), dim=1).cpu().numpy()
+        return to_basic_order(probs, basic_index_map(EMOAFFECTNET_LABELS))
+
+
+def build_tiny_dynamic_face(target_dir: Path) -> None:
+    """A random-weight EmoAffectNet LSTM saved as the hub's state-dict file (seeded)."""
+    with torch.random.fork_rng(devices=[]):  # seed without disturbing the caller's random state
+        torch.manual_seed(0)
+        model = EmoAffectNetLSTM()
+    torch.save(model.state_dict(), target_dir / LSTM_FILE)

@@ -1,0 +1,44 @@
+"""Maps expert names (as used in profiles) to their classes, imported on first use."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from modalities.base import Expert
+    from pipeline.config import ExpertConfig
+
+# name -> "module:Class". Tests may register extra experts with `register`.
+_EXPERTS: dict[str, str] = {
+    "static_face": "modalities.static_face:StaticFaceExpert",
+    "dynamic_face": "modalities.dynamic_face:DynamicFaceExpert",
+    "audio": "modalities.audio:AudioExpert",
+    "text": "modalities.text:TextExpert",
+}
+
+
+def register(name: str, target: str) -> None:
+    """Add an expert class under `name` (`target` is "module:Class")."""
+    _EXPERTS[name] = target
+
+
+def expert_names() -> list[str]:
+    return list(_EXPERTS)
+
+
+def expert_class(name: str) -> type[Expert]:
+    if name not in _EXPERTS:
+        raise KeyError(f"unknown expert {name!r}; known experts: {', '.join(_EXPERTS)}")
+    module_name, class_name = _EXPERTS[name].split(":")
+    return getattr(import_module(module_name), class_name)
+
+
+def build_expert(name: str, config: ExpertConfig, cache_dir: Path) -> Expert:
+    """Construct (and so load) one expert; an unavailable one becomes an `UnavailableExpert`."""
+    from modalities.base import UnavailableExpert
+
+    if config.unavailable is not None:
+        return UnavailableExpert(name, config.unavailable)
+    return expert_class(name)(config, cache_dir)

@@ -1,0 +1,102 @@
+"""The text expert: what is said, scored for emotion.
+
+Per chunk, once: Silero VAD (skip recognition where nobody speaks), then Whisper with word
+timestamps over the chunk audio. Words go to every window their midpoint falls in; each
+window's transcript goes through a text-emotion head. The transcript and timed words are
+returned as evidence.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from modalities.asr import Word, load_recognizer, transcript, words_in_windows
+from modalities.base import Expert, pick_device
+from modalities.sources import Source, resolve
+from modalities.text_emotion import load_text_emotion_head
+from modalities.vad import VoiceActivity
+from pipeline.config import ExpertConfig
+from pipeline.types import Chunk, ExpertOutput
+
+NO_AUDIO = "no audio track"
+NO_SPEECH = "no speech in window"
+
+
+class TextOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    asr_engine: Literal["openai-whisper", "faster-whisper"] = "openai-whisper"  # must match the `asr` model's format
+    emotion_head: Literal["classifier", "zero_shot"] = "classifier"  # must match the `emotion` model
+    # Spoken language given to Whisper; None lets Whisper detect it per chunk. English by
+    # default because the emotion heads read English.
+    language: str | None = "en"
+    beam_size: int = Field(5, ge=1)  # Whisper beam search width
+    # Retry a segment that fails Whisper's quality checks at higher sampling temperatures
+    # (Whisper's default). Off: one deterministic beam search per segment.
+    asr_fallback: bool = True
+    compute_type: str = "int8"  # faster-whisper (CTranslate2) weight precision
+    zero_shot_temperature: float = Field(0.05, gt=0)  # softmax temperature of the zero-shot head, in cosine units
+    vad_threshold: float = Field(0.5, gt=0, lt=1)  # Silero speech probability above which a frame is speech
+
+
+class TextExpert(Expert):
+    name = "text"
+    Options = TextOptions
+
+    def __init__(self, config: ExpertConfig, cache_dir: Path) -> None:
+        super().__init__(config, cache_dir)
+        missing = [role for role in ("vad", "asr", "emotion") if role not in config.models]
+        if missing:
+            raise ValueError(f"experts.text.models needs {', '.join(missing)} (VAD, speech recognition, text emotion)")
+        options = self.options
+        device = pick_device(config.device)
+        self.vad = VoiceActivity(resolve(config.models["vad"].source, cache_dir), options.vad_threshold)
+        self.recognizer = load_recognizer(
+            options.asr_engine,
+            resolve(config.models["asr"].source, cache_dir),
+            device,
+            language=options.language,
+            beam_size=options.beam_size,
+            fallback=options.asr_fallback,
+            compute_type=options.compute_type,
+        )
+        self.head = load_text_emotion_head(
+            options.emotion_head, resolve(config.models["emotion"].source, cache_dir), device, options.zero_shot_temperature
+        )
+        asr_name = Source.parse(config.models["asr"].source).name
+        emotion_name = Source.parse(config.models["emotion"].source).name
+        self._model_id = f"{options.asr_engine}({asr_name}) + {options.emotion_head}({emotion_name})"
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    def score_texts(self, lines: list[str]) -> np.ndarray:
+        """Emotion of given text lines, [n, 8] in BASIC order (no speech recognition)."""
+        return self.head.score(lines)
+
+    def transcribe(self, chunk: Chunk) -> list[Word]:
+        """The chunk's words in video time; none when the VAD hears no speech."""
+        if not self.vad.speech_spans(chunk.audio):
+            return []
+        return [word.shifted(chunk.audio_start_s) for word in self.recognizer.transcribe(chunk.audio)]
+
+    def predict(self, chunk: Chunk) -> list[ExpertOutput]:
+        if not chunk.video.has_audio or chunk.audio.size == 0:
+            return [self.absent(w.index, NO_AUDIO) for w in chunk.windows]
+        per_window = words_in_windows(self.transcribe(chunk), chunk.windows)
+        transcripts = [transcript(words) for words in per_window]
+        spoken = [i for i, words in enumerate(per_window) if words]
+        probs = dict(zip(spoken, self.score_texts([transcripts[i] for i in spoken])))
+        outputs = []
+        for i, window in enumerate(chunk.windows):
+            if i not in probs:
+                outputs.append(self.absent(window.index, NO_SPEECH, transcript=""))
+                continue
+            words = [{"text": w.text.strip(), "start_s": round(w.start_s, 3), "end_s": round(w.end_s, 3)} for w in per_window[i]]
+            outputs.append(self.present(window.index, probs[i], transcript=transcripts[i], words=words))
+        return outputs

@@ -1,0 +1,44 @@
+"""`cer models make-tiny`: miniature random-weight copies of the default profile's models.
+
+Each builder writes a model of exactly the class the default profile loads, in the same
+on-disk format, so that the `tiny` profile exercises the real loading code with no download.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import import_module
+from pathlib import Path
+
+# tiny model name (as in `tiny:NAME` sources) -> "module:builder(target_dir)"
+TINY_BUILDERS: dict[str, str] = {
+    "static_face": "modalities.static_face:build_tiny_static_face",
+    "dynamic_face": "modalities.dynamic_face:build_tiny_dynamic_face",
+    "speech_emotion": "modalities.audio:build_tiny_speech_emotion",
+    "whisper": "modalities.asr:build_tiny_whisper",
+    "text_emotion": "modalities.text_emotion:build_tiny_text_emotion",
+}
+
+
+def _builder(target: str) -> Callable[[Path], None]:
+    module_name, function_name = target.split(":")
+    return getattr(import_module(module_name), function_name)
+
+
+def make_tiny(cache_dir: Path, force: bool = False) -> list[Path]:
+    """Build every tiny model missing under `cache_dir/tiny` (all of them with `force`)."""
+    built = []
+    for name, target in TINY_BUILDERS.items():
+        folder = cache_dir / "tiny" / name
+        if folder.exists() and not force:
+            continue
+        staging = folder.with_name(name + ".partial")
+        staging.mkdir(parents=True, exist_ok=True)
+        _builder(target)(staging)
+        if folder.exists():
+            import shutil
+
+            shutil.rmtree(folder)
+        staging.rename(folder)
+        built.append(folder)
+    return built

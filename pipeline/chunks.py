@@ -1,0 +1,80 @@
+"""Groups windows into chunks and fills each with the frames and audio it spans.
+
+Consecutive chunks overlap where their windows overlap; frames and audio of the overlap are
+kept from one chunk to the next instead of being decoded twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.config import MediaConfig
+from pipeline.media import iter_audio_blocks, iter_sampled_frames
+from pipeline.types import AUDIO_RATE, Chunk, SampledFrame, VideoInfo, Window
+
+
+@dataclass
+class ChunkWork:
+    """A chunk, and those of its frames that no earlier chunk held (for once-only work such as face tracking)."""
+
+    chunk: Chunk
+    new_frames: list[SampledFrame]
+
+
+class _AudioBuffer:
+    """The 16 kHz audio stream, kept from `start_s` on."""
+
+    def __init__(self, blocks: Iterator[np.ndarray]) -> None:
+        self._blocks = blocks
+        self._data = np.zeros(0, dtype=np.float32)
+        self.start_s = 0.0
+        self._exhausted = False
+
+    def take(self, start_s: float, end_s: float) -> np.ndarray:
+        """Audio of [start_s, end_s); shorter when the stream ends first."""
+        end_sample = int(round((end_s - self.start_s) * AUDIO_RATE))
+        while len(self._data) < end_sample and not self._exhausted:
+            block = next(self._blocks, None)
+            if block is None:
+                self._exhausted = True
+            else:
+                self._data = np.concatenate([self._data, block])
+        first = max(0, int(round((start_s - self.start_s) * AUDIO_RATE)))
+        return self._data[first:end_sample].copy()
+
+    def drop_before(self, t_s: float) -> None:
+        cut = max(0, int(round((t_s - self.start_s) * AUDIO_RATE)))
+        self._data = self._data[cut:]
+        self.start_s += cut / AUDIO_RATE
+
+
+def iter_chunks(info: VideoInfo, windows: list[Window], media: MediaConfig) -> Iterator[ChunkWork]:
+    """Decode the video once and yield chunks of `media.chunk_windows` windows each."""
+    frames = iter_sampled_frames(info, media.sample_fps, media.max_side)
+    audio = _AudioBuffer(iter_audio_blocks(info))
+    held: list[SampledFrame] = []  # decoded frames not yet behind every remaining window
+    lookahead: SampledFrame | None = None
+    groups = [windows[i : i + media.chunk_windows] for i in range(0, len(windows), media.chunk_windows)]
+    for number, group in enumerate(groups):
+        start_s, end_s = group[0].start_s, group[-1].end_s
+        is_last = number == len(groups) - 1
+        new_frames: list[SampledFrame] = []
+        while True:
+            frame = lookahead if lookahead is not None else next(frames, None)
+            lookahead = None
+            if frame is None:
+                break
+            if frame.t_s >= end_s and not is_last:
+                lookahead = frame
+                break
+            new_frames.append(frame)
+        chunk_frames = [f for f in held if f.t_s >= start_s] + new_frames
+        chunk = Chunk(video=info, windows=group, frames=chunk_frames, audio=audio.take(start_s, end_s), audio_start_s=start_s)
+        yield ChunkWork(chunk=chunk, new_frames=new_frames)
+        if not is_last:
+            next_start = groups[number + 1][0].start_s
+            held = [f for f in chunk_frames if f.t_s >= next_start]
+            audio.drop_before(next_start)

@@ -1,0 +1,162 @@
+"""Face detection and tracking on sampled frames, and the main face crop of each frame.
+
+The runner feeds a video chunk by chunk; `FaceTracker` keeps its tracks between chunks so
+that a face keeps its track id across chunk boundaries. Per chunk, the main track is the
+face with the most (area x score) summed over the chunk's frames: large, confident and
+present often. Its crop on each frame is what the static and dynamic face experts see.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.config import FaceConfig
+from pipeline.face_detectors import load_detector
+from pipeline.types import FaceBox, SampledFrame
+
+NO_TRACK = -1
+
+
+def iou(a: FaceBox, b: FaceBox) -> float:
+    """Intersection over union of two boxes (0 when they do not overlap)."""
+    inter_w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    inter_h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    if inter_w <= 0 or inter_h <= 0:
+        return 0.0
+    inter = inter_w * inter_h
+    return inter / (a.area + b.area - inter)
+
+
+def crop_face(image: np.ndarray, box: FaceBox, margin: float) -> np.ndarray:
+    """The square RGB crop around `box`, enlarged by `margin` x its size on every side.
+
+    The square is shifted (not cut) to stay inside the image, and shrunk only when the image
+    itself is smaller, so face models always get an undistorted, non-empty square.
+    """
+    height, width = image.shape[:2]
+    box_w, box_h = max(box.x1 - box.x0, 1.0), max(box.y1 - box.y0, 1.0)
+    side = max(1, round(min(max(box_w, box_h) * (1 + 2 * margin), width, height)))
+    centre_x, centre_y = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2
+    left = int(np.clip(round(centre_x - side / 2), 0, width - side))
+    top = int(np.clip(round(centre_y - side / 2), 0, height - side))
+    return np.ascontiguousarray(image[top : top + side, left : left + side])
+
+
+def _clip_to_image(box: FaceBox, width: int, height: int) -> FaceBox:
+    # Detectors may place a box partly outside the frame; areas and crops need it inside.
+    return replace(box, x0=max(box.x0, 0.0), y0=max(box.y0, 0.0), x1=min(box.x1, float(width)), y1=min(box.y1, float(height)))
+
+
+@dataclass
+class _Track:
+    last_box: FaceBox
+    last_seen: int  # number of the sampled frame where the track was last matched
+
+
+class IouTracker:
+    """Greedy IoU tracking: each new box continues the free track it overlaps most.
+
+    Frames are numbered across calls, so tracks carry over from one chunk to the next.
+    """
+
+    def __init__(self, min_iou: float, max_gap: int) -> None:
+        self.min_iou = min_iou
+        self.max_gap = max_gap
+        self._tracks: dict[int, _Track] = {}
+        self._next_id = 0
+        self._frame = -1
+
+    @property
+    def tracks_started(self) -> int:
+        return self._next_id
+
+    def update(self, boxes: list[FaceBox]) -> list[FaceBox]:
+        """The boxes of the next sampled frame, each with its track id."""
+        self._frame += 1
+        self._end_stale_tracks()
+        matches = self._greedy_matches(boxes)
+        tracked = []
+        for i, box in enumerate(boxes):
+            track_id = matches.get(i)
+            if track_id is None:
+                track_id = self._next_id
+                self._next_id += 1
+            tracked.append(replace(box, track_id=track_id))
+            self._tracks[track_id] = _Track(tracked[-1], self._frame)
+        return tracked
+
+    def _end_stale_tracks(self) -> None:
+        stale = [tid for tid, track in self._tracks.items() if self._frame - track.last_seen - 1 > self.max_gap]
+        for tid in stale:
+            del self._tracks[tid]
+
+    def _greedy_matches(self, boxes: list[FaceBox]) -> dict[int, int]:
+        """Box index -> track id, taking the best-overlapping pairs first."""
+        pairs = [
+            (overlap, i, tid)
+            for i, box in enumerate(boxes)
+            for tid, track in self._tracks.items()
+            # boxes that do not overlap never continue a track, even with min_iou = 0
+            if (overlap := iou(box, track.last_box)) > 0 and overlap >= self.min_iou
+        ]
+        matches: dict[int, int] = {}
+        used_tracks: set[int] = set()
+        for _, i, tid in sorted(pairs, key=lambda p: (-p[0], p[1], p[2])):
+            if i not in matches and tid not in used_tracks:
+                matches[i] = tid
+                used_tracks.add(tid)
+        return matches
+
+
+def main_track(frames: list[SampledFrame]) -> int:
+    """The track with the largest sum of (area x score) over `frames`; NO_TRACK when faceless.
+
+    Ties go to the older (lower) track id so the choice is deterministic.
+    """
+    weight: dict[int, float] = {}
+    for frame in frames:
+        for box in frame.faces:
+            weight[box.track_id] = weight.get(box.track_id, 0.0) + box.area * box.score
+    if not weight:
+        return NO_TRACK
+    return min(weight, key=lambda tid: (-weight[tid], tid))
+
+
+class FaceTracker:
+    """Detects faces on sampled frames, tracks them across chunks and crops the main face."""
+
+    def __init__(self, config: FaceConfig, cache_dir: Path) -> None:
+        self.config = config
+        self._detector = load_detector(config, cache_dir)
+        self.detector_name: str = self._detector.name  # the detector in use, after any fallback
+        self._tracker = IouTracker(config.track_iou, config.max_track_gap)
+
+    def reset(self) -> None:
+        """Forget all tracks (before a new video); the detector stays loaded."""
+        self._tracker = IouTracker(self.config.track_iou, self.config.max_track_gap)
+
+    @property
+    def track_count(self) -> int:
+        """Face tracks started since the last reset (one per person, when tracking holds)."""
+        return self._tracker.tracks_started
+
+    def detect(self, image: np.ndarray) -> list[FaceBox]:
+        """Faces on one RGB uint8 image, inside it and at least `min_face_px` on each side."""
+        height, width = image.shape[:2]
+        boxes = (_clip_to_image(box, width, height) for box in self._detector.detect(image))
+        min_px = self.config.min_face_px
+        return [box for box in boxes if min(box.x1 - box.x0, box.y1 - box.y0) >= min_px]
+
+    def process(self, frames: list[SampledFrame]) -> int:
+        """Detect and track faces on a chunk's frames (in time order) and set each frame's
+        `faces` and `main_face` in place. Returns the chunk's main track id, or NO_TRACK."""
+        for frame in frames:
+            frame.faces = self._tracker.update(self.detect(frame.image))
+        main_id = main_track(frames)
+        for frame in frames:
+            box = next((b for b in frame.faces if b.track_id == main_id), None)
+            frame.main_face = None if box is None else crop_face(frame.image, box, self.config.crop_margin)
+        return main_id

@@ -1,0 +1,156 @@
+"""Video probing and streaming decode with PyAV (FFmpeg's libraries, no ffmpeg binary).
+
+Frames are sampled at a fixed rate and audio is resampled to 16 kHz mono, both streamed so
+that memory depends on the chunk size, never on the video's length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from pipeline.types import AUDIO_RATE, SampledFrame, VideoInfo
+
+AUDIO_BLOCK_SAMPLES = AUDIO_RATE  # samples handed over at a time by the audio stream (1 s)
+
+
+class MediaError(ValueError):
+    """A video that cannot be used; the message says why in one line."""
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except av.FFmpegError as exc:
+        raise MediaError(f"{path.name}: not a readable video (corrupt or unsupported format): {exc.strerror or exc}") from None
+
+
+def _upright_rotation(frame: av.VideoFrame) -> int:
+    """Clockwise degrees that make the frame upright.
+
+    FFmpeg's display matrix states how the stored picture is rotated counter-clockwise;
+    undoing it means rotating clockwise by the same angle's negation.
+    """
+    return int(round(-float(getattr(frame, "rotation", 0) or 0))) % 360
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Read a video's facts, decoding its first frame to prove it is decodable."""
+    path = Path(path)
+    if not path.exists():
+        raise MediaError(f"{path}: file not found")
+    if not path.is_file():
+        raise MediaError(f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise MediaError(f"{path.name}: empty file (0 bytes)")
+    with _open(path) as container:
+        if not container.streams.video:
+            raise MediaError(f"{path.name}: no video stream (audio-only or not a video file)")
+        stream = container.streams.video[0]
+        try:
+            first = next(container.decode(stream), None)
+        except av.FFmpegError as exc:
+            raise MediaError(f"{path.name}: corrupt video, no frame could be decoded ({exc.strerror or exc})") from None
+        if first is None:
+            raise MediaError(f"{path.name}: the video stream has no frames")
+        duration = _duration_s(container, stream)
+        if duration <= 0:
+            raise MediaError(f"{path.name}: zero-length video")
+        rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+        n_frames = stream.frames if stream.frames > 0 else max(1, int(round(duration * float(rate))))
+        fps = n_frames / duration if stream.frames > 0 else float(rate)
+        rotation = _upright_rotation(first)
+        width, height = first.width, first.height
+        if rotation in (90, 270):
+            width, height = height, width
+        return VideoInfo(
+            path=str(path),
+            duration_s=round(duration, 6),
+            fps=round(fps, 6),
+            width=width,
+            height=height,
+            has_audio=bool(container.streams.audio),
+            n_frames=n_frames,
+            rotation=rotation,
+        )
+
+
+def _duration_s(container: av.container.InputContainer, stream: av.VideoStream) -> float:
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / av.time_base
+    return 0.0
+
+
+def _scaled_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    scale = min(1.0, max_side / max(width, height))
+    # even sizes keep swscale's chroma handling exact
+    return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+
+
+def iter_sampled_frames(info: VideoInfo, sample_fps: float, max_side: int) -> Iterator[SampledFrame]:
+    """Decode the video once, yielding upright RGB frames at about `sample_fps`.
+
+    A frame is taken when its time reaches the next sampling instant, which follows the real
+    timestamps and so handles variable frame rates.
+    """
+    path = Path(info.path)
+    step = 1.0 / sample_fps
+    next_t = 0.0
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # frame-threaded decoding: decoding dominates sampling
+        origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        try:
+            for frame_index, frame in enumerate(container.decode(stream)):
+                t = float(frame.time) - origin if frame.time is not None else frame_index / info.fps
+                if t + 1e-6 < next_t:
+                    continue
+                next_t = (int(t / step + 1e-6) + 1) * step  # the next sampling instant after t
+                yield SampledFrame(t_s=round(t, 6), frame_index=min(frame_index, info.n_frames - 1), image=_to_rgb(frame, max_side))
+        except av.FFmpegError as exc:
+            raise MediaError(f"{path.name}: decoding failed after {next_t:.1f} s ({exc.strerror or exc}); the file is damaged") from None
+
+
+def _to_rgb(frame: av.VideoFrame, max_side: int) -> np.ndarray:
+    rotation = _upright_rotation(frame)
+    width, height = _scaled_size(frame.width, frame.height, max_side)
+    image = frame.to_ndarray(format="rgb24", width=width, height=height)
+    if rotation:
+        image = np.ascontiguousarray(np.rot90(image, k=-(rotation // 90)))
+    return image
+
+
+def iter_audio_blocks(info: VideoInfo) -> Iterator[np.ndarray]:
+    """16 kHz mono float32 audio of the first audio stream, in blocks of about one second.
+
+    A damaged audio stream ends the audio early rather than failing the run: the
+    audio-based experts then report the missing part as absent.
+    """
+    if not info.has_audio:
+        return
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
+    pending: list[np.ndarray] = []
+    pending_len = 0
+    with _open(Path(info.path)) as container:
+        if not container.streams.audio:
+            raise MediaError(f"{Path(info.path).name}: no audio stream")
+        try:
+            for frame in container.decode(container.streams.audio[0]):
+                for out in resampler.resample(frame):
+                    pending.append(out.to_ndarray().reshape(-1))
+                    pending_len += out.samples
+                if pending_len >= AUDIO_BLOCK_SAMPLES:
+                    yield np.concatenate(pending).astype(np.float32, copy=False)
+                    pending, pending_len = [], 0
+            for out in resampler.resample(None):  # flush the resampler's delay line
+                pending.append(out.to_ndarray().reshape(-1))
+        except av.FFmpegError:
+            pass
+    if pending:
+        yield np.concatenate(pending).astype(np.float32, copy=False)

@@ -1,0 +1,64 @@
+"""frames.csv: per-frame compound labels in the ABAW compound-expression submission layout."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fusion import frames as window_frames
+from pipeline.outputs.atomic import atomic_open
+from pipeline.outputs.views import scored_windows
+
+
+def write_abaw_file(
+    path: Path,
+    video_name: str,
+    frame_labels: Sequence[int],
+    compound_names: Sequence[str],
+    frame_numbers: Sequence[int] | None = None,
+) -> None:
+    """Write an ABAW compound file: the `image_location,<compounds>` header, then one line
+    `VIDEO/NNNNN.jpg,K` per frame.
+
+    `frame_labels[i]` is the compound index of frame `frame_numbers[i]` (1-based, as the
+    organisers number frames); by default frames are numbered 1, 2, ... in order. Pass the
+    organisers' frame list as `frame_numbers` to follow their order exactly.
+    """
+    numbers = range(1, len(frame_labels) + 1) if frame_numbers is None else frame_numbers
+    if len(numbers) != len(frame_labels):
+        raise ValueError(f"{len(frame_labels)} frame labels for {len(numbers)} frame numbers")
+    bad = next((int(k) for k in frame_labels if not 0 <= k < len(compound_names)), None)
+    if bad is not None:
+        # -1 ("no prediction") is not allowed in a submission: fill gaps before writing.
+        raise ValueError(f"frame label {bad} is outside 0..{len(compound_names) - 1}")
+    with atomic_open(path) as handle:
+        # Written by hand rather than with csv: the organisers' file is plain comma-joined text
+        # and the header must match it byte for byte.
+        handle.write(",".join(("image_location", *compound_names)) + "\n")
+        handle.writelines(f"{video_name}/{number:05d}.jpg,{int(k)}\n" for number, k in zip(numbers, frame_labels))
+
+
+def result_frame_labels(result: Mapping[str, Any]) -> np.ndarray:
+    """Compound index per video frame: overlapping windows' scores averaged, then argmax
+    (METHOD.md). Empty when no frame is covered by a window with compound scores: then no
+    frame can be labelled, and -1 has no place in the ABAW file."""
+    nothing = np.empty(0, dtype=np.int64)
+    windows = scored_windows(result)
+    if not windows:
+        return nothing
+    spans = [(window["start_frame"], window["end_frame"]) for window in windows]
+    scores = np.array([window["compound"]["scores"] for window in windows], dtype=np.float64)
+    labels = window_frames.frame_labels(window_frames.spread_to_frames(spans, scores, result["video"]["n_frames"]))
+    return nothing if (labels < 0).any() else labels
+
+
+def write_frames_csv(result: Mapping[str, Any], path: Path) -> None:
+    write_abaw_file(
+        path,
+        video_name=Path(result["video"]["path"]).stem,
+        frame_labels=result_frame_labels(result),
+        compound_names=result["labels"]["compound"],
+    )

@@ -1,0 +1,158 @@
+"""timeline.png: compound labels, fused basic probabilities and each expert's view over time."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.collections import PolyCollection, QuadMesh
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from pipeline.outputs.atomic import atomic_open
+from pipeline.outputs.views import expert_names
+
+WIDTH_IN = 12.0
+DPI = 100
+# Row heights in inches: the compound band is thin, the fused stack needs room to read.
+_COMPOUND_ROW_IN, _FUSED_ROW_IN, _EXPERT_ROW_IN, _LEGEND_IN = 0.6, 1.4, 1.0, 0.5
+# One colour per basic class, in BASIC order, chosen to be telling (Anger red, Sadness blue...).
+_BASIC_COLOURS = ("#9e9e9e", "#d62728", "#6b8e23", "#9467bd", "#ffbf00", "#1f77b4", "#17becf", "#8c564b")
+_ABSENT = {"facecolor": "#e6e6e6", "edgecolor": "#9e9e9e", "hatch": "///", "linewidth": 0}
+
+
+def render_timeline(result: Mapping[str, Any]) -> bytes:
+    """The timeline as PNG bytes (the report embeds the same picture)."""
+    experts = expert_names(result)
+    ratios = [_COMPOUND_ROW_IN, _FUSED_ROW_IN, *([_EXPERT_ROW_IN] * len(experts))]
+    # Figure, not pyplot: no global state, so the service may draw from several threads.
+    figure = Figure(figsize=(WIDTH_IN, sum(ratios) + _LEGEND_IN), dpi=DPI, layout="constrained")
+    axes = figure.subplots(len(ratios), 1, sharex=True, gridspec_kw={"height_ratios": ratios})
+    cells = _cells(result["windows"])
+    _draw_compounds(axes[0], result, cells)
+    _draw_fused(axes[1], result, cells)
+    meshes = [_draw_expert(ax, result, name, cells) for ax, name in zip(axes[2:], experts)]
+    mesh = next((mesh for mesh in meshes if mesh is not None), None)
+    if mesh is not None:
+        figure.colorbar(mesh, ax=list(axes[2:]), label="probability", shrink=0.9)
+    axes[-1].set_xlabel("time (s)")
+    axes[-1].set_xlim(0, max(result["video"]["duration_s"], cells[-1][1] if cells else 0, 1e-3))
+    buffer = io.BytesIO()
+    # No "Software" text chunk: it holds matplotlib's web address, and the report must hold none.
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def write_timeline(result: Mapping[str, Any], path: Path) -> bytes:
+    """Write timeline.png and return its bytes, for the report to embed without drawing again."""
+    png = render_timeline(result)
+    with atomic_open(path, binary=True) as handle:
+        handle.write(png)
+    return png
+
+
+def _cells(windows: Sequence[Mapping[str, Any]]) -> list[tuple[float, float]]:
+    """A non-overlapping (left, right) span per window for drawing.
+
+    Windows overlap (4 s long, 2 s apart), so drawing each over its own span would hide its
+    neighbours; instead each owns the time up to the midpoints between its centre and theirs.
+    """
+    if not windows:
+        return []
+    centres = [(window["start_s"] + window["end_s"]) / 2 for window in windows]
+    middles = [(a + b) / 2 for a, b in zip(centres, centres[1:])]
+    return list(zip([windows[0]["start_s"], *middles], [*middles, windows[-1]["end_s"]]))
+
+
+def _rects(
+    ax: Axes, cells: Sequence[tuple[float, float]], bottoms: Sequence[float], tops: Sequence[float], **style: Any
+) -> None:
+    """One rectangle per cell, all in one collection: an hour of video has 1800 windows, and as
+    separate patches (axvspan, bar) they take tens of seconds to draw."""
+    boxes = [
+        [(left, bottom), (right, bottom), (right, top), (left, top)]
+        for (left, right), bottom, top in zip(cells, bottoms, tops)
+    ]
+    ax.add_collection(PolyCollection(boxes, **style), autolim=False)
+
+
+def _bands(ax: Axes, cells: Sequence[tuple[float, float]], **style: Any) -> None:
+    """Full-height rectangles over the given cells (y in axes units, whatever the row's scale)."""
+    _rects(ax, cells, [0.0] * len(cells), [1.0] * len(cells), transform=ax.get_xaxis_transform(), **style)
+
+
+def _mark_absent(ax: Axes, cells: Sequence[tuple[float, float]], absent: Sequence[bool]) -> None:
+    _bands(ax, [cell for cell, missing in zip(cells, absent) if missing], **_ABSENT)
+
+
+def _draw_compounds(ax: Axes, result: Mapping[str, Any], cells: Sequence[tuple[float, float]]) -> None:
+    names = result["labels"]["compound"]
+    colours = dict(zip(names, _compound_colours(len(names))))
+    labels = [window["compound"]["label"] for window in result["windows"]]
+    labelled = [(cell, label) for cell, label in zip(cells, labels) if label is not None]
+    _bands(ax, [cell for cell, _ in labelled], facecolors=[colours[label] for _, label in labelled], linewidth=0)
+    _mark_absent(ax, cells, [label is None for label in labels])
+    ax.set_yticks([])
+    ax.set_ylabel("compound", rotation=0, ha="right", va="center")
+    handles = [Patch(color=colours[name], label=name) for name in names]
+    handles.append(Patch(label="no expert spoke", **_ABSENT))
+    # Above the top row, in columns: a long vocabulary then costs a few lines, not the row's height.
+    columns = min(len(handles), 4)
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.02), ncol=columns, fontsize=8, frameon=False)
+    if not cells:
+        ax.text(0.5, 0.5, "no windows", transform=ax.transAxes, ha="center", va="center")
+
+
+def _draw_fused(ax: Axes, result: Mapping[str, Any], cells: Sequence[tuple[float, float]]) -> None:
+    """Stacked bars of the fused basic distribution, one bar per window cell."""
+    basic = result["labels"]["basic"]
+    present = [window["fused"]["probs"] is not None for window in result["windows"]]
+    spoken = [(cell, window["fused"]["probs"]) for cell, window, ok in zip(cells, result["windows"], present) if ok]
+    if spoken:
+        probs = np.array([probs for _, probs in spoken])
+        tops = np.cumsum(probs, axis=1)
+        bottoms = tops - probs
+        spoken_cells = [cell for cell, _ in spoken]
+        for c, colour in enumerate(_BASIC_COLOURS):
+            _rects(ax, spoken_cells, bottoms[:, c], tops[:, c], facecolor=colour, linewidth=0)
+    _mark_absent(ax, cells, [not ok for ok in present])
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("fused", rotation=0, ha="right", va="center")
+    handles = [Patch(color=colour, label=name) for colour, name in zip(_BASIC_COLOURS, basic)]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1), fontsize=7, frameon=False)
+
+
+def _draw_expert(
+    ax: Axes, result: Mapping[str, Any], name: str, cells: Sequence[tuple[float, float]]
+) -> QuadMesh | None:
+    """Heatmap of one expert's 8 probabilities per window; returns the mesh (None if no windows)."""
+    basic = result["labels"]["basic"]
+    ax.set_yticks(np.arange(len(basic)) + 0.5, basic, fontsize=6)
+    ax.set_ylim(0, len(basic))
+    ax.set_ylabel(name, rotation=0, ha="right", va="center")
+    status = result["experts"][name]
+    if status["status"] != "ok":
+        note = f"unavailable: {status['reason'] or 'no reason given'}"
+        ax.text(0.5, 0.5, note, transform=ax.transAxes, ha="center", va="center", fontsize=8, zorder=3)
+    if not cells:
+        return None
+    outputs = [window["experts"].get(name) for window in result["windows"]]
+    absent = [output is None or output["probs"] is None for output in outputs]
+    _mark_absent(ax, cells, absent)
+    grid = np.ma.masked_invalid(
+        np.array([[np.nan] * len(basic) if missing else output["probs"] for output, missing in zip(outputs, absent)])
+    )
+    edges = [cells[0][0], *(right for _, right in cells)]
+    return ax.pcolormesh(edges, np.arange(len(basic) + 1), grid.T, cmap="viridis", vmin=0, vmax=1, zorder=2)
+
+
+def _compound_colours(count: int) -> list[Any]:
+    """Distinct colours for any vocabulary size: qualitative maps while they last, then a ramp."""
+    if count <= 20:
+        return list(colormaps["tab10" if count <= 10 else "tab20"].colors[:count])
+    return [colormaps["turbo"](i / (count - 1)) for i in range(count)]

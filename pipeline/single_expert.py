@@ -1,0 +1,120 @@
+"""`cer expert NAME INPUT`: one expert alone on an image, a video, an audio file or text lines."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modalities.registry import build_expert
+from pipeline.chunks import iter_chunks
+from pipeline.config import Profile
+from pipeline.labels import BASIC
+from pipeline.media import MediaError, iter_audio_blocks, probe
+from pipeline.types import Chunk, ExpertOutput, VideoInfo, Window
+from pipeline.windows import make_windows
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+AUDIO_SUFFIXES = {".wav", ".mp3", ".flac", ".ogg", ".m4a", ".opus"}
+FACE_EXPERTS = {"static_face", "dynamic_face"}
+
+
+def _probs_record(probs: np.ndarray | list[float] | None) -> dict[str, Any]:
+    if probs is None:
+        return {"probs": None, "top": None}
+    values = [round(float(p), 6) for p in probs]
+    return {"probs": dict(zip(BASIC, values)), "top": BASIC[int(np.argmax(values))]}
+
+
+def _window_record(window: Window, output: ExpertOutput) -> dict[str, Any]:
+    return {"window": window.index, "start_s": window.start_s, "end_s": window.end_s, **_probs_record(output.probs),
+            "reason": output.reason, "evidence": output.evidence}
+
+
+def run_expert(name: str, source: str, profile: Profile) -> Iterator[dict[str, Any]]:
+    """One JSON-ready record per window, per face (images) or per line (text)."""
+    if name not in profile.experts:
+        raise ValueError(f"profile {profile.name!r} has no expert {name!r}; it has {', '.join(profile.experts)}")
+    expert = build_expert(name, profile.experts[name], profile.cache_path)
+    status = expert.status()
+    if status.status != "ok" and status.reason and name != "audio":
+        raise ValueError(f"expert {name} is unavailable in profile {profile.name!r}: {status.reason}")
+    suffix = Path(source).suffix.lower()
+    if name == "text" and (source == "-" or suffix in {".txt", ""}):
+        yield from _text_lines(expert, source)
+    elif suffix in IMAGE_SUFFIXES:
+        yield from _image(expert, name, Path(source), profile)
+    elif suffix in AUDIO_SUFFIXES:
+        yield from _audio(expert, Path(source), profile)
+    else:
+        yield from _video(expert, name, Path(source), profile)
+
+
+def _text_lines(expert: Any, source: str) -> Iterator[dict[str, Any]]:
+    import sys
+
+    stream = sys.stdin if source == "-" else open(source, encoding="utf-8")
+    with stream:
+        lines = [line.strip() for line in stream if line.strip()]
+    for number, (line, probs) in enumerate(zip(lines, expert.score_texts(lines)), start=1):
+        yield {"line": number, "text": line, **_probs_record(probs)}
+
+
+def _read_image(path: Path) -> np.ndarray:
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise MediaError(f"{path.name}: not a readable image")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _image(expert: Any, name: str, path: Path, profile: Profile) -> Iterator[dict[str, Any]]:
+    from pipeline.faces import FaceTracker, crop_face
+
+    if name not in FACE_EXPERTS:
+        raise ValueError(f"expert {name} does not take images; give it a video" + (" or text" if name == "text" else ""))
+    image = _read_image(path)
+    tracker = FaceTracker(profile.faces, profile.cache_path)
+    boxes = tracker.detect(image)
+    if not boxes:
+        yield {"face": None, "probs": None, "top": None, "reason": "no face found in the image"}
+        return
+    crops = [crop_face(image, box, profile.faces.crop_margin) for box in boxes]
+    for number, (box, probs) in enumerate(zip(boxes, expert.classify_crops(crops))):
+        yield {"face": number, "box": [round(v, 1) for v in (box.x0, box.y0, box.x1, box.y1)], **_probs_record(probs)}
+
+
+def _audio(expert: Any, path: Path, profile: Profile) -> Iterator[dict[str, Any]]:
+    """An audio file as a video without frames."""
+    if not path.is_file():
+        raise MediaError(f"{path}: file not found")
+    info = VideoInfo(path=str(path), duration_s=0.0, fps=1.0, width=0, height=0, has_audio=True, n_frames=0)
+    audio = np.concatenate(list(iter_audio_blocks(info)) or [np.zeros(0, np.float32)])
+    duration = len(audio) / 16_000
+    if duration == 0:
+        raise MediaError(f"{path.name}: no audio samples")
+    cfg = profile.windows
+    windows = make_windows(duration, 1.0, 0, cfg.length_s, cfg.hop_s, cfg.min_tail_s)
+    chunk = Chunk(video=info, windows=windows, frames=[], audio=audio)
+    for window, output in zip(windows, expert.predict(chunk)):
+        yield _window_record(window, output)
+
+
+def _video(expert: Any, name: str, path: Path, profile: Profile) -> Iterator[dict[str, Any]]:
+    info = probe(path)
+    cfg = profile.windows
+    windows = make_windows(info.duration_s, info.fps, info.n_frames, cfg.length_s, cfg.hop_s, cfg.min_tail_s)
+    tracker = None
+    if name in FACE_EXPERTS:
+        from pipeline.faces import FaceTracker
+
+        tracker = FaceTracker(profile.faces, profile.cache_path)
+    for work in iter_chunks(info, windows, profile.media):
+        if tracker is not None:
+            tracker.process(work.new_frames)
+        for window, output in zip(work.chunk.windows, expert.predict(work.chunk)):
+            yield _window_record(window, output)
+

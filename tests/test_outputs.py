@@ -1,0 +1,312 @@
+"""Tests of the output writers on a small synthetic result (no models, no video)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from pipeline.labels import BASIC, PAIRS
+from pipeline.outputs import summary_table, validate_result, write_abaw_file, write_outputs
+from pipeline.outputs.atomic import atomic_open
+from pipeline.outputs.timeline import DPI, WIDTH_IN
+
+EXPERTS = ("static_face", "dynamic_face", "audio", "text")
+FPS, N_FRAMES = 10.0, 80  # an 8 s video
+TRANSCRIPT = 'I said "hello", then <script>alert(1)</script>'
+
+
+def one_hot(index: int, size: int, peak: float = 0.65) -> list[float]:
+    """A distribution with `peak` on `index` and the rest spread evenly."""
+    rest = (1 - peak) / (size - 1)
+    return [peak if i == index else rest for i in range(size)]
+
+
+def expert_output(probs: list[float] | None, reason: str | None = None, **evidence: Any) -> dict[str, Any]:
+    return {"probs": probs, "reason": reason, "evidence": evidence}
+
+
+def window(index: int, start_s: float, experts: dict[str, Any], scores: list[float] | None) -> dict[str, Any]:
+    """A 4 s window. With `scores`, the fused probabilities are the mean of the present experts
+    and the label is the argmax of the scores (the writers do not recompute either)."""
+    present = [name for name, out in experts.items() if out["probs"] is not None]
+    fused = np.mean([experts[name]["probs"] for name in present], axis=0).tolist() if present else None
+    compounds = list(PAIRS)
+    label = compounds[int(np.argmax(scores))] if scores is not None else None
+    pair = list(PAIRS[label]) if label else None
+    return {
+        "index": index,
+        "start_s": start_s,
+        "end_s": start_s + 4.0,
+        "start_frame": int(start_s * FPS),
+        "end_frame": int((start_s + 4.0) * FPS),
+        "experts": experts,
+        "fused": {
+            "probs": fused,
+            "weights": {name: [1 / len(present)] * 8 for name in present},
+            "experts_present": present,
+        },
+        "compound": {
+            "method": "ppa",
+            "scores": scores,
+            "label": label,
+            "confidence": max(scores) / sum(scores) if scores else None,
+            "pair": pair,
+            "pair_probs": [fused[BASIC.index(b)] for b in pair] if pair else None,
+            "note": None if scores else "no expert present",
+        },
+    }
+
+
+def padded(head: list[float], size: int = 7) -> list[float]:
+    return head + [0.0] * (size - len(head))
+
+
+@pytest.fixture
+def result() -> dict[str, Any]:
+    """Three overlapping windows over 80 frames: [0, 40), [20, 60), [40, 80).
+
+    Window 0 favours compound 0, window 1 compound 1, and their average over the overlap
+    (frames 20..39) favours compound 2. Audio is absent in window 1; nobody speaks in window 2.
+    """
+    happy, surprise = BASIC.index("Happiness"), BASIC.index("Surprise")
+    w0 = {
+        "static_face": expert_output(one_hot(happy, 8), face_frames=20, sampled_frames=20),
+        "dynamic_face": expert_output(one_hot(surprise, 8), face_frames=20, sampled_frames=20),
+        "audio": expert_output(one_hot(happy, 8), speech_ratio=0.8),
+        "text": expert_output(one_hot(happy, 8), transcript=TRANSCRIPT),
+    }
+    w1 = {
+        "static_face": expert_output(one_hot(surprise, 8), face_frames=18, sampled_frames=20),
+        "dynamic_face": expert_output(one_hot(surprise, 8), face_frames=18, sampled_frames=20),
+        "audio": expert_output(None, "no speech", speech_ratio=0.0),
+        "text": expert_output(one_hot(surprise, 8), transcript="wow, really"),
+    }
+    w2 = {
+        "static_face": expert_output(None, "no face", face_frames=0, sampled_frames=20),
+        "dynamic_face": expert_output(None, "no face", face_frames=0, sampled_frames=20),
+        "audio": expert_output(None, "no speech", speech_ratio=0.0),
+        "text": expert_output(None, "no speech"),
+    }
+    windows = [
+        window(0, 0.0, w0, padded([0.9, 0.0, 0.8])),
+        window(1, 2.0, w1, padded([0.0, 0.9, 0.8])),
+        window(2, 4.0, w2, None),
+    ]
+    return {
+        "schema": "cer.result/v1",
+        "video": {
+            "path": "/data/clips/clip_01.mp4",
+            "duration_s": 8.0,
+            "fps": FPS,
+            "width": 640,
+            "height": 360,
+            "has_audio": True,
+            "n_frames": N_FRAMES,
+            "rotation": 0,
+        },
+        "profile": "tiny",
+        "labels": {"basic": list(BASIC), "compound": list(PAIRS), "pairs": {k: list(v) for k, v in PAIRS.items()}},
+        "experts": {
+            name: {"status": "ok", "model_id": f"test/{name}", "reason": None, "note": None} for name in EXPERTS
+        },
+        "faces": {"detector": "yunet", "tracks": 1},
+        "windows": windows,
+        "summary": {
+            "n_windows": 3,
+            "dominant_compound": "Fearfully_Surprised",
+            "compound_share": {"Fearfully_Surprised": 0.5, "Happily_Surprised": 0.5},
+            "dominant_basic": "Surprise",
+        },
+        "timings": {
+            "probe_s": 0.01,
+            "decode_s": 0.2,
+            "faces_s": 0.3,
+            "experts_s": {name: 0.1 for name in EXPERTS},
+            "fusion_s": 0.01,
+            "outputs_s": 0.0,
+            "total_s": 1.0,
+        },
+    }
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_schema_accepts_the_result(result: dict[str, Any]) -> None:
+    validate_result(result)
+
+
+BREAKAGES: dict[str, tuple[Callable[[dict[str, Any]], Any], str]] = {
+    # id: (how the result is broken, the path the error must name)
+    "probs-of-7": (
+        lambda r: r["windows"][0]["experts"]["audio"].update(probs=[1 / 7] * 7),
+        "result.windows[0].experts.audio.probs",
+    ),
+    "scores-not-K": (
+        lambda r: r["windows"][1]["compound"].update(scores=[0.1] * 6),
+        "result.windows[1].compound.scores",
+    ),
+    "probs-not-summing-to-1": (
+        lambda r: r["windows"][0]["experts"]["text"].update(probs=[0.5] * 8),
+        "result.windows[0].experts.text.probs",
+    ),
+    "absent-without-reason": (
+        lambda r: r["windows"][2]["experts"]["text"].update(reason=None),
+        "result.windows[2].experts.text.reason",
+    ),
+    "missing-key": (lambda r: r["video"].pop("fps"), "result.video"),
+    "nan": (lambda r: r["timings"].update(total_s=float("nan")), "result.timings.total_s"),
+    "unknown-label": (lambda r: r["summary"].update(dominant_basic="Joy"), "result.summary.dominant_basic"),
+}
+
+
+@pytest.mark.parametrize("case", BREAKAGES)
+def test_schema_rejects_a_broken_result_naming_the_path(result: dict[str, Any], case: str) -> None:
+    breakage, path = BREAKAGES[case]
+    breakage(result)
+    with pytest.raises(ValueError) as caught:
+        validate_result(result)
+    assert str(caught.value).startswith(f"{path}:")
+
+
+def test_write_outputs_refuses_an_invalid_result(result: dict[str, Any], tmp_path: Path) -> None:
+    result["windows"][0]["fused"]["probs"] = [0.125] * 7
+    with pytest.raises(ValueError, match=r"windows\[0\]\.fused\.probs"):
+        write_outputs(result, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_write_outputs_writes_every_file_atomically(result: dict[str, Any], tmp_path: Path) -> None:
+    paths = write_outputs(result, tmp_path / "out")
+    names = {"result.json", "windows.csv", "frames.csv", "timeline.png", "report.html"}
+    assert set(paths) == names
+    assert {p.name for p in (tmp_path / "out").iterdir()} == names  # no temporary files left
+    assert json.loads(paths["result.json"].read_text(encoding="utf-8")) == result
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "windows.csv"
+    target.write_text("old", encoding="utf-8")
+    with pytest.raises(RuntimeError), atomic_open(target) as handle:
+        handle.write("half of the new")
+        raise RuntimeError("disk on fire")
+    assert target.read_text(encoding="utf-8") == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["windows.csv"]
+
+
+def test_frames_csv_averages_overlapping_windows(result: dict[str, Any], tmp_path: Path) -> None:
+    lines = write_outputs(result, tmp_path)["frames.csv"].read_text(encoding="utf-8").splitlines()
+    assert lines[0] == (
+        "image_location,Fearfully_Surprised,Happily_Surprised,Sadly_Surprised,"
+        "Disgustedly_Surprised,Angrily_Surprised,Sadly_Fearful,Sadly_Angry"
+    )
+    rows = [line.split(",") for line in lines[1:]]
+    assert len(rows) == N_FRAMES
+    assert [name for name, _ in rows] == [f"clip_01/{i:05d}.jpg" for i in range(1, N_FRAMES + 1)]
+    assert rows[0][0] == "clip_01/00001.jpg"
+    labels = [int(k) for _, k in rows]
+    # Frames 1-20: window 0 alone -> 0; 21-40: mean of windows 0 and 1 -> 2 (0.8 beats 0.45);
+    # 41-60: window 1 alone -> 1; 61-80: window 2 has no scores, so the previous label carries on.
+    assert labels == [0] * 20 + [2] * 20 + [1] * 20 + [1] * 20
+
+
+def test_frames_csv_is_header_only_when_no_window_has_scores(result: dict[str, Any], tmp_path: Path) -> None:
+    result["windows"] = result["windows"][2:]
+    result["windows"][0]["index"] = 0
+    result["summary"].update(n_windows=1, dominant_compound=None, compound_share={}, dominant_basic=None)
+    paths = write_outputs(result, tmp_path)
+    assert len(paths["frames.csv"].read_text(encoding="utf-8").splitlines()) == 1
+    assert "frames.csv holds only its header" in paths["report.html"].read_text(encoding="utf-8")
+
+
+def test_write_abaw_file_follows_an_explicit_frame_order(tmp_path: Path) -> None:
+    path = tmp_path / "submission.txt"
+    write_abaw_file(path, "vid", [2, 0], ["A", "B", "C"], frame_numbers=[7, 3])
+    assert path.read_text(encoding="utf-8") == "image_location,A,B,C\nvid/00007.jpg,2\nvid/00003.jpg,0\n"
+    with pytest.raises(ValueError, match="-1"):
+        write_abaw_file(path, "vid", [0, -1], ["A", "B", "C"])
+
+
+def test_an_eleven_compound_vocabulary(result: dict[str, Any], tmp_path: Path) -> None:
+    extra = {
+        "Happily_Disgusted": ("Happiness", "Disgust"),
+        "Sadly_Disgusted": ("Sadness", "Disgust"),
+        "Fearfully_Angry": ("Fear", "Anger"),
+        "Fearfully_Disgusted": ("Fear", "Disgust"),
+    }
+    pairs = {**PAIRS, **extra}
+    result["labels"].update(compound=list(pairs), pairs={k: list(v) for k, v in pairs.items()})
+    for w in result["windows"]:
+        if w["compound"]["scores"] is not None:
+            w["compound"]["scores"] = w["compound"]["scores"] + [0.0] * 4
+    # Window 1 now favours a compound only this vocabulary has (index 10).
+    result["windows"][1]["compound"]["scores"][10] = 1.0
+    result["windows"][1]["compound"].update(label="Fearfully_Disgusted", pair=["Fear", "Disgust"])
+    paths = write_outputs(result, tmp_path)
+    lines = paths["frames.csv"].read_text(encoding="utf-8").splitlines()
+    assert lines[0].split(",") == ["image_location", *pairs]
+    assert len(lines[0].split(",")) == 12
+    assert lines[-1] == "clip_01/00080.jpg,10"
+    columns = list(read_csv(paths["windows.csv"])[0])
+    assert [c for c in columns if c.startswith("compound_")] == [f"compound_{k}" for k in pairs]
+
+
+def test_windows_csv_has_a_row_per_window_and_the_right_columns(result: dict[str, Any], tmp_path: Path) -> None:
+    rows = read_csv(write_outputs(result, tmp_path)["windows.csv"])
+    assert len(rows) == 3
+    assert list(rows[0]) == [
+        *("index", "start_s", "end_s", "start_frame", "end_frame", "compound", "confidence", "top_basic"),
+        *(f"fused_{b}" for b in BASIC),
+        *(f"compound_{c}" for c in PAIRS),
+        *(f"expert_{e}" for e in EXPERTS),
+        "expert_text_transcript",
+    ]
+    assert rows[0]["compound"] == "Fearfully_Surprised" and rows[0]["top_basic"] == "Happiness"
+    assert rows[0]["expert_text_transcript"] == TRANSCRIPT  # commas and quotes survive the round trip
+    assert rows[1]["expert_audio"] == "absent" and rows[1]["expert_static_face"] == "Surprise"
+    assert rows[2]["compound"] == "" and rows[2]["fused_Neutral"] == ""
+    assert {rows[2][f"expert_{e}"] for e in EXPERTS} == {"absent"}
+
+
+def test_timeline_is_a_png_of_the_planned_size(result: dict[str, Any], tmp_path: Path) -> None:
+    path = write_outputs(result, tmp_path)["timeline.png"]
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    height, width = imread(path).shape[:2]
+    assert width == WIDTH_IN * DPI
+    assert height > len(EXPERTS) * DPI
+
+
+def test_timeline_without_windows(result: dict[str, Any], tmp_path: Path) -> None:
+    result["windows"] = []
+    result["summary"].update(n_windows=0, dominant_compound=None, compound_share={}, dominant_basic=None)
+    assert write_outputs(result, tmp_path)["timeline.png"].stat().st_size > 0
+
+
+def test_report_is_self_contained_and_escaped(result: dict[str, Any], tmp_path: Path) -> None:
+    result["experts"]["audio"]["note"] = "<b>bold</b> claim"
+    html = write_outputs(result, tmp_path)["report.html"].read_text(encoding="utf-8")
+    assert "then &lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script" not in html and "<b>bold</b>" not in html
+    assert "wow, really" in html
+    assert "http://" not in html and "https://" not in html
+    assert 'src="data:image/png;base64,' in html
+    assert "absent: no speech" in html
+    assert "audio: absent in 2 of 3 window(s): no speech (2)" in html
+
+
+def test_summary_table_lists_windows_and_present_experts(result: dict[str, Any]) -> None:
+    lines = summary_table(result).splitlines()
+    assert len(lines) == 2 + 3
+    assert "Fearfully_Surprised" in lines[2] and "audio" in lines[2]
+    assert "audio" not in lines[3] and "text" in lines[3]
+    assert lines[4].split()[-1] == "none"
+

@@ -1,0 +1,254 @@
+"""The speech experts (audio, text), their speech recognition and text-emotion heads.
+
+Real speech comes from espeak-ng (Debian package), so transcripts are known. The offline
+profile's packaged models (Silero VAD, Whisper tiny.en via faster-whisper, MiniLM zero-shot)
+must give meaningful results; the tiny profile's random-weight models must load through the
+same code as the default profile's and give well-formed outputs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from importlib import import_module
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modalities.asr import Word, transcript, words_in_windows
+from modalities.audio import NO_EMOTION_MODEL, AudioExpert
+from modalities.text import TextExpert
+from modalities.tiny import TINY_BUILDERS
+from modalities.vad import speech_extent, speech_seconds
+from pipeline.config import load_profile
+from pipeline.labels import BASIC
+from pipeline.types import AUDIO_RATE, Chunk, VideoInfo, Window
+
+FPS = 25.0
+needs_espeak = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (apt-get install -y espeak-ng)"
+)
+
+ANGRY = "I am furious with you. Get out of my house right now!"
+HAPPY = "This is the best day of my life, I am so happy!"
+
+
+def speak(text: str, folder: Path) -> np.ndarray:
+    """espeak-ng speech for `text`, resampled to 16 kHz mono float32."""
+    import librosa
+
+    wav = folder / "speech.wav"
+    subprocess.run(["espeak-ng", "-w", str(wav), text], check=True, capture_output=True)
+    audio, _ = librosa.load(wav, sr=AUDIO_RATE, mono=True)  # espeak writes 22.05 kHz
+    return audio.astype(np.float32)
+
+
+def window(index: int, start_s: float, end_s: float) -> Window:
+    return Window(index, start_s, end_s, int(start_s * FPS), int(end_s * FPS))
+
+
+def chunk_of(audio: np.ndarray, windows: list[Window] | None = None, has_audio: bool = True) -> Chunk:
+    """A chunk holding `audio` from time 0, by default as one window covering all of it."""
+    duration = max(audio.size / AUDIO_RATE, 1.0)
+    video = VideoInfo(
+        path="synthetic.mp4",
+        duration_s=duration,
+        fps=FPS,
+        width=64,
+        height=64,
+        has_audio=has_audio,
+        n_frames=int(duration * FPS),
+    )
+    return Chunk(video=video, windows=windows or [window(0, 0.0, duration)], frames=[], audio=audio)
+
+
+def silence(seconds: float) -> np.ndarray:
+    """Faint noise rather than digital zeros, as a quiet room records."""
+    return (np.random.default_rng(0).standard_normal(int(seconds * AUDIO_RATE)) * 1e-3).astype(np.float32)
+
+
+def assert_distribution(probs: list[float] | np.ndarray) -> None:
+    probs = np.asarray(probs)
+    assert probs.shape == (len(BASIC),)
+    assert np.all(probs >= 0)
+    assert probs.sum() == pytest.approx(1.0, abs=1e-6)
+
+
+# --- words and windows ---------------------------------------------------------------------
+
+
+def test_a_word_belongs_to_every_window_its_midpoint_falls_in() -> None:
+    windows = [window(0, 0.0, 4.0), window(1, 2.0, 6.0)]
+    words = [
+        Word(" only", 0.5, 1.0),  # midpoint 0.75: first window only
+        Word(" both", 2.5, 3.0),  # 2.75: in the overlap, so in both
+        Word(" straddles", 1.6, 2.6),  # 2.1: in the overlap although it starts before it
+        Word(" second", 3.8, 4.6),  # 4.2: past the first window's end
+        Word(" after", 5.9, 6.3),  # 6.1: in no window
+    ]
+    first, second = words_in_windows(words, windows)
+    assert [w.text.strip() for w in first] == ["only", "both", "straddles"]
+    assert [w.text.strip() for w in second] == ["both", "straddles", "second"]
+
+
+def test_words_shift_to_video_time_and_join_as_whisper_spaced_them() -> None:
+    words = [Word(" at", 0.0, 0.2), Word(" three", 0.2, 0.5), Word(" o", 0.5, 0.6), Word("'clock.", 0.6, 0.9)]
+    assert transcript(words) == "at three o'clock."
+    assert words[1].shifted(10.0) == Word(" three", 10.2, 10.5)
+
+
+def test_speech_spans_measure_windows() -> None:
+    spans = [(0.5, 1.5), (3.0, 5.0)]
+    assert speech_seconds(spans, 0.0, 4.0) == pytest.approx(2.0)
+    assert speech_extent(spans, 1.0, 4.0) == (1.0, 4.0)
+    assert speech_extent(spans, 1.6, 2.9) is None
+
+
+# --- offline profile: packaged models, real results ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def offline_text(tmp_path_factory: pytest.TempPathFactory) -> TextExpert:
+    return TextExpert(load_profile("offline").experts["text"], tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="module")
+def offline_audio(tmp_path_factory: pytest.TempPathFactory) -> AudioExpert:
+    return AudioExpert(load_profile("offline").experts["audio"], tmp_path_factory.mktemp("cache"))
+
+
+@pytest.mark.offline
+@needs_espeak
+@pytest.mark.parametrize(("sentence", "emotion", "keyword"), [(ANGRY, "Anger", "furious"), (HAPPY, "Happiness", "happy")])
+def test_offline_text_expert_hears_the_emotion(
+    offline_text: TextExpert, tmp_path: Path, sentence: str, emotion: str, keyword: str
+) -> None:
+    [output] = offline_text.predict(chunk_of(speak(sentence, tmp_path)))
+    assert output.present
+    assert_distribution(output.probs)
+    assert BASIC[int(np.argmax(output.probs))] == emotion
+    assert keyword in output.evidence["transcript"].lower()
+    words = output.evidence["words"]
+    assert words and all(0.0 <= w["start_s"] <= w["end_s"] for w in words)
+
+
+@pytest.mark.offline
+def test_offline_zero_shot_scores_text_lines(offline_text: TextExpert) -> None:
+    lines = {
+        "You lied to me again and I am really angry about it.": "Anger",
+        "Stop shouting at me, I hate this, it makes me so mad.": "Anger",
+        "This is unacceptable, I am absolutely livid!": "Anger",
+        "We won the game and I feel wonderful, thank you all.": "Happiness",
+        "I love this beautiful present, it makes me so glad.": "Happiness",
+        "What a beautiful day, I feel great.": "Happiness",
+        "Please send me the invoice by the end of the week.": "Neutral",
+    }
+    probs = offline_text.score_texts(list(lines))
+    assert probs.shape == (len(lines), len(BASIC))
+    for row in probs:
+        assert_distribution(row)
+    assert [BASIC[i] for i in probs.argmax(axis=1)] == list(lines.values())
+    assert np.all(probs[:, BASIC.index("Other")] == 0)  # no description of "Other" exists
+    assert offline_text.score_texts([]).shape == (0, len(BASIC))
+
+
+@pytest.mark.offline
+def test_silence_has_no_speech_for_text_and_audio(offline_text: TextExpert, offline_audio: AudioExpert) -> None:
+    chunk = chunk_of(silence(6.0), [window(0, 0.0, 4.0), window(1, 2.0, 6.0)])
+    for expert in (offline_text, offline_audio):
+        outputs = expert.predict(chunk)
+        assert [o.window_index for o in outputs] == [0, 1]
+        assert all(not o.present and o.reason == "no speech in window" for o in outputs)
+    assert all(o.evidence["speech_ratio"] == 0 for o in offline_audio.predict(chunk))
+
+
+@pytest.mark.offline
+def test_a_video_without_audio_is_absent_with_the_reason(offline_text: TextExpert, offline_audio: AudioExpert) -> None:
+    chunk = chunk_of(np.zeros(0, dtype=np.float32), [window(0, 0.0, 4.0)], has_audio=False)
+    for expert in (offline_text, offline_audio):
+        [output] = expert.predict(chunk)
+        assert not output.present and output.reason == "no audio track"
+
+
+@pytest.mark.offline
+@needs_espeak
+def test_offline_audio_expert_reports_speech_but_no_emotion_model(offline_audio: AudioExpert, tmp_path: Path) -> None:
+    status = offline_audio.status()
+    assert status.status == "unavailable" and status.reason == NO_EMOTION_MODEL
+    assert "silero-vad" in status.model_id
+
+    speech = np.concatenate([silence(1.0), speak(ANGRY, tmp_path), silence(1.0)])
+    [output] = offline_audio.predict(chunk_of(speech))
+    assert not output.present and output.reason == NO_EMOTION_MODEL
+    evidence = output.evidence
+    assert 0 < evidence["speech_ratio"] < 1  # the padding silence is not speech
+    assert 0 < evidence["voiced_ratio"] <= 1
+    assert 65 <= evidence["pitch_mean_hz"] <= 400 and evidence["pitch_std_hz"] >= 0
+    assert evidence["rms"] > 0
+
+
+# --- tiny profile: random-weight models through the default profile's loading code ---------
+
+
+@pytest.fixture(scope="module")
+def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cache = tmp_path_factory.mktemp("cache")
+    for name in ("speech_emotion", "whisper", "text_emotion"):
+        module_name, function_name = TINY_BUILDERS[name].split(":")
+        folder = cache / "tiny" / name
+        folder.mkdir(parents=True)
+        getattr(import_module(module_name), function_name)(folder)
+    return cache
+
+
+@pytest.mark.slow
+@needs_espeak
+def test_tiny_models_run_through_the_experts(tiny_cache: Path, tmp_path: Path) -> None:
+    profile = load_profile("tiny")
+    speech = speak(ANGRY, tmp_path)
+    duration = speech.size / AUDIO_RATE
+    chunk = chunk_of(speech, [window(0, 0.0, min(4.0, duration)), window(1, 2.0, duration)])
+
+    audio = AudioExpert(profile.experts["audio"], tiny_cache)
+    assert audio.status().status == "ok"
+    for output in audio.predict(chunk):
+        assert output.present
+        assert_distribution(output.probs)
+        assert output.probs[BASIC.index("Other")] == 0  # RAVDESS labels have no "other"
+
+    text = TextExpert(profile.experts["text"], tiny_cache)
+    outputs = text.predict(chunk)
+    assert len(outputs) == 2
+    spoken = [o for o in outputs if o.present]
+    assert spoken, "the random-weight Whisper should still emit some words"
+    for output in spoken:
+        assert_distribution(output.probs)
+        assert output.evidence["transcript"]
+    for row in text.score_texts(["anything at all", "another line"]):
+        assert_distribution(row)
+
+
+# --- loud failures ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("loader", "message"),
+    [
+        ("modalities.text_emotion:ClassifierHead", "text-emotion classifier"),
+        ("modalities.audio:SpeechEmotionModel", "speech-emotion model"),
+    ],
+)
+def test_a_model_that_cannot_load_fails_loudly(tmp_path: Path, loader: str, message: str) -> None:
+    module_name, class_name = loader.split(":")
+    with pytest.raises(RuntimeError, match=message):
+        getattr(import_module(module_name), class_name)(tmp_path, "cpu")
+
+
+def test_a_folder_without_a_whisper_model_fails_loudly(tmp_path: Path) -> None:
+    from modalities.asr import load_recognizer
+
+    with pytest.raises(RuntimeError, match="model.bin"):
+        load_recognizer("faster-whisper", tmp_path, "cpu")
+    with pytest.raises(RuntimeError, match="checkpoint"):
+        load_recognizer("openai-whisper", tmp_path, "cpu")
