@@ -16,7 +16,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 
@@ -64,8 +63,6 @@ def words_in_windows(words: Sequence[Word], windows: Sequence[Window]) -> list[l
 class SpeechRecognizer(ABC):
     """Transcribes 16 kHz mono audio into timed words."""
 
-    engine: ClassVar[str]
-
     @abstractmethod
     def transcribe(self, audio16k: np.ndarray) -> list[Word]:
         """Words in time order, times relative to the first sample of `audio16k`."""
@@ -73,8 +70,6 @@ class SpeechRecognizer(ABC):
 
 class OpenAIWhisper(SpeechRecognizer):
     """openai-whisper from a checkpoint file (or a folder holding exactly one `.pt`)."""
-
-    engine = "openai-whisper"
 
     def __init__(self, path: Path, device: str, language: str | None, beam_size: int, fallback: bool) -> None:
         import whisper
@@ -114,8 +109,6 @@ class OpenAIWhisper(SpeechRecognizer):
 
 class FasterWhisper(SpeechRecognizer):
     """faster-whisper (CTranslate2) from a local model folder; never downloads."""
-
-    engine = "faster-whisper"
 
     def __init__(
         self, path: Path, device: str, language: str | None, beam_size: int, fallback: bool, compute_type: str
@@ -204,4 +197,8 @@ def build_tiny_whisper(target_dir: Path) -> None:
     with torch.random.fork_rng():
         torch.manual_seed(0)
         model = Whisper(dims)
-    torch.save({"dims": asdict(dims), "model_state_dict": model.state_dict()}, target_dir / "checkpoint.pt")  # not a whisper model name: no official alignment heads apply
+        # Whisper allocates the decoder's position table uninitialised (real checkpoints
+        # overwrite it); fill it, or the "random" model would be garbage memory, different every build
+        torch.nn.init.normal_(model.decoder.positional_embedding, std=0.02)
+    # the file name is no official model name, so no official alignment heads get applied
+    torch.save({"dims": asdict(dims), "model_state_dict": model.state_dict()}, target_dir / "checkpoint.pt")

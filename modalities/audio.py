@@ -38,7 +38,7 @@ _PITCH_FMIN_HZ = 65.0  # lowest voice pitch tracked (deep male voice)
 _PITCH_FMAX_HZ = 400.0  # highest (raised female or child voice); above is rarely speech F0
 _FRAME = 1024  # samples per analysis frame (64 ms: at least four periods of the lowest pitch)
 _HOP = 320  # samples between frames (20 ms)
-_MIN_EMOTION_SAMPLES = AUDIO_RATE // 2  # shorter speech is zero-padded to 0.5 s for the classifier
+_MIN_EMOTION_S = 0.5  # shorter speech is zero-padded to this length (seconds) for the classifier
 
 
 class AudioOptions(BaseModel):
@@ -56,13 +56,13 @@ class AudioExpert(Expert):
         super().__init__(config, cache_dir)
         if "vad" not in config.models:
             raise ValueError("experts.audio.models.vad is required (the Silero VAD model)")
-        self._vad_name = Source.parse(config.models["vad"].source).name
+        vad_name = Source.parse(config.models["vad"].source).name
         self.vad = VoiceActivity(resolve(config.models["vad"].source, cache_dir), self.options.vad_threshold)
         emotion = config.models.get("emotion")
         self.emotion = (
             SpeechEmotionModel(resolve(emotion.source, cache_dir), pick_device(config.device)) if emotion else None
         )
-        self._model_id = f"{self._vad_name} + {Source.parse(emotion.source).name}" if emotion else self._vad_name
+        self._model_id = f"{vad_name} + {Source.parse(emotion.source).name}" if emotion else vad_name
 
     @property
     def model_id(self) -> str:
@@ -98,7 +98,6 @@ class SpeechEmotionModel:
     """A transformers audio classifier (feature extractor + model) with labels mapped onto BASIC."""
 
     def __init__(self, path: Path, device: str) -> None:
-        import torch
         from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
         try:
@@ -111,19 +110,21 @@ class SpeechEmotionModel:
         self.index_map = basic_index_map(config.id2label[i] for i in range(config.num_labels))
         self.model.to(device).eval()
         self.device = device
-        self._torch = torch
 
     def probs(self, audio16k: np.ndarray) -> np.ndarray:
         """8 basic probabilities for one stretch of speech."""
+        import torch
+
         rate = self.extractor.sampling_rate
         if rate != AUDIO_RATE:
             import librosa
 
             audio16k = librosa.resample(audio16k, orig_sr=AUDIO_RATE, target_sr=rate)
-        if audio16k.size < _MIN_EMOTION_SAMPLES * rate // AUDIO_RATE:
-            audio16k = np.pad(audio16k, (0, _MIN_EMOTION_SAMPLES * rate // AUDIO_RATE - audio16k.size))
+        min_samples = int(_MIN_EMOTION_S * rate)
+        if audio16k.size < min_samples:
+            audio16k = np.pad(audio16k, (0, min_samples - audio16k.size))
         inputs = self.extractor(audio16k, sampling_rate=rate, return_tensors="pt").to(self.device)
-        with self._torch.no_grad():
+        with torch.no_grad():
             logits = self.model(**inputs).logits
         return to_basic_order(logits.softmax(dim=-1)[0].float().cpu().numpy(), self.index_map)
 

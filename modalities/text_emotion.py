@@ -12,8 +12,9 @@ vision-language model writes. Two heads:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -131,6 +132,13 @@ _BATCH = 32  # texts per forward pass
 _EMBED_MAX_TOKENS = 256  # all-MiniLM-L6-v2 was trained on at most 256 word pieces
 
 
+def _encoded_batches(tokenizer: Any, texts: Sequence[str], device: str, max_length: int | None = None) -> Iterator[Any]:
+    """Tokenised, padded batches on the device; `max_length` None means the tokenizer's own limit."""
+    for first in range(0, len(texts), _BATCH):
+        batch = list(texts[first : first + _BATCH])
+        yield tokenizer(batch, padding=True, truncation=True, max_length=max_length, return_tensors="pt").to(device)
+
+
 class TextEmotionHead(ABC):
     """Scores texts with 8 basic-emotion probabilities."""
 
@@ -143,7 +151,6 @@ class ClassifierHead(TextEmotionHead):
     """A transformers sequence classifier whose labels map onto BASIC."""
 
     def __init__(self, path: Path, device: str) -> None:
-        import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         try:
@@ -156,17 +163,15 @@ class ClassifierHead(TextEmotionHead):
         self.index_map = basic_index_map(config.id2label[i] for i in range(config.num_labels))
         self.model.to(device).eval()
         self.device = device
-        self._torch = torch
 
     def score(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
         if not texts:
             return np.zeros((0, len(BASIC)))
         batches = []
-        for first in range(0, len(texts), _BATCH):
-            encoded = self.tokenizer(
-                list(texts[first : first + _BATCH]), padding=True, truncation=True, return_tensors="pt"
-            ).to(self.device)
-            with self._torch.no_grad():
+        for encoded in _encoded_batches(self.tokenizer, texts, self.device):
+            with torch.no_grad():
                 logits = self.model(**encoded).logits
             batches.append(logits.softmax(dim=-1).float().cpu().numpy())
         return to_basic_order(np.concatenate(batches), self.index_map)
@@ -181,7 +186,6 @@ class ZeroShotHead(TextEmotionHead):
     """
 
     def __init__(self, path: Path, device: str, temperature: float = 0.05) -> None:
-        import torch
         from transformers import AutoModel, AutoTokenizer
 
         if temperature <= 0:
@@ -194,7 +198,6 @@ class ZeroShotHead(TextEmotionHead):
         self.model.to(device).eval()
         self.device = device
         self.temperature = temperature
-        self._torch = torch
         self.classes = [BASIC.index(name) for name in EXEMPLARS]
         self._exemplars = [self.embed(sentences) for sentences in EXEMPLARS.values()]
         calibration = [sentence for sentences in CALIBRATION.values() for sentence in sentences]
@@ -202,20 +205,15 @@ class ZeroShotHead(TextEmotionHead):
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised mean-pooled token embeddings (the sentence-transformers recipe for this model)."""
+        import torch
+
         batches = []
-        for first in range(0, len(texts), _BATCH):
-            encoded = self.tokenizer(
-                list(texts[first : first + _BATCH]),
-                padding=True,
-                truncation=True,
-                max_length=_EMBED_MAX_TOKENS,
-                return_tensors="pt",
-            ).to(self.device)
-            with self._torch.no_grad():
+        for encoded in _encoded_batches(self.tokenizer, texts, self.device, _EMBED_MAX_TOKENS):
+            with torch.no_grad():
                 tokens = self.model(**encoded).last_hidden_state
             mask = encoded["attention_mask"].unsqueeze(-1).to(tokens.dtype)
             pooled = (tokens * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-            batches.append(self._torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy())
+            batches.append(torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy())
         return np.concatenate(batches)
 
     def _similarities(self, embeddings: np.ndarray) -> np.ndarray:
