@@ -1,7 +1,21 @@
-"""Basic-to-compound conversion.
+"""Basic-to-compound conversion over a compound vocabulary (name -> basic pair (i, j)).
 
 PPA (pair-wise probability aggregation, METHOD.md): the score of compound k = (i, j) is
-p[i] + p[j]; the label is the argmax. Neutral and Other never contribute.
+p[i] + p[j] of the fused basic probabilities; the label is the argmax. Neutral and Other
+never contribute.
+
+PFSA (pair-wise feature similarity aggregation). The paper names it without defining it;
+this is the project's definition (METHOD.md). For an expert e that gives the window an image
+embedding v and text embeddings t of the labels in the same space (CLIP), all L2-normalised:
+
+    s_e[k] = (1 - w) * (cos(v, t_i) + cos(v, t_j)) / 2  +  w * cos(v, t_k)
+    q_e    = softmax_k(s_e / T)
+    q      = mean over the experts e with embeddings of q_e
+
+t_k is the embedding of the compound's own phrase ("happily surprised"), w its weight
+(`compound.pfsa.compound_phrase_weight`, 0 by default: the pair alone), T the temperature
+(`compound.pfsa.temperature`). The mean over experts is MHPF with equal weights; no learned
+PFSA weights exist. A window where no expert gave embeddings falls back to PPA, with a note.
 """
 
 from __future__ import annotations
@@ -12,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.labels import BASIC
+from pipeline.types import ExpertOutput, LabelEmbeddings
 
 
 @dataclass
@@ -19,36 +34,68 @@ class CompoundScores:
     method: str
     scores: list[float]  # one per compound of the vocabulary, in its order
     label: str
-    confidence: float  # the winning score: p[i] + p[j] for PPA
+    confidence: float  # the winning score: p[i] + p[j] for PPA, the winner's probability for PFSA
     pair: tuple[str, str]
-    pair_probs: tuple[float, float]
+    pair_probs: tuple[float, float]  # the fused basic probabilities of the winning pair
     note: str | None = None
+
+
+def _verdict(method: str, scores: np.ndarray, probs: Sequence[float], vocabulary: Mapping[str, tuple[str, str]]) -> CompoundScores:
+    best = int(np.argmax(scores))
+    label = list(vocabulary)[best]
+    a, b = vocabulary[label]
+    return CompoundScores(
+        method=method,
+        scores=scores.tolist(),
+        label=label,
+        confidence=float(scores[best]),
+        pair=(a, b),
+        pair_probs=(float(probs[BASIC.index(a)]), float(probs[BASIC.index(b)])),
+    )
 
 
 def ppa(probs: Sequence[float], vocabulary: Mapping[str, tuple[str, str]]) -> CompoundScores:
     """Pair-wise probability aggregation over a compound vocabulary (name -> basic pair)."""
     p = np.asarray(probs, dtype=np.float64)
-    pairs = list(vocabulary.values())
-    scores = np.array([p[BASIC.index(a)] + p[BASIC.index(b)] for a, b in pairs])
-    best = int(np.argmax(scores))
-    a, b = pairs[best]
-    return CompoundScores(
-        method="ppa",
-        scores=scores.tolist(),
-        label=list(vocabulary)[best],
-        confidence=float(scores[best]),
-        pair=(a, b),
-        pair_probs=(float(p[BASIC.index(a)]), float(p[BASIC.index(b)])),
-    )
+    scores = np.array([p[BASIC.index(a)] + p[BASIC.index(b)] for a, b in vocabulary.values()])
+    return _verdict("ppa", scores, probs, vocabulary)
 
 
-def to_compound(probs: Sequence[float], vocabulary: Mapping[str, tuple[str, str]], method: str = "ppa") -> CompoundScores:
-    """Compound scores for one window's fused basic probabilities.
+def pfsa_distribution(
+    image: np.ndarray, labels: LabelEmbeddings, vocabulary: Mapping[str, tuple[str, str]], temperature: float, phrase_weight: float
+) -> np.ndarray:
+    """One expert's PFSA distribution q_e over the vocabulary (module docstring)."""
+    v = image / np.linalg.norm(image)
+    missing = sorted({b for pair in vocabulary.values() for b in pair} - set(labels.basic))
+    if phrase_weight > 0:
+        missing += sorted(set(vocabulary) - set(labels.compound))
+    if missing:
+        raise ValueError(f"PFSA: no text embedding for {', '.join(missing)}")
+    cos = {name: float(v @ t) for name, t in labels.basic.items()}
+    pair = np.array([(cos[a] + cos[b]) / 2 for a, b in vocabulary.values()])
+    phrase = np.array([v @ labels.compound[name] for name in vocabulary]) if phrase_weight > 0 else 0.0
+    scores = ((1 - phrase_weight) * pair + phrase_weight * phrase) / temperature
+    exp = np.exp(scores - scores.max())
+    return exp / exp.sum()
 
-    PFSA needs image-text embeddings, which come with the CLIP expert; until a window
-    has them it falls back to PPA and says so in `note`.
-    """
-    result = ppa(probs, vocabulary)
-    if method == "pfsa":
-        result.note = "PFSA needs image-text embeddings and no expert provided them in this window: PPA used"
-    return result
+
+def to_compound(
+    probs: Sequence[float],
+    vocabulary: Mapping[str, tuple[str, str]],
+    method: str = "ppa",
+    outputs: Mapping[str, ExpertOutput] | None = None,
+    temperature: float = 0.05,
+    phrase_weight: float = 0.0,
+) -> CompoundScores:
+    """Compound scores for one window from its fused basic probabilities and, for PFSA, the
+    embeddings in its experts' `outputs` (expert name -> output for this window)."""
+    if method not in ("ppa", "pfsa"):
+        raise ValueError(f"unknown basic-to-compound method {method!r}; use ppa or pfsa")
+    embedded = [o for o in (outputs or {}).values() if o.embedding is not None and o.label_embeddings is not None]
+    if method == "ppa" or not embedded:
+        result = ppa(probs, vocabulary)
+        if method == "pfsa":
+            result.note = "PFSA needs image-text embeddings and no expert provided them in this window: PPA used"
+        return result
+    distributions = [pfsa_distribution(o.embedding, o.label_embeddings, vocabulary, temperature, phrase_weight) for o in embedded]
+    return _verdict("pfsa", np.mean(distributions, axis=0), probs, vocabulary)

@@ -12,7 +12,9 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -52,9 +54,23 @@ class MHPF(nn.Module):
         weights = self.effective_weights(present)
         return (weights * probs.nan_to_num(0.0)).sum(dim=1)
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, about: Mapping[str, Any] | None = None) -> None:
+        """Write the weights as JSON; `about` (how they were fitted) goes along under "fit"."""
         payload = {"experts": self.experts, "heads": self.W.shape[0], "W": self.W.tolist(), "B": self.B.tolist()}
+        if about is not None:
+            payload["fit"] = dict(about)
         path.write_text(json.dumps(payload, indent=1))
+
+    @classmethod
+    def build(cls, experts: Sequence[str], heads: int, weights: str | Path | None = None) -> MHPF:
+        """Learned weights from the file `weights` when given, else equal weights over `heads` heads."""
+        return cls.load(Path(weights), experts) if weights else cls(experts, heads)
+
+    def expert_weights(self) -> dict[str, list[float]]:
+        """Each expert's weight per class when every expert is present (the learned weights at a glance)."""
+        with torch.no_grad():
+            weights = self.effective_weights(torch.ones(1, len(self.experts), dtype=torch.bool))[0]
+        return {name: weights[m].tolist() for m, name in enumerate(self.experts)}
 
     @classmethod
     def load(cls, path: Path, experts: Sequence[str]) -> MHPF:
@@ -76,6 +92,18 @@ class MHPF(nn.Module):
                     module.W[:, m] = table[:, stored[name]]
             module.B.copy_(mixing)
         return module
+
+
+def fuse_many(module: MHPF, probs: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Fuse many windows at once: `probs` [windows, M, C] in `module.experts` order (any value
+    where absent), `present` [windows, M]. Returns [windows, C] distributions, as `fuse` gives
+    them one by one, with NaN rows where no expert was present."""
+    with torch.no_grad():
+        fused = module(torch.as_tensor(probs, dtype=torch.float32), torch.as_tensor(present, dtype=torch.bool)).double().numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fused = fused / fused.sum(axis=1, keepdims=True)
+    fused[~np.asarray(present, dtype=bool).any(axis=1)] = np.nan
+    return fused
 
 
 def fuse(module: MHPF, window_probs: Mapping[str, list[float] | None]) -> FusedWindow:

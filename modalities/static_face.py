@@ -169,6 +169,7 @@ class StaticFaceExpert(Expert):
 
     name = "static_face"
     Options = StaticFaceOptions
+    uses_faces = True
     options: StaticFaceOptions
 
     def __init__(self, config: ExpertConfig, cache_dir: Path) -> None:

@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,27 @@ from pipeline.media import MediaError
 USER_ERRORS = (MediaError, ConfigError, ModelNotAvailable, FileNotFoundError, ValueError)
 
 
+def _given(args: argparse.Namespace, **keys: str) -> dict[str, Any]:
+    """Profile keys (key -> option name) for the options given on the command line."""
+    return {key: getattr(args, option) for key, option in keys.items() if getattr(args, option, None)}
+
+
 def _profile_overrides(args: argparse.Namespace) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
-    if getattr(args, "compound", None):
-        overrides["compound"] = {"method": args.compound}
+    if compound := _given(args, method="compound", vocabulary="vocabulary"):
+        overrides["compound"] = compound
     if getattr(args, "weights", None):
         overrides["fusion"] = {"weights": str(args.weights)}
+    if execution := _given(args, engine="engine", ray_address="ray_address"):
+        overrides["execution"] = execution
     return overrides
+
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _progress_bar(description: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
@@ -55,6 +70,32 @@ def cmd_run(args: argparse.Namespace) -> int:
             close()
     print(summary_table(result))
     print(f"\nresults in {out_dir}/ (result.json, windows.csv, frames.csv, timeline.png, report.html)")
+    return 0
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from pipeline.batch import run_batch, totals_line
+
+    profile = load_profile(args.profile, _profile_overrides(args))
+    started = time.perf_counter()
+    rows = run_batch(args.inputs, Path(args.out), profile, force=args.force, jobs=args.jobs)
+    print(totals_line(rows, time.perf_counter() - started))
+    print(f"results in {args.out}/ (summary.csv, failures.csv, one folder per video)")
+    return 1 if any(row.status == "failed" for row in rows) else 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from serving.app import create_app
+    from serving.settings import Settings
+
+    given = {"profile": args.profile, "data_dir": args.data_dir}
+    settings = Settings(**{key: value for key, value in given.items() if value is not None})
+    load_profile(settings.profile)  # a bad profile is one line here, not a traceback from the server's start-up
+    if settings.token is None and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"cer: warning: no CER_API_TOKEN: anyone who reaches {args.host}:{args.port} can upload and read jobs", file=sys.stderr)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port)
     return 0
 
 
@@ -94,6 +135,51 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pipeline.evaluation.afew import Afew
+    from pipeline.evaluation.affwild2 import AffWild2
+    from pipeline.evaluation.cexprdb import CExprDb
+    from pipeline.evaluation.run import evaluate
+
+    profile = load_profile(args.profile, _profile_overrides(args))
+    if args.dataset == "afew":
+        corpus = Afew(args.root, args.split)
+    elif args.dataset == "affwild2":
+        corpus = AffWild2(args.videos, args.annotations)
+    else:
+        corpus = CExprDb(args.videos, args.frame_list, args.labels)
+    out_dir = Path(args.out) if args.out else Path("cer-eval") / f"{args.dataset}-{corpus.split}"
+    _, report = evaluate(corpus, profile, out_dir)
+    print(report)
+    print(f"results in {out_dir}/ (report.md, metrics.json, confusion matrices, ablation.csv)")
+    return 0
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from pipeline.expert_cache import ExpertCache, describe
+
+    store = ExpertCache(load_profile(args.profile).expert_cache_path)
+    if args.action == "info":
+        print(describe(store.info()))
+    else:
+        removed = store.clear(args.expert)
+        print(f"removed {removed} cached window output(s) from {store.path}")
+    return 0
+
+
+def cmd_fusion(args: argparse.Namespace) -> int:
+    from fusion.fit import FitOptions
+    from pipeline.evaluation.fitting import fit_fusion, format_report
+
+    profile = load_profile(args.profile, _profile_overrides(args))
+    options = FitOptions(heads=args.heads or profile.fusion.heads, max_steps=args.max_steps, patience=args.patience)
+    out = Path(args.out)
+    report = fit_fusion(args.train, args.dev, args.test, profile, out, options, work_dir=out.parent / f"{out.stem}-videos")
+    print(format_report(report))
+    print(f"weights written to {out}: use them with --weights {out}, or fusion.weights in a profile")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cer", description="Compound expression recognition in videos, zero-shot, from six experts.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -104,13 +190,31 @@ def build_parser() -> argparse.ArgumentParser:
     def with_fusion(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--compound", choices=("ppa", "pfsa"), help="basic-to-compound method (default: from the profile)")
         sub.add_argument("--weights", type=Path, help="MHPF weights file (default: equal weights)")
+        sub.add_argument(
+            "--vocabulary", help="compound vocabulary: a packaged name (raf_ce) or a YAML file (default: the 7 C-EXPR-DB compounds)"
+        )
+
+    def with_ray(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--ray-address", help="an existing Ray cluster (default: $RAY_ADDRESS, else a local Ray started and stopped here)")
 
     run = commands.add_parser("run", help="process one video")
     run.add_argument("video")
     run.add_argument("--out", help="output folder (default: cer-out/VIDEO_NAME)")
     with_profile(run, "default")
     with_fusion(run)
+    with_ray(run)
+    run.add_argument("--engine", choices=("ray", "inprocess"), help="experts as parallel Ray actors, or one after another here (default: from the profile)")
     run.set_defaults(handler=cmd_run)
+
+    batch = commands.add_parser("batch", help="process many videos; finished ones are skipped on a re-run")
+    batch.add_argument("inputs", nargs="+", metavar="INPUT", help="a folder (searched recursively), a glob, or a CSV manifest with a `path` column")
+    batch.add_argument("--out", required=True, help="output folder: summary.csv, failures.csv and one folder per video")
+    batch.add_argument("--force", action="store_true", help="recompute videos that already have a result.json")
+    batch.add_argument("--jobs", type=_at_least_one, help="videos processed at once (default: one per CPU of the Ray cluster)")
+    with_profile(batch, "default")
+    with_fusion(batch)
+    with_ray(batch)
+    batch.set_defaults(handler=cmd_batch)
 
     demo = commands.add_parser("demo", help="build the demo clip from packaged assets and run it")
     demo.add_argument("--out", default="cer-demo", help="output folder (default: cer-demo)")
@@ -118,8 +222,15 @@ def build_parser() -> argparse.ArgumentParser:
     with_fusion(demo)
     demo.set_defaults(handler=cmd_demo)
 
+    serve = commands.add_parser("serve", help="the HTTP service and its web page (limits: CER_* variables, see README)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    serve.add_argument("--profile", help=f"one of {', '.join(PROFILE_NAMES)}, or a YAML file (default: $CER_PROFILE, else offline)")
+    serve.add_argument("--data-dir", type=Path, help="job store and job files (default: $CER_DATA_DIR, else ./cer-serve)")
+    serve.set_defaults(handler=cmd_serve)
+
     expert = commands.add_parser("expert", help="run one expert alone; prints JSON lines")
-    expert.add_argument("name", help="static_face, dynamic_face, audio or text")
+    expert.add_argument("name", help="static_face, dynamic_face, audio, text or clip_labels")
     expert.add_argument("input", help="an image, a video, an audio file, or for text: a text file or - for stdin")
     with_profile(expert)
     expert.set_defaults(handler=cmd_expert)
@@ -129,6 +240,46 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--profile", help="restrict to one profile (pull: the profile to fetch, default: default)")
     models.add_argument("--force", action="store_true", help="make-tiny: rebuild even when present")
     models.set_defaults(handler=cmd_models)
+
+    evaluation = commands.add_parser("eval", help="zero-shot evaluation on a dataset (resumable: expert outputs are cached)")
+    datasets = evaluation.add_subparsers(dest="dataset", required=True)
+    afew = datasets.add_parser("afew", help="AFEW: clips in emotion-named folders, one label per clip")
+    afew.add_argument("--root", type=Path, required=True, help="the AFEW folder holding Train_AFEW / Val_AFEW")
+    afew.add_argument("--split", default="Val_AFEW", help="split folder (default: Val_AFEW)")
+    affwild2 = datasets.add_parser("affwild2", help="AffWild2: per-frame expression labels")
+    affwild2.add_argument("--videos", type=Path, required=True, help="folder of the videos")
+    affwild2.add_argument("--annotations", type=Path, required=True, help="folder of one .txt per video (the split, e.g. Validation_Set)")
+    cexprdb = datasets.add_parser("c-expr-db", help="C-EXPR-DB: the ABAW submission file in the frame list's order")
+    cexprdb.add_argument("--videos", type=Path, required=True, help="folder of the videos")
+    cexprdb.add_argument("--frame-list", type=Path, required=True, help="the organisers' frame list (an image_location column)")
+    cexprdb.add_argument("--labels", type=Path, help="folder of VIDEO.txt frame labels, for metrics (AffWild2 layout, compound names)")
+    for sub in (afew, affwild2, cexprdb):
+        sub.add_argument("--out", required=sub is cexprdb, help="output folder" + ("" if sub is cexprdb else " (default: cer-eval/DATASET-SPLIT)"))
+        with_profile(sub, "default")
+        with_fusion(sub)
+        with_ray(sub)
+        sub.set_defaults(handler=cmd_eval)
+
+    cache = commands.add_parser("cache", help="the expert-output cache: what it holds, or empty it")
+    cache.add_argument("action", choices=("info", "clear"))
+    cache.add_argument("--expert", help="clear: only this expert's outputs")
+    with_profile(cache, "default")
+    cache.set_defaults(handler=cmd_cache)
+
+    fusion = commands.add_parser("fusion", help="learn the MHPF fusion weights")
+    fusion_actions = fusion.add_subparsers(dest="action", required=True)
+    fit = fusion_actions.add_parser("fit", help="fit on train splits, early-stop on dev splits (never C-EXPR-DB)")
+    spec = "afew:ROOT:SPLIT or affwild2:VIDEOS:ANNOTATIONS"
+    fit.add_argument("--train", nargs="+", required=True, metavar="SPEC", help=f"training splits: {spec}")
+    fit.add_argument("--dev", nargs="+", required=True, metavar="SPEC", help="dev splits, for early stopping on macro F1")
+    fit.add_argument("--test", nargs="*", default=[], metavar="SPEC", help="splits kept for testing (also c-expr-db:VIDEOS:FRAME_LIST): refused as train or dev")
+    fit.add_argument("--out", required=True, help="the weights file to write (JSON)")
+    fit.add_argument("--heads", type=_at_least_one, help="MHPF heads (default: from the profile)")
+    fit.add_argument("--max-steps", type=_at_least_one, default=300, help="optimisation steps at most (default: 300)")
+    fit.add_argument("--patience", type=_at_least_one, default=30, help="steps without a better dev macro F1 before stopping (default: 30)")
+    with_profile(fit, "default")
+    with_ray(fit)
+    fit.set_defaults(handler=cmd_fusion)
     return parser
 
 

@@ -11,12 +11,15 @@ import os
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.labels import PAIRS, validate_pairs
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 
 class ConfigError(ValueError):
@@ -71,6 +74,34 @@ class ExpertConfig(Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     models: dict[str, ModelRef] = Field(default_factory=dict)
     options: dict[str, Any] = Field(default_factory=dict)  # validated by the expert's own Options class
+    # Ray resources of the expert's actor. 0 CPUs: the experts share the cores (they wait for
+    # chunks most of the time); a whole number also sets the actor's thread count. GPUs are
+    # requested only where the cluster has some, so one profile runs anywhere; a fraction lets
+    # several experts share one card.
+    num_cpus: float = Field(0.0, ge=0)
+    num_gpus: float = Field(0.0, ge=0, le=1)
+    # Not a YAML key: `Profile.expert_config` fills it from `compound.vocabulary`, so that the
+    # experts that score compounds (clip_labels) follow the profile's vocabulary.
+    compound_vocabulary: dict[str, tuple[str, str]] | None = None
+
+
+class ExecutionConfig(Strict):
+    # ray: each expert in its own Ray actor, all at once; inprocess: one after another in this
+    # process (no Ray start-up, for tests and small jobs). Both give the same result.
+    engine: Literal["ray", "inprocess"] = "ray"
+    ray_address: str | None = None  # an existing cluster; None: $RAY_ADDRESS, else an embedded local Ray
+    # Chunks sent to the experts before the oldest is collected: 2 lets the next chunk decode
+    # while the experts work. Memory grows with it (each chunk holds its frames and audio).
+    chunks_in_flight: int = Field(2, ge=1, le=4)
+    max_restarts: int = Field(2, ge=0)  # times a crashed expert actor is restarted
+    max_task_retries: int = Field(2, ge=0)  # times a chunk is resent to a restarted actor
+
+
+class CacheConfig(Strict):
+    # Expert outputs per window, kept so that a re-run (another fusion or compound method, a
+    # resumed evaluation) recomputes no expert. `cer eval` and `cer fusion fit` turn it on.
+    enabled: bool = True
+    dir: str | None = None  # None: expert-outputs/ inside the cache folder (`cache_dir`)
 
 
 class FusionConfig(Strict):
@@ -85,8 +116,15 @@ class PFSAConfig(Strict):
 
 class CompoundConfig(Strict):
     method: Literal["ppa", "pfsa"] = "ppa"
+    # The compounds, in order, each with the two basic labels it blends: a mapping here, or the
+    # name of a packaged vocabulary (`raf_ce`) or the path of a YAML file holding that mapping.
     vocabulary: dict[str, tuple[str, str]] = Field(default_factory=lambda: dict(PAIRS))
     pfsa: PFSAConfig = PFSAConfig()
+
+    @field_validator("vocabulary", mode="before")
+    @classmethod
+    def _named_or_file(cls, value: Any) -> Any:
+        return load_vocabulary(value) if isinstance(value, str) else value
 
     @field_validator("vocabulary")
     @classmethod
@@ -105,12 +143,35 @@ class Profile(Strict):
     windows: WindowConfig = WindowConfig()
     faces: FaceConfig = FaceConfig()
     experts: dict[str, ExpertConfig]
+    execution: ExecutionConfig = ExecutionConfig()
     fusion: FusionConfig = FusionConfig()
     compound: CompoundConfig = CompoundConfig()
+    cache: CacheConfig = CacheConfig()
+
+    @field_validator("experts")
+    @classmethod
+    def _vocabulary_is_profile_wide(cls, value: dict[str, ExpertConfig]) -> dict[str, ExpertConfig]:
+        for name, cfg in value.items():
+            if cfg.compound_vocabulary is not None:
+                raise ValueError(f"{name}.compound_vocabulary comes from compound.vocabulary; set that instead")
+        return value
 
     @property
     def cache_path(self) -> Path:
         return Path(os.environ.get("CER_CACHE") or self.cache_dir).expanduser()
+
+    @property
+    def expert_cache_path(self) -> Path:
+        """The folder of the expert-output cache."""
+        return Path(self.cache.dir).expanduser() if self.cache.dir else self.cache_path / "expert-outputs"
+
+    def expert_config(self, name: str) -> ExpertConfig:
+        """An expert's config with what it takes from the rest of the profile (the compound vocabulary)."""
+        return self.experts[name].model_copy(update={"compound_vocabulary": self.compound.vocabulary})
+
+    def enabled_experts(self) -> dict[str, ExpertConfig]:
+        """The enabled experts, in profile order, each config as `expert_config` gives it."""
+        return {name: self.expert_config(name) for name, cfg in self.experts.items() if cfg.enabled}
 
     def all_models(self) -> dict[str, ModelRef]:
         """Every model the profile names, keyed `part.role` (e.g. `static_face.classifier`)."""
@@ -124,27 +185,50 @@ class Profile(Strict):
 PROFILE_NAMES = ("default", "paper", "offline", "tiny")
 
 
-def profile_path(name_or_path: str) -> Path:
-    """A profile name (`offline`) or a path to a YAML file."""
-    candidate = Path(name_or_path)
+def _packaged_or_file(name_or_path: str, kind: str, folder: Traversable) -> Path:
+    """A YAML file given by its path, or by its name among the packaged ones in `folder`."""
+    candidate = Path(name_or_path).expanduser()
     if candidate.suffix in (".yaml", ".yml") or candidate.exists():
         if not candidate.is_file():
-            raise ConfigError(f"profile file {candidate} does not exist")
+            raise ConfigError(f"{kind} file {candidate} does not exist")
         return candidate
-    packaged = resources.files("configs") / f"{name_or_path}.yaml"
+    packaged = folder / f"{name_or_path}.yaml"
     if not packaged.is_file():
-        raise ConfigError(f"unknown profile {name_or_path!r}; choose one of {', '.join(PROFILE_NAMES)} or give a YAML path")
+        known = sorted(entry.name.removesuffix(".yaml") for entry in folder.iterdir() if entry.name.endswith(".yaml"))
+        raise ConfigError(f"unknown {kind} {name_or_path!r}; choose one of {', '.join(known)} or give a YAML path")
     return Path(str(packaged))
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def profile_path(name_or_path: str) -> Path:
+    """A profile name (`offline`) or a path to a YAML file."""
+    return _packaged_or_file(name_or_path, "profile", resources.files("configs"))
+
+
+def _read_yaml(path: Path, kind: str = "profile") -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a profile must be a mapping of keys to values")
+        raise ConfigError(f"{path}: a {kind} must be a mapping of keys to values")
     return data
+
+
+def load_vocabulary(name_or_path: str) -> dict[str, tuple[str, str]]:
+    """A compound vocabulary from a packaged name (`raf_ce`, under configs/vocabularies/) or a
+    YAML file: one `Compound_Name: [Basic1, Basic2]` line per compound, in output order.
+    A relative path is taken from the working directory."""
+    path = _packaged_or_file(name_or_path, "vocabulary", resources.files("configs") / "vocabularies")
+    pairs: dict[str, tuple[str, str]] = {}
+    for compound, pair in _read_yaml(path, "vocabulary").items():
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(b, str) for b in pair)):
+            raise ConfigError(f"{path}: compound {compound!r}: expected a list of two basic labels, got {pair!r}")
+        pairs[str(compound)] = (pair[0], pair[1])
+    try:
+        validate_pairs(pairs)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return pairs
 
 
 def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -176,7 +260,9 @@ def _error_lines(path: Path, exc: ValidationError) -> str:
     lines = []
     for error in exc.errors():
         key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        lines.append(f"{key}: {error['msg']}")
+        lines.append(f"{key}: {error['msg'].removeprefix('Value error, ')}")
+    if len(lines) == 1:  # the usual case stays one line on the terminal
+        return f"{path}: invalid profile: {lines[0]}"
     return f"{path}: invalid profile:\n  " + "\n  ".join(lines)
 
 

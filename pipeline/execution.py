@@ -14,16 +14,24 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from modalities.base import Expert
 from modalities.registry import build_expert
-from pipeline.config import ExpertConfig
+from pipeline.config import ExpertConfig, Profile
 from pipeline.types import Chunk, ExpertOutput, ExpertStatus
+
+
+_FAILED = "expert failed: "  # starts the reason of every output `failed_outputs` makes
 
 
 def failed_outputs(chunk: Chunk, model_id: str, error: BaseException) -> list[ExpertOutput]:
     """Absent outputs for every window of a chunk an expert failed on."""
-    reason = f"expert failed: {type(error).__name__}: {error}"
+    reason = f"{_FAILED}{type(error).__name__}: {error}"
     return [ExpertOutput(window_index=w.index, probs=None, model_id=model_id, reason=reason) for w in chunk.windows]
+
+
+def is_failure(output: ExpertOutput) -> bool:
+    """Whether `output` stands for an error rather than an answer (the cache keeps no failures:
+    the next run tries again)."""
+    return output.reason is not None and output.reason.startswith(_FAILED)
 
 
 def check_outputs(name: str, chunk: Chunk, outputs: list[ExpertOutput]) -> list[ExpertOutput]:
@@ -53,11 +61,29 @@ class ExpertExecutor(ABC):
     def collect(self, handle: Any) -> dict[str, list[ExpertOutput]]:
         """Wait for every expert's outputs for the submitted chunk."""
 
-    def run(self, chunk: Chunk) -> dict[str, list[ExpertOutput]]:
-        return self.collect(self.submit(chunk))
-
     def close(self) -> None:
         """Release what the executor holds (processes, actors)."""
+
+
+class ServedExpert:
+    """One built expert answering chunks. The in-process executor holds one per expert; each
+    Ray actor holds one in its own process, so that the model loads once there."""
+
+    def __init__(self, name: str, config: ExpertConfig, cache_dir: Path) -> None:
+        self.name = name
+        self.expert = build_expert(name, config, cache_dir)
+
+    def status(self) -> ExpertStatus:
+        return self.expert.status()
+
+    def predict(self, chunk: Chunk) -> tuple[list[ExpertOutput], float]:
+        """The outputs for `chunk` (absent, with the error, if the expert raises) and the seconds taken."""
+        started = time.perf_counter()
+        try:
+            outputs = check_outputs(self.name, chunk, self.expert.predict(chunk))
+        except Exception as exc:  # noqa: BLE001 - one expert's failure must not end the run
+            outputs = failed_outputs(chunk, self.expert.model_id, exc)
+        return outputs, time.perf_counter() - started
 
 
 class InProcessExecutor(ExpertExecutor):
@@ -65,7 +91,7 @@ class InProcessExecutor(ExpertExecutor):
 
     def __init__(self, experts: Mapping[str, ExpertConfig], cache_dir: Path) -> None:
         super().__init__()
-        self.experts: dict[str, Expert] = {name: build_expert(name, cfg, cache_dir) for name, cfg in experts.items()}
+        self.experts = {name: ServedExpert(name, cfg, cache_dir) for name, cfg in experts.items()}
         self.seconds = dict.fromkeys(self.experts, 0.0)
 
     @property
@@ -78,10 +104,23 @@ class InProcessExecutor(ExpertExecutor):
     def collect(self, handle: Chunk) -> dict[str, list[ExpertOutput]]:
         answers = {}
         for name, expert in self.experts.items():
-            started = time.perf_counter()
-            try:
-                answers[name] = check_outputs(name, handle, expert.predict(handle))
-            except Exception as exc:  # noqa: BLE001 - one expert's failure must not end the run
-                answers[name] = failed_outputs(handle, expert.model_id, exc)
-            self.seconds[name] += time.perf_counter() - started
+            answers[name], seconds = expert.predict(handle)
+            self.seconds[name] += seconds
         return answers
+
+
+def make_executor(profile: Profile) -> ExpertExecutor:
+    """The executor for the profile's enabled experts; behind the expert-output cache when the
+    profile enables it, and then an expert is built only once some output is not cached."""
+    from pipeline.expert_cache import cached_executor  # deferred: that module builds on this one
+
+    return cached_executor(profile, lambda experts: start_executor(profile, experts))
+
+
+def start_executor(profile: Profile, experts: Mapping[str, ExpertConfig]) -> ExpertExecutor:
+    """The executor `profile.execution.engine` names, with `experts` built."""
+    if profile.execution.engine == "inprocess":
+        return InProcessExecutor(experts, profile.cache_path)
+    from pipeline.ray_executor import RayExecutor  # deferred: importing Ray takes a second
+
+    return RayExecutor.start(experts, profile.cache_path, profile.execution)

@@ -10,19 +10,19 @@ from typing import Any
 import numpy as np
 
 from fusion.compound import CompoundScores
-from fusion.mhpf import FusedWindow
+from fusion.mhpf import FusedWindow, MHPF
 from pipeline.labels import BASIC
 from pipeline.types import ExpertOutput, ExpertStatus, VideoInfo, Window
 
 SCHEMA = "cer.result/v1"
 
 
-def _jsonable(value: Any) -> Any:
-    """Evidence may hold numpy values; the result must be plain JSON."""
+def jsonable(value: Any) -> Any:
+    """Evidence may hold numpy values; the result (and the expert-output cache) must be plain JSON."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):
@@ -40,7 +40,7 @@ def window_record(
         "start_frame": window.start_frame,
         "end_frame": window.end_frame,
         "experts": {
-            name: {"probs": out.probs, "reason": out.reason, "evidence": _jsonable(out.evidence)}
+            name: {"probs": out.probs, "reason": out.reason, "evidence": jsonable(out.evidence)}
             for name, out in outputs.items()
         },
         "fused": {"probs": fused.probs, "weights": fused.weights, "experts_present": fused.experts_present},
@@ -75,3 +75,9 @@ def video_record(info: VideoInfo) -> dict[str, Any]:
 
 def expert_record(status: ExpertStatus) -> dict[str, Any]:
     return {"status": status.status, "model_id": status.model_id, "reason": status.reason, "note": status.note}
+
+
+def fusion_record(module: MHPF, weights_file: str | None) -> dict[str, Any]:
+    """How the experts are weighed: per expert and class, the weight it gets when all are
+    present (equal unless learned), and the weights file they come from."""
+    return {"method": "mhpf", "heads": int(module.W.shape[0]), "weights_file": weights_file, "expert_weights": module.expert_weights()}

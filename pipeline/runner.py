@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from fusion.compound import to_compound
 from fusion.mhpf import MHPF, fuse
-from pipeline.chunks import iter_chunks
+from pipeline.chunks import ChunkWork, iter_chunks
 from pipeline.config import Profile, load_profile
-from pipeline.execution import ExpertExecutor, InProcessExecutor
+from pipeline.execution import ExpertExecutor, make_executor
 from pipeline.faces import FaceTracker
 from pipeline.labels import BASIC
 from pipeline.media import probe
 from pipeline import result as results
+from pipeline.types import Chunk, ExpertOutput
 from pipeline.windows import make_windows
 
 Progress = Callable[[int, int], None]  # (windows done, windows in total)
@@ -26,11 +28,11 @@ class Pipeline:
 
     def __init__(self, profile: Profile, executor: ExpertExecutor | None = None) -> None:
         self.profile = profile
-        experts = {name: cfg for name, cfg in profile.experts.items() if cfg.enabled}
-        self.executor = executor or InProcessExecutor(experts, profile.cache_path)
+        experts = profile.enabled_experts()
         self.faces = FaceTracker(profile.faces, profile.cache_path)
-        weights = profile.fusion.weights
-        self.fusion = MHPF.load(Path(weights), list(experts)) if weights else MHPF(list(experts), profile.fusion.heads)
+        self.fusion = MHPF.build(list(experts), profile.fusion.heads, profile.fusion.weights)
+        # Last: with Ray it starts processes, which nothing would stop if a step above failed.
+        self.executor = executor or make_executor(profile)
 
     @classmethod
     def from_profile(cls, name_or_path: str, **overrides: Any) -> Pipeline:
@@ -49,29 +51,24 @@ class Pipeline:
         expert_seconds_before = dict(self.executor.seconds)
         self.faces.reset()
         records: list[dict[str, Any]] = []
-        decode_s = faces_s = fusion_s = 0.0
-        chunks = iter_chunks(info, windows, self.profile.media)
-        while True:
+        stage_seconds = {"decode_s": 0.0, "faces_s": 0.0}
+        fusion_s = 0.0
+        for chunk, answers in self._answered_chunks(iter_chunks(info, windows, self.profile.media), stage_seconds):
             started = time.perf_counter()
-            work = next(chunks, None)
-            decode_s += time.perf_counter() - started
-            if work is None:
-                break
-            started = time.perf_counter()
-            self.faces.process(work.new_frames)
-            faces_s += time.perf_counter() - started
-            answers = self.executor.run(work.chunk)
-            started = time.perf_counter()
-            for position, window in enumerate(work.chunk.windows):
+            for position, window in enumerate(chunk.windows):
                 outputs = {name: outs[position] for name, outs in answers.items()}
                 fused = fuse(self.fusion, {name: out.probs for name, out in outputs.items()})
-                method = self.profile.compound.method
-                compound = to_compound(fused.probs, vocabulary, method) if fused.probs else None
+                method, pfsa = self.profile.compound.method, self.profile.compound.pfsa
+                compound = (
+                    to_compound(fused.probs, vocabulary, method, outputs, pfsa.temperature, pfsa.compound_phrase_weight)
+                    if fused.probs
+                    else None
+                )
                 records.append(results.window_record(window, outputs, fused, compound, method))
             fusion_s += time.perf_counter() - started
             if progress:
                 progress(len(records), len(windows))
-        timings.update(decode_s=decode_s, faces_s=faces_s, fusion_s=fusion_s)
+        timings.update(stage_seconds, fusion_s=fusion_s)
         timings["experts_s"] = {
             name: seconds - expert_seconds_before.get(name, 0.0) for name, seconds in self.executor.seconds.items()
         }
@@ -81,6 +78,7 @@ class Pipeline:
             "profile": self.profile.name,
             "labels": {"basic": list(BASIC), "compound": list(vocabulary), "pairs": {k: list(v) for k, v in vocabulary.items()}},
             "experts": {name: results.expert_record(status) for name, status in self.executor.statuses.items()},
+            "fusion": results.fusion_record(self.fusion, self.profile.fusion.weights),
             "faces": {"detector": self.faces.detector_name, "tracks": self.faces.track_count},
             "windows": records,
             "summary": results.summary(records, list(vocabulary)),
@@ -93,6 +91,28 @@ class Pipeline:
 
             write_outputs(document, Path(out_dir))
         return document
+
+    def _answered_chunks(
+        self, chunks: Iterator[ChunkWork], stage_seconds: dict[str, float]
+    ) -> Iterator[tuple[Chunk, dict[str, list[ExpertOutput]]]]:
+        """Each chunk with every expert's answers, in order. A chunk is sent to the experts as
+        soon as its faces are known and collected once `chunks_in_flight` are out, so decoding
+        the next chunk overlaps the experts' work while memory stays a few chunks deep."""
+        in_flight: deque[tuple[Chunk, Any]] = deque()
+        while True:
+            started = time.perf_counter()
+            work = next(chunks, None)
+            stage_seconds["decode_s"] += time.perf_counter() - started
+            if work is not None:
+                started = time.perf_counter()
+                self.faces.process(work.new_frames)
+                stage_seconds["faces_s"] += time.perf_counter() - started
+                in_flight.append((work.chunk, self.executor.submit(work.chunk)))
+            if not in_flight:
+                return
+            if work is None or len(in_flight) >= self.profile.execution.chunks_in_flight:
+                chunk, handle = in_flight.popleft()
+                yield chunk, self.executor.collect(handle)
 
     def close(self) -> None:
         self.executor.close()

@@ -37,7 +37,7 @@ def run_expert(name: str, source: str, profile: Profile) -> Iterator[dict[str, A
     """One JSON-ready record per window, per face (images) or per line (text)."""
     if name not in profile.experts:
         raise ValueError(f"profile {profile.name!r} has no expert {name!r}; it has {', '.join(profile.experts)}")
-    expert = build_expert(name, profile.experts[name], profile.cache_path)
+    expert = build_expert(name, profile.expert_config(name), profile.cache_path)
     status = expert.status()
     if status.status != "ok" and status.reason and name != "audio":
         raise ValueError(f"expert {name} is unavailable in profile {profile.name!r}: {status.reason}")

@@ -89,6 +89,18 @@ class Chunk:
         return self.audio[first:last]
 
 
+@dataclass(frozen=True)
+class LabelEmbeddings:
+    """Text embeddings of the labels in one expert's image-text space, rows L2-normalised.
+
+    PFSA compares a window's image embedding with these. One instance per expert, shared by
+    all its outputs (the text side is computed once, at start-up).
+    """
+
+    basic: dict[str, np.ndarray]  # BASIC name -> [d]; only the labels the expert describes
+    compound: dict[str, np.ndarray]  # compound name -> [d], one per compound of the vocabulary
+
+
 @dataclass
 class ExpertOutput:
     """One expert's answer for one window: 8 basic probabilities, or absent with a reason."""
@@ -97,7 +109,8 @@ class ExpertOutput:
     probs: list[float] | None  # 8 floats in BASIC order summing to 1; None when absent
     model_id: str
     reason: str | None = None  # why probs is None
-    embedding: np.ndarray | None = None  # image-text space embedding for PFSA
+    embedding: np.ndarray | None = None  # image-text space embedding for PFSA (L2-normalised)
+    label_embeddings: LabelEmbeddings | None = None  # the text side of `embedding`'s space, for PFSA
     evidence: dict[str, Any] = field(default_factory=dict)  # transcript, face count, prosody...
 
     @property

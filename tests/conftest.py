@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -38,3 +41,18 @@ def silent_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
         duration_s=3.0,
         fps=10,
     )
+
+
+@pytest.fixture(scope="module")
+def ray_local() -> Iterator[None]:
+    """One embedded Ray for a test module (starting Ray takes seconds); after the module it is
+    shut down, and no process it started may be left."""
+    from bench.proctree import descendants
+    from pipeline.ray_runtime import ray_session
+
+    with ray_session():
+        yield
+    deadline = time.monotonic() + 30  # Ray's helpers take a moment to exit after shutdown
+    while descendants(os.getpid()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not descendants(os.getpid()), f"Ray left processes behind: {descendants(os.getpid())}"

@@ -55,7 +55,7 @@ def test_every_window_has_fused_probabilities_and_compound_scores(tiny_run):
 
 def test_expert_statuses_and_timings(tiny_run):
     result, _ = tiny_run
-    assert set(result["experts"]) == {"static_face", "dynamic_face", "audio", "text"}
+    assert set(result["experts"]) == {"static_face", "dynamic_face", "audio", "text", "clip_labels", "scene"}
     assert all(e["status"] == "ok" for e in result["experts"].values())
     timings = result["timings"]
     assert set(timings["experts_s"]) == set(result["experts"])

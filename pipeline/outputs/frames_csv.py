@@ -30,6 +30,12 @@ def write_abaw_file(
     numbers = range(1, len(frame_labels) + 1) if frame_numbers is None else frame_numbers
     if len(numbers) != len(frame_labels):
         raise ValueError(f"{len(frame_labels)} frame labels for {len(numbers)} frame numbers")
+    write_abaw_lines(path, [f"{video_name}/{number:05d}.jpg" for number in numbers], frame_labels, compound_names)
+
+
+def write_abaw_lines(path: Path, image_locations: Sequence[str], frame_labels: Sequence[int], compound_names: Sequence[str]) -> None:
+    """Write an ABAW compound file with one line `LOCATION,K` per image location, in the order
+    given: a whole submission follows the organisers' frame list this way, line for line."""
     bad = next((int(k) for k in frame_labels if not 0 <= k < len(compound_names)), None)
     if bad is not None:
         # -1 ("no prediction") is not allowed in a submission: fill gaps before writing.
@@ -38,7 +44,7 @@ def write_abaw_file(
         # Written by hand rather than with csv: the organisers' file is plain comma-joined text
         # and the header must match it byte for byte.
         handle.write(",".join(("image_location", *compound_names)) + "\n")
-        handle.writelines(f"{video_name}/{number:05d}.jpg,{int(k)}\n" for number, k in zip(numbers, frame_labels))
+        handle.writelines(f"{location},{int(k)}\n" for location, k in zip(image_locations, frame_labels))
 
 
 def result_frame_labels(result: Mapping[str, Any]) -> np.ndarray:

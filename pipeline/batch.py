@@ -1,0 +1,228 @@
+"""`cer batch`: many videos through shared Ray actor pools, each video's outputs in a folder
+of its own.
+
+Design. The driver (this process) lists the videos and skips those whose folder already
+holds a result.json (written last, so it marks a complete folder). The rest go one at a time
+to `jobs` video workers, Ray actors that each do for one video what `cer run` does (decode,
+faces, fusion, outputs) while sending its chunks to an expert pool. Two workers share each
+pool, so every expert has the other video's chunks to work on while one video decodes or
+writes its outputs. A worker that finishes a video gets the next one. Memory stays bounded
+whatever the videos' lengths: a worker holds only its chunks in flight. A video that fails
+(a corrupt file, a crashed worker) becomes a row of failures.csv and the others go on.
+summary.csv and failures.csv are written at the end, also when interrupted.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.actor import ActorHandle
+from ray.exceptions import RayError
+
+from modalities.registry import expert_target, register
+from pipeline.batch_inputs import find_videos, output_folder
+from pipeline.config import ExpertConfig, Profile
+from pipeline.expert_cache import cached_executor
+from pipeline.outputs.atomic import atomic_open
+from pipeline.ray_executor import ExpertPool, PoolAddress, RayExecutor, actor_resources, pool_demand, pools_that_fit
+from pipeline.ray_runtime import Built, cluster_resources, error_line, get_raising_cause, ray_session
+from pipeline.runner import Pipeline
+
+
+@dataclass
+class VideoRow:
+    """One line of summary.csv."""
+
+    path: str
+    output: str  # the video's output folder
+    status: str  # done; skipped (finished by an earlier run); failed; pending (not reached)
+    duration_s: float | None = None
+    windows: int | None = None
+    dominant_compound: str | None = None
+    wall_s: float | None = None  # time this run spent on the video
+    error: str | None = None
+
+    @classmethod
+    def from_result(cls, video: str, folder: str, result: Mapping[str, Any], status: str, wall_s: float | None = None) -> VideoRow:
+        summary = result["summary"]
+        return cls(video, folder, status, result["video"]["duration_s"], summary["n_windows"], summary["dominant_compound"], wall_s)
+
+
+class _VideoWorker:
+    """The body of one video worker: a Pipeline whose experts are a shared pool's actors."""
+
+    def __init__(self, profile: Profile, pool: PoolAddress, targets: Mapping[str, str]) -> None:
+        for name, target in targets.items():  # the driver's registry (the cache keys on each expert's class)
+            register(name, target)
+
+        def attached(experts: Mapping[str, ExpertConfig]) -> RayExecutor:
+            return RayExecutor(ExpertPool.attach(pool.only(experts)))
+
+        # Behind the expert-output cache when the profile enables it: only the experts it misses are asked.
+        self.pipeline = Built(lambda: Pipeline(profile, executor=cached_executor(profile, attached)))
+
+    def ready(self) -> None:
+        self.pipeline.get()
+
+    def process(self, video: str, folder: str) -> VideoRow:
+        started = time.perf_counter()
+        try:
+            result = self.pipeline.get().run(video, folder)
+        except Exception as exc:  # noqa: BLE001 - recorded in failures.csv; the batch goes on
+            return VideoRow(video, folder, "failed", wall_s=time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}")
+        return VideoRow.from_result(video, folder, result, "done", time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class Lanes:
+    jobs: int  # videos processed at once, one worker each
+    pools: int  # expert pools the workers share
+    worker_cpus: float  # CPUs each worker holds: decoding and face detection keep about one busy
+
+
+def plan_lanes(videos: int, jobs: int | None, demand: Mapping[str, float], cluster: Mapping[str, float]) -> Lanes:
+    """By default one video per CPU; a pool per two workers, as many as the GPUs hold."""
+    jobs = jobs or max(1, min(videos, int(cluster["CPU"])))
+    pools = max(1, pools_that_fit(demand, cluster, math.ceil(jobs / 2)))
+    cpus_left = max(0.0, cluster["CPU"] - pools * demand["CPU"])
+    return Lanes(jobs, pools, min(1.0, cpus_left / jobs))
+
+
+def _start_workers(profile: Profile, jobs: int | None, videos: int) -> tuple[list[ActorHandle], list[ExpertPool]]:
+    experts = profile.enabled_experts()
+    cluster = cluster_resources()
+    lanes = plan_lanes(videos, jobs, pool_demand(actor_resources(experts, cluster)), cluster)
+    pools: list[ExpertPool] = []
+    workers: list[ActorHandle] = []
+    try:
+        pools = [ExpertPool.launch(experts, profile.cache_path, profile.execution) for _ in range(lanes.pools)]
+        for pool in pools:  # the pools load their models side by side
+            pool.wait_ready()
+        worker_class = ray.remote(_VideoWorker).options(num_cpus=lanes.worker_cpus, max_restarts=profile.execution.max_restarts)
+        targets = {name: expert_target(name) for name in experts}
+        workers = [worker_class.remote(profile, pools[i % lanes.pools].address, targets) for i in range(lanes.jobs)]
+        get_raising_cause([worker.ready.remote() for worker in workers])
+    except BaseException:
+        _stop(workers, pools)
+        raise
+    return workers, pools
+
+
+def _stop(workers: list[ActorHandle], pools: list[ExpertPool]) -> None:
+    for worker in workers:
+        ray.kill(worker, no_restart=True)
+    for pool in pools:
+        pool.kill()
+
+
+def _hand_out(todo: Sequence[tuple[Path, Path]], workers: list[ActorHandle]) -> Iterator[VideoRow]:
+    """Give each worker a video; as each finishes, yield its row and give that worker the next."""
+    waiting = deque(todo)
+    running: dict[Any, tuple[ActorHandle, Path, Path]] = {}
+
+    def start(worker: ActorHandle) -> None:
+        if waiting:
+            video, folder = waiting.popleft()
+            running[worker.process.remote(str(video), str(folder))] = (worker, video, folder)
+
+    for worker in workers:
+        start(worker)
+    while running:
+        [done], _ = ray.wait(list(running))
+        worker, video, folder = running.pop(done)
+        try:
+            row = ray.get(done)
+        except RayError as exc:  # the worker process itself died (a crash in a decoder, out of memory); Ray restarts it
+            row = VideoRow(str(video), str(folder), "failed", error=error_line(exc))
+        yield row
+        start(worker)
+
+
+def _process(todo: Sequence[tuple[Path, Path]], profile: Profile, jobs: int | None) -> Iterator[VideoRow]:
+    workers, pools = _start_workers(profile, jobs, len(todo))
+    try:
+        yield from _hand_out(todo, workers)
+    finally:
+        _stop(workers, pools)
+
+
+def _earlier_result(video: Path, folder: Path) -> VideoRow:
+    result = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+    return VideoRow.from_result(str(video), str(folder), result, "skipped")
+
+
+def write_tables(out_dir: Path, rows: Sequence[VideoRow]) -> None:
+    """summary.csv (every video) and failures.csv (the failed ones), each written atomically."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_open(out_dir / "summary.csv") as handle:
+        summary = csv.DictWriter(handle, [f.name for f in fields(VideoRow)])
+        summary.writeheader()
+        summary.writerows(asdict(row) for row in rows)
+    with atomic_open(out_dir / "failures.csv") as handle:
+        failures = csv.writer(handle)
+        failures.writerow(["path", "error"])
+        failures.writerows([row.path, row.error] for row in rows if row.status == "failed")
+
+
+class _Progress:
+    """Videos done, windows per second and the ETA, on stderr when it is a terminal."""
+
+    def __init__(self, total: int, skipped: int) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, initial=skipped, desc="cer batch", unit="video", file=sys.stderr, disable=None)
+        self.started = time.perf_counter()
+        self.windows = 0
+
+    def update(self, row: VideoRow) -> None:
+        self.windows += row.windows or 0
+        rate = self.windows / max(time.perf_counter() - self.started, 1e-9)
+        self.bar.set_postfix_str(f"{rate:.2f} windows/s", refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def run_batch(inputs: Sequence[str], out_dir: Path, profile: Profile, force: bool = False, jobs: int | None = None) -> list[VideoRow]:
+    """Process every video the inputs name that has no result yet (all of them with `force`);
+    returns one row per video, as written to summary.csv."""
+    plan = {video: output_folder(out_dir, video) for video in find_videos(inputs)}
+    rows = {video: _earlier_result(video, folder) for video, folder in plan.items() if not force and (folder / "result.json").is_file()}
+    todo = [(video, folder) for video, folder in plan.items() if video not in rows]
+    progress = _Progress(len(plan), len(rows))
+    try:
+        if todo:
+            with ray_session(profile.execution.ray_address):
+                for row in _process(todo, profile, jobs):
+                    rows[Path(row.path)] = row
+                    progress.update(row)
+    finally:
+        progress.close()
+        table = [rows.get(video) or VideoRow(str(video), str(folder), "pending") for video, folder in plan.items()]
+        write_tables(out_dir, table)
+    return table
+
+
+def totals_line(rows: Sequence[VideoRow], wall_s: float) -> str:
+    """The last line of `cer batch`: counts by status, and the speed of this run."""
+    counts = {status: sum(row.status == status for row in rows) for status in ("done", "skipped", "failed", "pending")}
+    done = [row for row in rows if row.status == "done"]
+    windows = sum(row.windows or 0 for row in done)
+    video_s = sum(row.duration_s or 0.0 for row in done)
+    wall_s = max(wall_s, 1e-9)
+    by_status = ", ".join(f"{n} {status}" for status, n in counts.items() if n or status != "pending")
+    return (
+        f"cer batch: {len(rows)} videos: {by_status}; {windows} windows ({video_s:.1f} s of video) in {wall_s:.1f} s: "
+        f"{windows / wall_s:.2f} windows/s, {video_s / wall_s:.2f}x real time"
+    )

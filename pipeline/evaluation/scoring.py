@@ -1,0 +1,86 @@
+"""Predictions from cached expert outputs for any subset of experts and any basic-to-compound
+method. Fusion and conversion are cheap, which is what makes the ablation table affordable:
+no expert runs again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fusion.compound import to_compound
+from fusion.mhpf import MHPF, fuse_many
+from pipeline.config import CompoundConfig, Profile
+from pipeline.evaluation.collect import VideoExperts
+from pipeline.evaluation.corpus import Corpus
+from pipeline.evaluation.metrics import Metrics, measure
+
+
+def window_scores(video: VideoExperts, module: MHPF, method: str | None, compound: CompoundConfig) -> np.ndarray:
+    """[windows, classes]: fused basic probabilities (`method` None), else the compound scores
+    `method` gives; NaN rows where none of the module's experts spoke."""
+    fused = fuse_many(module, *video.probs(module.experts))
+    if method is None:
+        return fused
+    rows = np.full((len(fused), len(compound.vocabulary)), np.nan)
+    for w, probs in enumerate(fused):
+        if not np.isnan(probs).any():
+            outputs = {name: video.outputs[name][w] for name in module.experts}
+            pfsa = compound.pfsa
+            rows[w] = to_compound(probs, compound.vocabulary, method, outputs, pfsa.temperature, pfsa.compound_phrase_weight).scores
+    return rows
+
+
+def corpus_scores(data: Mapping[Path, VideoExperts], module: MHPF, method: str | None, compound: CompoundConfig) -> dict[Path, np.ndarray]:
+    return {path: window_scores(video, module, method, compound) for path, video in data.items()}
+
+
+def measure_levels(corpus: Corpus, data: Mapping[Path, VideoExperts], scores: Mapping[Path, np.ndarray], class_names: Sequence[str]) -> dict[str, Metrics]:
+    """Metrics at every level the corpus is scored at (none when it has no labels)."""
+    return {
+        level: measure(y_true, y_pred, class_names, all_classes=corpus.compound)
+        for level, (y_true, y_pred) in corpus.targets(data, scores).items()
+    }
+
+
+@dataclass
+class AblationRow:
+    name: str  # "all", "only audio", "all but audio"
+    experts: list[str]
+    metrics: dict[str, Metrics]  # method ("basic" for basic-emotion corpora, else ppa / pfsa) -> headline metrics
+
+
+def ablation_subsets(experts: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """All experts, each alone, and all but one; each distinct subset once (with two experts,
+    "only a" and "all but b" are the same)."""
+    candidates = [("all", list(experts))]
+    candidates += [(f"only {name}", [name]) for name in experts]
+    candidates += [(f"all but {name}", [e for e in experts if e != name]) for name in experts]
+    seen: set[frozenset[str]] = set()
+    subsets = []
+    for name, subset in candidates:
+        if subset and frozenset(subset) not in seen:
+            seen.add(frozenset(subset))
+            subsets.append((name, subset))
+    return subsets
+
+
+def ablation(corpus: Corpus, data: Mapping[Path, VideoExperts], profile: Profile) -> list[AblationRow]:
+    """Headline metrics for every subset of `ablation_subsets` over the experts that have
+    models, with PPA and PFSA for compound corpora."""
+    experts = [name for name, cfg in profile.enabled_experts().items() if cfg.unavailable is None]
+    methods: list[str | None] = ["ppa", "pfsa"] if corpus.compound else [None]
+    names = corpus.class_names(profile)
+    rows = []
+    for name, subset in ablation_subsets(experts):
+        # The profile's fusion restricted to the subset: learned weights keep their values.
+        module = MHPF.build(subset, profile.fusion.heads, profile.fusion.weights)
+        metrics = {}
+        for method in methods:
+            levels = measure_levels(corpus, data, corpus_scores(data, module, method, profile.compound), names)
+            metrics[method or "basic"] = levels[corpus.levels[0]]
+        rows.append(AblationRow(name, subset, metrics))
+    return rows

@@ -1,0 +1,91 @@
+"""Where Ray comes from (an existing cluster when one is named, else an embedded local
+instance), and what every actor of cer needs around it.
+
+Whoever needs Ray enters `ray_session()`; the session that started Ray shuts it down on the
+way out, so that `cer` never leaves Ray processes behind. A session opened while Ray is
+already up (a test module, a batch driver, a batch worker inside the cluster) borrows it and
+leaves it running.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Generic, TypeVar
+
+
+@contextmanager
+def ray_session(address: str | None = None) -> Iterator[None]:
+    """Ray for the duration of the block: `address`, else $RAY_ADDRESS, else embedded here."""
+    # cer must not phone home; Ray reads this when it starts.
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    import ray
+
+    if ray.is_initialized():
+        yield
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    quiet = {"logging_level": logging.ERROR, "configure_logging": True}
+    if address:
+        # A cluster's workers log to its own files; show their output here as `ray job` does.
+        ray.init(address=address, **quiet)
+    else:
+        # Workers' stdout (model-loading chatter) stays in Ray's log files; errors reach the
+        # caller as exceptions anyway.
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, **quiet)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def cluster_resources() -> dict[str, float]:
+    """The cluster's total CPUs and GPUs (0 where it has none)."""
+    import ray
+
+    total = ray.cluster_resources()
+    return {"CPU": float(total.get("CPU", 0.0)), "GPU": float(total.get("GPU", 0.0))}
+
+
+T = TypeVar("T")
+
+
+class Built(Generic[T]):
+    """What an actor built in its constructor, or the error that stopped it.
+
+    Ray turns an exception in an actor's `__init__` into an ActorDiedError that has lost the
+    original type; keeping the error and raising it from a method call instead lets a missing
+    model reach the user as it does in process (one line, exit code 2).
+    """
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._value: T | None = None
+        self._error: Exception | None = None
+        try:
+            self._value = build()
+        except Exception as exc:  # noqa: BLE001 - raised again by `get`, in the caller's process
+            self._error = exc
+
+    def get(self) -> T:
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
+
+
+def error_line(error: BaseException) -> str:
+    """Ray's error messages run to many lines; the first says what happened."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"
+
+
+def get_raising_cause(refs: list[Any]) -> list[Any]:
+    """`ray.get`, but an exception raised by the remote code comes out as itself, not wrapped."""
+    import ray
+    from ray.exceptions import RayTaskError
+
+    try:
+        return ray.get(refs)
+    except RayTaskError as exc:
+        raise exc.cause from None

@@ -1,0 +1,137 @@
+"""Request and response bodies of the HTTP API; the OpenAPI document is generated from these."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from serving.store import JobRecord, JobStatus
+
+CompoundMethod = Literal["ppa", "pfsa"]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="stable, machine-readable: not_a_video, no_video_stream, too_long, too_large, ...")
+    message: str = Field(description="what went wrong, for people")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class JobOptions(BaseModel):
+    """The text fields of the upload form."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    profile: str | None = Field(None, description="must name the profile this server runs, when given")
+    compound: CompoundMethod | None = Field(None, description="basic-to-compound method; default: the profile's")
+
+
+class UploadForm(JobOptions):
+    """The multipart form of `POST /v1/jobs` (parsed by the route itself, streamed to disk)."""
+
+    file: bytes = Field(description="the video")
+
+
+class JobUrls(BaseModel):
+    job: str
+    video: str
+    result: str
+    windows_csv: str
+    frames_csv: str
+    timeline_png: str
+    report_html: str
+
+    @classmethod
+    def of(cls, job_id: str) -> JobUrls:
+        base = f"/v1/jobs/{job_id}"
+        return cls(
+            job=base,
+            video=f"{base}/video",
+            result=f"{base}/result",
+            windows_csv=f"{base}/windows.csv",
+            frames_csv=f"{base}/frames.csv",
+            timeline_png=f"{base}/timeline.png",
+            report_html=f"{base}/report.html",
+        )
+
+
+class JobAccepted(BaseModel):
+    id: UUID
+    status: JobStatus
+    urls: JobUrls
+
+
+class Progress(BaseModel):
+    windows_done: int
+    windows_total: int = Field(description="0 until the first chunk of windows is done")
+
+
+def _time(seconds: float | None) -> datetime | None:
+    return datetime.fromtimestamp(seconds, timezone.utc) if seconds is not None else None
+
+
+class Job(BaseModel):
+    id: UUID
+    status: JobStatus
+    filename: str = Field(description="the uploaded file's name, as the client gave it")
+    duration_s: float
+    size_bytes: int
+    compound: CompoundMethod | None
+    progress: Progress
+    attempts: int = Field(description="times a worker started the job (more than 1 after a restart)")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    urls: JobUrls
+
+    @classmethod
+    def of(cls, record: JobRecord) -> Job:
+        return cls(
+            id=UUID(record.id),
+            status=record.status,
+            filename=record.filename,
+            duration_s=record.duration_s,
+            size_bytes=record.size_bytes,
+            compound=record.compound,  # type: ignore[arg-type] - only methods the API accepted are stored
+            progress=Progress(windows_done=record.windows_done, windows_total=record.windows_total),
+            attempts=record.attempts,
+            created_at=datetime.fromtimestamp(record.created_at, timezone.utc),
+            started_at=_time(record.started_at),
+            finished_at=_time(record.finished_at),
+            error=record.error,
+            urls=JobUrls.of(record.id),
+        )
+
+
+class JobPage(BaseModel):
+    items: list[Job]
+    total: int
+    limit: int
+    offset: int
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class ExpertState(BaseModel):
+    status: str
+    model_id: str
+    reason: str | None
+
+
+class Readiness(BaseModel):
+    ready: bool = Field(description="every worker's pipeline (Ray and the experts) is loaded")
+    profile: str
+    engine: str
+    workers: int
+    workers_loaded: int
+    experts: dict[str, ExpertState]
+    error: str | None = Field(description="why the pipelines could not be loaded")
+    jobs: dict[JobStatus, int]

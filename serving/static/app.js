@@ -1,0 +1,317 @@
+// cer's page: upload a video, follow its job, then play it over a timeline of the results.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const POLL_MS = 1000;
+const BAND_COLOURS = ["#c0392b", "#27ae60", "#2c6fbb", "#e67e22", "#8e44ad", "#16a085", "#7f6000", "#b03a7a", "#556b2f"];
+const NO_LABEL_COLOUR = "#999";
+const HEATMAP_COLUMNS = 600; // canvas pixels across the whole video
+const DOWNLOADS = [
+  ["result", "result.json"], ["windows_csv", "windows.csv"], ["frames_csv", "frames.csv"],
+  ["timeline_png", "timeline.png"], ["report_html", "report.html"], ["video", "video"],
+];
+
+let token = sessionStorage.getItem("cer-token");
+let tokenWanted = null; // a promise, while the token form waits for the user
+let resolveToken = null;
+let shownJob = null; // id of the job the page follows
+let shown = null; // {result, spans} of the job on screen
+let objectUrls = []; // blob: URLs made for the shown job, released when another is shown
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const percent = (fraction) => `${(100 * fraction).toFixed(4)}%`;
+
+function setStatus(text, isError = false) {
+  $("status").textContent = text;
+  $("status").classList.toggle("error", isError);
+}
+
+// --- the API; on 401 the page asks for the token and tries again ---------------------------
+
+function authHeaders() {
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+function askToken() {
+  if (!tokenWanted) {
+    tokenWanted = new Promise((resolve) => { resolveToken = resolve; });
+    $("token-form").hidden = false;
+    $("token-input").focus();
+  }
+  return tokenWanted;
+}
+
+$("token-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  token = $("token-input").value.trim();
+  sessionStorage.setItem("cer-token", token);
+  $("token-form").hidden = true;
+  tokenWanted = null;
+  resolveToken();
+});
+
+async function api(path) {
+  for (;;) {
+    const response = await fetch(path, { headers: authHeaders() });
+    if (response.status !== 401) return response;
+    await askToken();
+  }
+}
+
+function errorMessage(body, fallback) {
+  return (body && body.error && body.error.message) || fallback;
+}
+
+// --- upload and job progress -------------------------------------------------------------
+
+function sendVideo(file) {
+  // XMLHttpRequest rather than fetch: only it reports upload progress
+  return new Promise((resolve, reject) => {
+    const form = new FormData();
+    form.append("file", file);
+    const request = new XMLHttpRequest();
+    request.open("POST", "/v1/jobs");
+    for (const [name, value] of Object.entries(authHeaders())) request.setRequestHeader(name, value);
+    request.responseType = "json";
+    request.upload.onprogress = (event) => {
+      if (event.lengthComputable) $("upload-progress").value = event.loaded / event.total;
+    };
+    request.onload = () => resolve(request);
+    request.onerror = () => reject(new Error("the upload failed: the server could not be reached"));
+    request.send(form);
+  });
+}
+
+async function submit(file) {
+  setStatus(`uploading ${file.name} …`);
+  const bar = $("upload-progress");
+  bar.hidden = false;
+  bar.value = 0;
+  try {
+    let request = await sendVideo(file);
+    while (request.status === 401) {
+      await askToken();
+      request = await sendVideo(file);
+    }
+    if (request.status !== 202) {
+      setStatus(errorMessage(request.response, `upload refused (${request.status})`), true);
+      return;
+    }
+    openJob(request.response.id);
+  } catch (error) {
+    setStatus(error.message, true);
+  } finally {
+    bar.hidden = true;
+  }
+}
+
+function showProgress(job) {
+  const bar = $("job-progress");
+  const { windows_done: done, windows_total: total } = job.progress;
+  bar.hidden = !["queued", "running"].includes(job.status);
+  if (total) {
+    bar.max = total;
+    bar.value = done;
+  } else {
+    bar.removeAttribute("value"); // indeterminate until the first windows are done
+  }
+  setStatus(`${job.filename}: ${job.status}` + (total ? ` (${done} of ${total} windows)` : ""));
+}
+
+async function openJob(id) {
+  shownJob = id;
+  history.replaceState(null, "", `#job=${id}`);
+  $("viewer").hidden = true;
+  while (shownJob === id) {
+    const response = await api(`/v1/jobs/${id}`);
+    const job = await response.json();
+    if (!response.ok) {
+      setStatus(errorMessage(job, `job ${id}: ${response.status}`), true);
+      return;
+    }
+    showProgress(job);
+    if (job.status === "failed") setStatus(`${job.filename}: failed: ${job.error}`, true);
+    if (job.status === "done") await showResult(job);
+    if (job.status === "done" || job.status === "failed") {
+      refreshRecent();
+      return;
+    }
+    await sleep(POLL_MS);
+  }
+}
+
+// --- the result: video, timeline, evidence, downloads --------------------------------------
+
+async function fileUrl(url) {
+  // A plain URL streams (and seeks) best; with a token the browser cannot add the header to a
+  // <video> or a link, so the file is fetched with it and shown from memory instead.
+  if (!token) return url;
+  const blob = await (await api(url)).blob();
+  const objectUrl = URL.createObjectURL(blob);
+  objectUrls.push(objectUrl);
+  return objectUrl;
+}
+
+// Windows overlap (4 s long, every 2 s): each is drawn from its start to the next one's start,
+// so every window gets its own stretch of the timeline; the last runs to its end.
+function windowSpans(windows) {
+  return windows.map((w, i) => ({ start: w.start_s, end: i + 1 < windows.length ? windows[i + 1].start_s : w.end_s }));
+}
+
+function windowAt(t) {
+  const index = shown.spans.findIndex((span) => t >= span.start && t < span.end);
+  return index >= 0 ? index : shown.spans.length - 1;
+}
+
+function drawBands(result, spans) {
+  const total = result.video.duration_s;
+  const bands = result.windows.map((w, i) => {
+    const band = document.createElement("div");
+    const label = w.compound.label;
+    band.className = "band";
+    band.style.left = percent(spans[i].start / total);
+    band.style.width = percent((spans[i].end - spans[i].start) / total);
+    band.style.background = label
+      ? BAND_COLOURS[result.labels.compound.indexOf(label) % BAND_COLOURS.length]
+      : NO_LABEL_COLOUR;
+    band.textContent = label ? label.replace("_", " ") : "none";
+    band.title = `${w.start_s.toFixed(1)}–${w.end_s.toFixed(1)} s: `
+      + (label ? `${label} (${w.compound.confidence.toFixed(2)})` : "no expert present");
+    return band;
+  });
+  $("bands").replaceChildren(...bands);
+}
+
+function heatmapRow(result, spans, expert) {
+  const basic = result.labels.basic;
+  const total = result.video.duration_s;
+  const canvas = document.createElement("canvas");
+  canvas.className = "heatmap";
+  canvas.width = HEATMAP_COLUMNS;
+  canvas.height = basic.length; // one pixel row per basic emotion, stretched by CSS
+  const context = canvas.getContext("2d");
+  result.windows.forEach((w, i) => {
+    const x0 = Math.round((spans[i].start / total) * HEATMAP_COLUMNS);
+    const x1 = Math.max(x0 + 1, Math.round((spans[i].end / total) * HEATMAP_COLUMNS));
+    const probs = w.experts[expert] && w.experts[expert].probs;
+    basic.forEach((_, k) => {
+      // square root: differences among small probabilities stay visible
+      context.fillStyle = probs ? `rgba(25, 60, 160, ${Math.sqrt(probs[k])})` : "#ccc";
+      context.fillRect(x0, k, x1 - x0, 1);
+    });
+  });
+  canvas.addEventListener("mousemove", (event) => {
+    const box = canvas.getBoundingClientRect();
+    const w = result.windows[windowAt(((event.clientX - box.left) / box.width) * total)];
+    const k = Math.min(basic.length - 1, Math.floor(((event.clientY - box.top) / box.height) * basic.length));
+    const probs = w.experts[expert] && w.experts[expert].probs;
+    canvas.title = `${expert}, window ${w.index}: ${basic[k]} ` + (probs ? probs[k].toFixed(2) : "(absent)");
+  });
+  const row = document.createElement("div");
+  row.className = "row";
+  const label = document.createElement("span");
+  label.className = "row-label";
+  label.textContent = expert;
+  const track = document.createElement("div");
+  track.className = "track";
+  track.append(canvas);
+  row.append(label, track);
+  return row;
+}
+
+function evidence(w, key) {
+  // the same evidence may come from several experts; show each distinct value once
+  const values = new Set();
+  for (const output of Object.values(w.experts)) {
+    const value = output.evidence && output.evidence[key];
+    if (typeof value === "string" && value.trim()) values.add(value.trim());
+  }
+  return [...values].join("\n") || "—";
+}
+
+function follow(t) {
+  const { result } = shown;
+  const index = windowAt(t);
+  const w = result.windows[index];
+  $("timeline").style.setProperty("--t", Math.min(1, t / result.video.duration_s));
+  document.querySelectorAll(".band").forEach((band, i) => band.classList.toggle("current", i === index));
+  const label = w.compound.label ? `${w.compound.label} (${w.compound.confidence.toFixed(2)})` : "no expert present";
+  $("evidence-window").textContent = `${w.index}: ${w.start_s.toFixed(1)}–${w.end_s.toFixed(1)} s, ${label}`;
+  $("evidence-transcript").textContent = evidence(w, "transcript");
+  $("evidence-scene").textContent = evidence(w, "scene");
+}
+
+async function showDownloads(job) {
+  const links = [];
+  for (const [key, name] of DOWNLOADS) {
+    const link = document.createElement("a");
+    link.textContent = name;
+    link.href = await fileUrl(job.urls[key]);
+    if (token) link.download = key === "video" ? job.filename : name; // a blob: URL has no name of its own
+    else link.target = "_blank";
+    links.push(link);
+  }
+  $("downloads").replaceChildren(...links);
+}
+
+async function showResult(job) {
+  objectUrls.forEach((url) => URL.revokeObjectURL(url));
+  objectUrls = [];
+  const result = await (await api(job.urls.result)).json();
+  const spans = windowSpans(result.windows);
+  shown = { result, spans };
+  $("player").src = await fileUrl(job.urls.video);
+  drawBands(result, spans);
+  $("heatmaps").replaceChildren(...Object.keys(result.experts).map((expert) => heatmapRow(result, spans, expert)));
+  $("basic-names").textContent = result.labels.basic.join(", ");
+  await showDownloads(job);
+  $("viewer").hidden = false;
+  follow(0);
+}
+
+$("player").addEventListener("timeupdate", () => shown && follow($("player").currentTime));
+
+$("timeline").addEventListener("click", (event) => {
+  const track = event.target.closest(".track");
+  if (!track || !shown) return;
+  const box = track.getBoundingClientRect();
+  const t = Math.max(0, Math.min(1, (event.clientX - box.left) / box.width)) * shown.result.video.duration_s;
+  $("player").currentTime = t;
+  follow(t);
+});
+
+// --- recent jobs, and choosing or dropping a file -----------------------------------------
+
+async function refreshRecent() {
+  const response = await api("/v1/jobs?limit=10");
+  if (!response.ok) return;
+  const items = (await response.json()).items.map((job) => {
+    const item = document.createElement("li");
+    const button = document.createElement("button");
+    button.textContent = `${job.filename} (${job.status}, ${new Date(job.created_at).toLocaleString()})`;
+    button.addEventListener("click", () => openJob(job.id));
+    item.append(button);
+    return item;
+  });
+  $("recent-list").replaceChildren(...items);
+}
+
+$("file-input").addEventListener("change", (event) => {
+  if (event.target.files.length) submit(event.target.files[0]);
+});
+
+const dropZone = $("drop-zone");
+dropZone.addEventListener("dragover", (event) => {
+  event.preventDefault();
+  dropZone.classList.add("over");
+});
+dropZone.addEventListener("dragleave", () => dropZone.classList.remove("over"));
+dropZone.addEventListener("drop", (event) => {
+  event.preventDefault();
+  dropZone.classList.remove("over");
+  if (event.dataTransfer.files.length) submit(event.dataTransfer.files[0]);
+});
+
+refreshRecent(); // asks for the token first when the server wants one
+const linked = location.hash.match(/^#job=([0-9a-f-]{36})$/);
+if (linked) openJob(linked[1]);

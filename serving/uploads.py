@@ -1,0 +1,166 @@
+"""Receives the multipart body of `POST /v1/jobs` straight into the job folder.
+
+Starlette's form parser spools a whole upload to a temporary file before the route sees it,
+so a size limit could only be checked once every byte had arrived. Here the `file` part is
+written chunk by chunk to its final place and the upload stops as soon as it passes the limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import Request
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+
+from serving.errors import ApiError
+
+FILE_FIELD = "file"
+FIELD_MAX_BYTES = 1024  # a text field (profile, compound) is one word
+ENVELOPE_BYTES = 64 * 1024  # room for the multipart boundaries and part headers around the file
+# A refused body is read to its end (up to this much) before answering: a client still sending
+# when the server closes the connection often sees the reset instead of the answer.
+DISCARD_MAX_BYTES = 64 * 2**20
+
+
+@dataclass
+class Upload:
+    filename: str = ""  # the client's name for the file: shown to people, never used as a path
+    size_bytes: int = 0
+    has_file: bool = False
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def too_large(max_bytes: int) -> ApiError:
+    return ApiError(413, "too_large", f"the upload is larger than this server's limit of {max_bytes} bytes")
+
+
+class _Parts:
+    """python-multipart callbacks: bytes of the file part wait in `pending` for the caller to
+    write them (off the event loop); other parts are collected as short text fields."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.upload = Upload()
+        self.pending: list[bytes] = []
+        self._max_bytes = max_bytes
+        self._header_name = b""
+        self._header_value = b""
+        self._disposition = b""
+        self._name = ""
+        self._text = bytearray()
+        self.complete = False  # the closing boundary was seen
+
+    def callbacks(self) -> dict[str, Callable[..., None]]:
+        return {
+            "on_part_begin": self._part_begin,
+            "on_header_field": self._header_field,
+            "on_header_value": self._header_value_data,
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
+            "on_end": self._end,
+        }
+
+    def take(self) -> list[bytes]:
+        pending, self.pending = self.pending, []
+        return pending
+
+    def _part_begin(self) -> None:
+        self._disposition, self._name, self._text = b"", "", bytearray()
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def _header_value_data(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def _header_end(self) -> None:
+        if self._header_name.lower() == b"content-disposition":
+            self._disposition = self._header_value
+        self._header_name, self._header_value = b"", b""
+
+    def _headers_finished(self) -> None:
+        _, options = parse_options_header(self._disposition)
+        self._name = options.get(b"name", b"").decode("utf-8", "replace")
+        if self._name == FILE_FIELD:
+            if self.upload.has_file:
+                raise ApiError(400, "bad_form", f"the form has more than one `{FILE_FIELD}` part")
+            self.upload.has_file = True
+            self.upload.filename = options.get(b"filename", b"").decode("utf-8", "replace")[:255]
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._name == FILE_FIELD:
+            self.upload.size_bytes += end - start
+            if self.upload.size_bytes > self._max_bytes:
+                raise too_large(self._max_bytes)
+            self.pending.append(data[start:end])
+            return
+        self._text += data[start:end]
+        if len(self._text) > FIELD_MAX_BYTES:
+            raise ApiError(400, "bad_form", f"form field {self._name!r} is longer than {FIELD_MAX_BYTES} bytes")
+
+    def _part_end(self) -> None:
+        if self._name != FILE_FIELD:
+            self.upload.fields[self._name] = self._text.decode("utf-8", "replace")
+
+    def _end(self) -> None:
+        self.complete = True
+
+
+class Body:
+    """The request body as it arrives. Unlike Starlette's `Request.stream`, it says when the
+    body has ended, so that the rest of a refused body can be discarded whenever the refusal
+    comes (Starlette refuses to read an ended stream again)."""
+
+    def __init__(self, request: Request) -> None:
+        self._receive = request.receive
+        self.ended = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while not self.ended:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect
+            self.ended = not message.get("more_body", False)
+            yield message.get("body", b"")
+
+    async def discard(self) -> None:
+        """Read what is left of the body, and drop it (see DISCARD_MAX_BYTES)."""
+        seen = 0
+        async for chunk in self.chunks():
+            seen += len(chunk)
+            if seen > DISCARD_MAX_BYTES:
+                return
+
+
+async def receive_upload(request: Request, body: Body, target: Path, max_bytes: int) -> Upload:
+    """Stream the multipart body into `target`, which must not exist yet; an error (too large,
+    malformed) is raised as soon as it shows, after the rest of the body has been discarded."""
+    media_type, params = parse_options_header(request.headers.get("content-type"))
+    if media_type != b"multipart/form-data" or not params.get(b"boundary"):
+        await body.discard()
+        raise ApiError(415, "not_multipart", f"send the video as multipart/form-data in the field `{FILE_FIELD}`")
+    parts = _Parts(max_bytes)
+    parser = MultipartParser(params[b"boundary"], parts.callbacks())
+    with open(target, "xb") as out:
+        try:
+            async for chunk in body.chunks():
+                parser.write(chunk)
+                if parts.pending:
+                    await run_in_threadpool(out.writelines, parts.take())
+        except ApiError:
+            await body.discard()  # the error showed before the body's end
+            raise
+        except MultipartParseError as exc:
+            await body.discard()
+            raise ApiError(400, "bad_form", f"malformed multipart body: {exc}") from None
+    if not parts.complete:
+        raise ApiError(400, "bad_form", "the multipart body ends before its closing boundary (cut off?)")
+    if not parts.upload.has_file:
+        raise ApiError(422, "missing_file", f"the form has no `{FILE_FIELD}` part")
+    return parts.upload

@@ -1,0 +1,1 @@
+"""Tests of the HTTP service (serving/), against real uvicorn servers."""

@@ -1,0 +1,46 @@
+"""A live uvicorn server in a thread of the test process, with the tiny profile and a token."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import uvicorn
+
+from serving.app import create_app
+from serving.client import Client, free_port
+from serving.settings import Settings
+
+TOKEN = "serving-tests-token-0123456789"
+# Small limits, so that the tests reach each of them cheaply.
+LIMITS = {"concurrency": 2, "max_queue": 4, "max_upload_bytes": 3 * 2**20, "max_duration_s": 20.0}
+
+
+@dataclass
+class RunningServer:
+    url: str
+    settings: Settings
+
+    def client(self, token: str | None = TOKEN) -> Client:
+        return Client(self.url, token)
+
+
+@contextmanager
+def threaded_server(settings: Settings, startup_s: float = 60.0) -> Iterator[RunningServer]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_s
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield RunningServer(f"http://127.0.0.1:{port}", settings)
+    finally:
+        server.should_exit = True
+        thread.join(60)

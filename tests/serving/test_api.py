@@ -1,0 +1,213 @@
+"""The API of a live server: a job from upload to every result file, uploads refused with the
+right 4xx and nothing left behind, unknown jobs, and the bearer token."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import httpx
+import numpy as np
+import pytest
+
+from pipeline.demo import write_clip
+from serving.client import Client
+from serving.service import DataDirInUse, Service
+from tests.serving.live import TOKEN, RunningServer
+
+
+def job_folders(server: RunningServer) -> set[str]:
+    return {entry.name for entry in (server.settings.data_dir / "jobs").iterdir()}
+
+
+def test_health_needs_no_token(server: RunningServer) -> None:
+    response = httpx.get(f"{server.url}/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_job_from_upload_to_every_result_file(server: RunningServer, client: Client, silent_clip: Path) -> None:
+    response = client.submit(silent_clip, compound="pfsa")
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    urls = accepted["urls"]
+    assert accepted["status"] == "queued" and response.headers["location"] == urls["job"]
+    early = client.http.get(urls["result"])
+    assert early.status_code == 409 and early.json()["error"]["code"] == "not_done"
+
+    job = client.wait(accepted["id"])
+    assert job["status"] == "done", job["error"]
+    assert job["filename"] == "silent.mp4" and job["attempts"] == 1 and job["compound"] == "pfsa"
+    assert job["progress"]["windows_done"] == job["progress"]["windows_total"] >= 1
+
+    result = client.http.get(urls["result"]).json()
+    assert result["schema"] == "cer.result/v1" and result["profile"] == "tiny"
+    assert len(result["windows"]) == job["progress"]["windows_total"]
+    assert {w["compound"]["method"] for w in result["windows"]} == {"pfsa"}
+    expected_types = {"windows_csv": "text/csv", "frames_csv": "text/csv", "timeline_png": "image/png",
+                      "report_html": "text/html", "video": "video/mp4"}  # fmt: skip
+    for key, media_type in expected_types.items():
+        file = client.http.get(urls[key])
+        assert file.status_code == 200 and file.headers["content-type"].startswith(media_type), key
+        assert file.content, key
+    assert client.http.get(urls["video"]).content == silent_clip.read_bytes()
+    assert "sandbox" in client.http.get(urls["report_html"]).headers["content-security-policy"]
+
+    listed = client.http.get("/v1/jobs", params={"limit": 100}).json()
+    assert accepted["id"] in [item["id"] for item in listed["items"]]
+    assert client.http.get("/readyz").json()["ready"] is True
+
+    assert client.http.delete(urls["job"]).status_code == 204
+    assert client.http.get(urls["job"]).status_code == 404
+    assert accepted["id"] not in job_folders(server)
+
+
+@pytest.mark.parametrize("route", ["", "/result", "/video", "/timeline.png"])
+def test_an_unknown_job_is_404(client: Client, route: str) -> None:
+    response = client.http.get(f"/v1/jobs/{uuid.uuid4()}{route}")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+def test_deleting_an_unknown_job_is_404(client: Client) -> None:
+    assert client.http.delete(f"/v1/jobs/{uuid.uuid4()}").status_code == 404
+
+
+def test_only_job_ids_reach_the_file_routes(client: Client) -> None:
+    assert client.http.get("/v1/jobs/..%2F..%2Fjobs.sqlite3/result").status_code in (404, 422)
+    assert client.http.get(f"/v1/jobs/{uuid.uuid4()}/jobs.sqlite3").status_code == 422
+
+
+# --- refused uploads ---------------------------------------------------------------------
+
+
+def _faststart_truncated(source: Path, target: Path) -> Path:
+    """An mp4 with its index up front (as phones and web tools write them), cut in half: it
+    opens and its first frame decodes, but most of the video is missing."""
+    remuxed = target.with_suffix(".full.mp4")
+    with av.open(str(source)) as inp, av.open(str(remuxed), "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    data = remuxed.read_bytes()
+    target.write_bytes(data[: len(data) // 2])
+    return target
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory: pytest.TempPathFactory, silent_clip: Path) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("bad")
+    text = folder / "notes.mp4"
+    text.write_text("not a video at all\n" * 100)
+    truncated = folder / "truncated.mp4"  # the index is at the end, which is cut off
+    truncated.write_bytes(silent_clip.read_bytes()[: silent_clip.stat().st_size // 2])
+    long_clip = write_clip(folder / "long.mp4", lambda t: np.zeros((32, 32, 3), np.uint8), duration_s=25.0, fps=2)
+    audio_only = Path(__file__).resolve().parents[2] / "pipeline" / "assets" / "demo_speech.wav"
+    return {
+        "text": text,
+        "truncated": truncated,
+        "faststart_truncated": _faststart_truncated(silent_clip, folder / "cut.mp4"),
+        "long": long_clip,
+        "audio_only": audio_only,
+    }
+
+
+@pytest.fixture
+def leaves_nothing(server: RunningServer, client: Client) -> Iterator[None]:
+    """The test's uploads must leave no job and no folder behind."""
+    before_jobs = client.http.get("/v1/jobs").json()["total"]
+    before_folders = job_folders(server)
+    yield
+    assert client.http.get("/v1/jobs").json()["total"] == before_jobs
+    assert job_folders(server) == before_folders
+
+
+@pytest.mark.usefixtures("leaves_nothing")
+@pytest.mark.parametrize(
+    ("name", "status", "code"),
+    [
+        ("text", 415, "not_a_video"),
+        ("truncated", 415, "not_a_video"),
+        ("faststart_truncated", 415, "truncated"),
+        ("long", 422, "too_long"),
+        ("audio_only", 415, "no_video_stream"),
+    ],
+)
+def test_a_bad_video_is_refused_at_once(client: Client, bad_files: dict[str, Path], name: str, status: int, code: str) -> None:
+    response = client.submit(bad_files[name])
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert bad_files[name].name in error["message"] or code == "too_long"  # the client's name, not the server's
+
+
+@pytest.mark.usefixtures("leaves_nothing")
+@pytest.mark.parametrize("excess", [1, 2**20], ids=["found-while-streaming", "refused-by-content-length"])
+def test_an_upload_over_the_size_limit_is_refused(server: RunningServer, client: Client, tmp_path: Path, excess: int) -> None:
+    big = tmp_path / "big.mp4"
+    big.write_bytes(b"\0" * (server.settings.max_upload_bytes + excess))
+    response = client.submit(big)
+    assert response.status_code == 413 and response.json()["error"]["code"] == "too_large"
+
+
+@pytest.mark.usefixtures("leaves_nothing")
+def test_the_size_limit_holds_without_a_content_length(server: RunningServer, client: Client) -> None:
+    """A chunked body announces no size: the limit is enforced while the bytes arrive."""
+    boundary = "cer-test-boundary"
+
+    def body() -> Iterator[bytes]:
+        yield (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\n'
+               "Content-Type: video/mp4\r\n\r\n").encode()  # fmt: skip
+        chunk = b"\0" * 2**16
+        for _ in range(server.settings.max_upload_bytes // len(chunk) + 2):
+            yield chunk
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    response = client.http.post("/v1/jobs", content=body(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert response.status_code == 413 and response.json()["error"]["code"] == "too_large"
+
+
+@pytest.mark.usefixtures("leaves_nothing")
+@pytest.mark.parametrize(
+    ("request_kwargs", "status", "code"),
+    [
+        ({"data": {"profile": "tiny"}, "files": {"other": ("x.txt", b"x")}}, 422, "missing_file"),
+        ({"json": {"file": "clip.mp4"}}, 415, "not_multipart"),
+    ],
+)
+def test_a_malformed_form_is_refused(client: Client, request_kwargs: dict, status: int, code: str) -> None:
+    response = client.http.post("/v1/jobs", **request_kwargs)
+    assert response.status_code == status and response.json()["error"]["code"] == code
+
+
+@pytest.mark.usefixtures("leaves_nothing")
+@pytest.mark.parametrize(("fields", "code"), [({"profile": "paper"}, "wrong_profile"), ({"compound": "vote"}, "bad_form")])
+def test_bad_job_options_are_refused(client: Client, silent_clip: Path, fields: dict[str, str], code: str) -> None:
+    response = client.submit(silent_clip, **fields)
+    assert response.status_code == 422 and response.json()["error"]["code"] == code
+
+
+# --- the token -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("token", [None, "wrong-token-0123456789abcdef"])
+@pytest.mark.parametrize(("method", "path"), [("GET", "/v1/jobs"), ("GET", f"/v1/jobs/{uuid.uuid4()}"), ("POST", "/v1/jobs")])
+def test_v1_routes_want_the_token(server: RunningServer, token: str | None, method: str, path: str) -> None:
+    with server.client(token) as api:
+        response = api.http.request(method, path)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["error"]["code"] == "unauthorized"
+
+
+def test_the_right_token_is_let_in(server: RunningServer) -> None:
+    with server.client(TOKEN) as api:
+        assert api.http.get("/v1/jobs").status_code == 200
+
+
+def test_a_second_server_on_the_same_data_is_refused(server: RunningServer) -> None:
+    # two servers would each take the other's running jobs for leftovers of a crash
+    with pytest.raises(DataDirInUse):
+        Service.open(server.settings)

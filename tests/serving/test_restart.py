@@ -1,0 +1,67 @@
+"""A server killed (SIGKILL) while jobs are queued and running, then started again on the
+same data folder: every job finishes, none is lost, none runs to completion twice."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from serving.client import Client, local_server
+
+JOBS = 4
+PROFILE = str(Path(__file__).with_name("one_expert.yaml"))  # what the experts say does not matter here
+ENV = {"CER_CONCURRENCY": "1", "CER_MAX_QUEUE": "10"}  # one at a time: the others wait in the queue
+
+
+def _states(data_dir: Path) -> dict[str, dict[str, object]]:
+    """Each job's row, read straight from the store (as a crash left it)."""
+    with sqlite3.connect(data_dir / "jobs.sqlite3") as db:
+        db.row_factory = sqlite3.Row
+        return {row["id"]: dict(row) for row in db.execute("SELECT id, status, attempts, completions FROM jobs")}
+
+
+def _wait_for_running_after_done(api: Client, ids: list[str], timeout_s: float = 300) -> None:
+    """Until one job is done and another is running: the moment to pull the plug."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        statuses = [api.job(job_id)["status"] for job_id in ids]
+        if "done" in statuses and "running" in statuses:
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"never saw a done and a running job at once: {statuses}")
+
+
+@pytest.mark.slow
+def test_jobs_survive_a_killed_server(tmp_path: Path, silent_clip: Path) -> None:
+    data_dir = tmp_path / "serve"
+    with local_server(data_dir, PROFILE, ENV) as server, Client(server.url) as api:
+        ids = [api.submit(silent_clip).json()["id"] for _ in range(JOBS)]
+        _wait_for_running_after_done(api, ids)
+        server.process.kill()
+        server.process.wait()
+    at_kill = _states(data_dir)
+    statuses = [state["status"] for state in at_kill.values()]
+    assert "running" in statuses and "queued" in statuses, statuses
+    result_json = {job_id: data_dir / "jobs" / job_id / "out" / "result.json" for job_id in ids}
+    first_done = [job_id for job_id, state in at_kill.items() if state["status"] == "done"]
+    result_stamps = {job_id: result_json[job_id].stat().st_mtime_ns for job_id in first_done}
+    # killed after writing its results but before the store heard: found done at restart
+    cut_after_results = {
+        job_id for job_id, state in at_kill.items() if state["status"] == "running" and result_json[job_id].exists()
+    }
+
+    with local_server(data_dir, PROFILE, ENV) as server, Client(server.url) as api:
+        finished = {job_id: api.wait(job_id, timeout_s=600) for job_id in ids}
+
+    assert {job_id: job["status"] for job_id, job in finished.items()} == dict.fromkeys(ids, "done")
+    after = _states(data_dir)
+    assert {job_id: state["completions"] for job_id, state in after.items()} == dict.fromkeys(ids, 1)
+    for job_id in first_done:  # finished before the kill: not run again
+        assert after[job_id]["attempts"] == 1
+        assert result_json[job_id].stat().st_mtime_ns == result_stamps[job_id]
+    for job_id, state in at_kill.items():
+        if state["status"] == "running":  # cut off: started again from the queue, unless its results were written
+            assert after[job_id]["attempts"] == (1 if job_id in cut_after_results else 2)

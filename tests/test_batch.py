@@ -1,0 +1,157 @@
+"""`cer batch` over generated clips and a corrupt file: results, tables, resuming after a kill.
+The batches run in this process on the module's Ray (`ray_local`), except the one killed."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.proctree import in_session
+from pipeline.batch import plan_lanes, run_batch
+from pipeline.batch_inputs import find_videos, output_folder
+from pipeline.config import load_profile
+from pipeline.demo import write_clip
+
+# Fewer actors to start; a file, so that the `cer batch` subprocess runs the same profile.
+FAST_PROFILE = """extends: tiny
+experts: {dynamic_face: {enabled: false}, audio: {enabled: false}, text: {enabled: false}, clip_labels: {enabled: false}}
+"""
+
+
+def noise(seed: int) -> Callable[[float], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return lambda t: rng.integers(80, 120, size=(96, 128, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four 2-second silent clips, two of them both named clip.mp4, and one corrupt file."""
+    root = tmp_path_factory.mktemp("corpus")
+    for seed, relative in enumerate(["a/clip.mp4", "b/clip.mp4", "c.mp4", "d.mov"]):
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        write_clip(root / relative, noise(seed), duration_s=2.0, fps=10)
+    (root / "corrupt.mp4").write_bytes(b"this is not a video\n" * 50)
+    (root / "notes.txt").write_text("not a video either, and not picked up")
+    return root
+
+
+@pytest.fixture(scope="module")
+def fast_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("profile") / "fast.yaml"
+    path.write_text(FAST_PROFILE)
+    return path
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def batch(ray_local, corpus, fast_profile, tmp_path_factory):
+    out = tmp_path_factory.mktemp("batch-out")
+    rows = run_batch([str(corpus)], out, load_profile(str(fast_profile)), jobs=2)
+    return rows, out
+
+
+def test_good_videos_finish_and_the_corrupt_one_is_a_failure(batch, corpus):
+    rows, out = batch
+    by_name = {Path(row.path).relative_to(corpus).as_posix(): row for row in rows}
+    assert set(by_name) == {"a/clip.mp4", "b/clip.mp4", "c.mp4", "d.mov", "corrupt.mp4"}
+    assert by_name["corrupt.mp4"].status == "failed"
+    for name in ("a/clip.mp4", "b/clip.mp4", "c.mp4", "d.mov"):
+        assert by_name[name].status == "done", by_name[name].error
+        assert (Path(by_name[name].output) / "result.json").is_file()
+    failures = read_csv(out / "failures.csv")
+    assert [Path(f["path"]).name for f in failures] == ["corrupt.mp4"]
+    assert "not a readable video" in failures[0]["error"]
+
+
+def test_summary_has_one_complete_row_per_video(batch):
+    rows, out = batch
+    summary = read_csv(out / "summary.csv")
+    assert len(summary) == len(rows) == 5
+    assert list(summary[0]) == ["path", "output", "status", "duration_s", "windows", "dominant_compound", "wall_s", "error"]
+    for row in summary:
+        if row["status"] == "done":
+            assert float(row["duration_s"]) == pytest.approx(2.0, abs=0.2)
+            assert int(row["windows"]) == 1 and row["dominant_compound"] and not row["error"]
+
+
+def test_equal_file_names_get_separate_output_folders(batch):
+    rows, _ = batch
+    outputs = [row.output for row in rows]
+    assert len(set(outputs)) == len(outputs)
+    assert not [p for row in rows for p in Path(row.output).glob(".*.tmp")], "no temporary files left behind"
+
+
+def test_a_rerun_of_finished_videos_skips_them_all(batch, corpus, fast_profile):
+    rows, out = batch
+    done = [row for row in rows if row.status == "done"]
+    before = {row.path: (Path(row.output) / "result.json").stat().st_mtime_ns for row in done}
+    again = run_batch([row.path for row in done], out, load_profile(str(fast_profile)))
+    assert [row.status for row in again] == ["skipped"] * len(done)
+    assert [(row.windows, row.dominant_compound) for row in again] == [(row.windows, row.dominant_compound) for row in done]
+    assert before == {row.path: (Path(row.output) / "result.json").stat().st_mtime_ns for row in again}
+
+
+def test_a_killed_batch_resumes_with_only_the_missing_videos(ray_local, corpus, fast_profile, tmp_path):
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "pipeline.cli", "batch", str(corpus), "--out", str(out), "--profile", str(fast_profile), "--jobs", "1"]
+    # A session of its own, so that the kill reaches every process the batch started (its Ray too).
+    batch = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 300
+        while not list(out.glob("*/result.json")) and batch.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert batch.poll() is None, f"the batch ended before it could be killed: {batch.stderr.read().decode()[-2000:]}"
+    finally:
+        os.killpg(batch.pid, signal.SIGKILL)
+        batch.wait()
+    deadline = time.monotonic() + 30
+    while in_session(batch.pid) and time.monotonic() < deadline:  # Ray's processes die with their parents
+        time.sleep(0.5)
+    assert not in_session(batch.pid), "the killed batch left processes behind"
+
+    finished = {p.parent: p.stat().st_mtime_ns for p in out.glob("*/result.json")}
+    assert 1 <= len(finished) < 4
+    rows = run_batch([str(corpus)], out, load_profile(str(fast_profile)), jobs=2)
+    statuses = {Path(row.output): row.status for row in rows}
+    assert all(statuses[folder] == "skipped" for folder in finished)
+    assert sorted(statuses.values()).count("done") == 4 - len(finished)
+    assert finished == {folder: (folder / "result.json").stat().st_mtime_ns for folder in finished}
+
+
+def test_inputs_are_folders_globs_and_manifests(corpus, tmp_path):
+    videos = find_videos([str(corpus)])
+    assert {v.name for v in videos} == {"clip.mp4", "c.mp4", "d.mov", "corrupt.mp4"} and len(videos) == 5
+    assert find_videos([str(corpus / "*.mp4"), str(corpus / "c.mp4")]) == [corpus / "c.mp4", corpus / "corrupt.mp4"]
+    (tmp_path / "clips").mkdir()
+    (tmp_path / "clips" / "e.mp4").write_bytes(b"")  # listed, so taken; whether it plays is the worker's business
+    manifest = tmp_path / "list.csv"
+    manifest.write_text(f"path,label\n{corpus / 'd.mov'},x\nclips/e.mp4,y\n")  # relative to the manifest's folder
+    assert find_videos([str(manifest)]) == [corpus / "d.mov", tmp_path / "clips" / "e.mp4"]
+    with pytest.raises(ValueError, match="no such file"):
+        find_videos([str(corpus / "missing" / "*.mp4")])
+    bad_manifest = tmp_path / "bad.csv"
+    bad_manifest.write_text("file\nx.mp4\n")
+    with pytest.raises(ValueError, match="`path` column"):
+        find_videos([str(bad_manifest)])
+    assert output_folder(tmp_path, corpus / "a" / "clip.mp4") != output_folder(tmp_path, corpus / "b" / "clip.mp4")
+
+
+def test_lanes_fit_the_cluster():
+    no_demand = {"CPU": 0.0, "GPU": 0.0}
+    assert plan_lanes(videos=8, jobs=None, demand=no_demand, cluster={"CPU": 2, "GPU": 0}).jobs == 2
+    assert plan_lanes(videos=1, jobs=None, demand=no_demand, cluster={"CPU": 16, "GPU": 0}).jobs == 1
+    gpu_bound = plan_lanes(videos=100, jobs=None, demand={"CPU": 0.0, "GPU": 0.85}, cluster={"CPU": 16, "GPU": 1})
+    assert (gpu_bound.jobs, gpu_bound.pools, gpu_bound.worker_cpus) == (16, 1, 1.0)
