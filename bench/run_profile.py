@@ -3,8 +3,10 @@
     .venv/bin/python bench/run_profile.py [--profile offline] [VIDEO ...]
 
 Each run is a fresh `cer run` process (models load inside it, as for a user), measured from
-outside: wall time, and the peak resident memory of that process. Prints `name: value`
-lines last.
+outside: wall time, and the peak resident memory of that process. The experts run in that
+process (`engine: inprocess`) so that its peak memory is the whole cost (bench/memory.py
+measures the Ray process tree), and the expert-output cache is off so every expert works.
+Prints `name: value` lines last.
 """
 
 from __future__ import annotations
@@ -27,9 +29,15 @@ _MEASURE = (
 )
 
 
-def measure(video: Path, profile: str, out_dir: Path) -> dict:
+def measured_profile(profile: str, folder: Path) -> Path:
+    path = folder / "bench-profile.yaml"
+    path.write_text(f"extends: {profile}\nexecution: {{engine: inprocess}}\ncache: {{enabled: false}}\n")
+    return path
+
+
+def measure(video: Path, profile: Path, out_dir: Path) -> dict:
     command = [sys.executable, "-c", _MEASURE, sys.executable, "-m", "pipeline.cli", "run", str(video),
-               "--profile", profile, "--out", str(out_dir)]
+               "--profile", str(profile), "--out", str(out_dir)]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -48,7 +56,7 @@ def main() -> None:
     figures = {}
     with tempfile.TemporaryDirectory() as tmp:
         for video in args.videos:
-            stats = measure(video, args.profile, Path(tmp) / video.stem)
+            stats = measure(video, measured_profile(args.profile, Path(tmp)), Path(tmp) / video.stem)
             print(f"# {video.name}: stage timings {json.dumps(stats['timings'], indent=None)}")
             figures[f"{video.stem}_wall_s"] = stats["wall_s"]
             figures[f"{video.stem}_peak_mb"] = stats["peak_mb"]
