@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
 
 from serving.api import health, jobs, page
 from serving.errors import ApiError, api_error_handler
@@ -26,13 +25,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # off the event loop: opening touches the disk, and the pool stops by joining threads
-        service = await run_in_threadpool(Service.open, settings)
+        # On the event loop's (main) thread although they block, briefly: see Service.open.
+        # Nothing is served yet while opening, nor any longer while closing.
+        service = Service.open(settings)
         app.state.service = service
         try:
             yield
         finally:
-            await run_in_threadpool(service.close)
+            service.close()
 
     app = FastAPI(title="cer", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.add_exception_handler(ApiError, api_error_handler)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import IO
 
@@ -38,28 +39,35 @@ class Service:
     store: JobStore
     files: JobFiles
     pool: WorkerPool
-    lock: IO[str]
+    held: ExitStack  # the data folder's lock, the store and, with the Ray engine, the Ray session
 
     @classmethod
     def open(cls, settings: Settings) -> Service:
-        """Validate the profile, recover the jobs a crash left behind, start the workers."""
+        """Validate the profile, recover the jobs a crash left behind, start the workers.
+
+        Call it from the main thread: Ray's own processes are started with the parent-death
+        signal, which Linux sends when the *thread* that started them ends. Every pipeline then
+        borrows this one session, and closing one of them cannot stop Ray under the others."""
         profile = load_profile(settings.profile)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        lock = _lock(settings)
-        store = JobStore(settings.data_dir / "jobs.sqlite3")
-        files = JobFiles(settings.data_dir)
-        recovered = store.recover(files.has_result)
-        orphans = files.remove_orphans(store.ids())
-        if any(recovered.values()) or orphans:
-            log.warning(
-                "cer serve: after an unclean stop, %d job(s) found finished, %d queued again, %d unfinished upload(s) removed",
-                len(recovered["done"]), len(recovered["queued"]), len(orphans),
-            )  # fmt: skip
-        pool = WorkerPool(profile, settings.concurrency, store, files)
-        pool.start()
-        return cls(settings, profile, store, files, pool, lock)
+        with ExitStack() as held:  # released here if opening fails, else by `close`
+            held.callback(_lock(settings).close)
+            store = JobStore(settings.data_dir / "jobs.sqlite3")
+            held.callback(store.close)
+            files = JobFiles(settings.data_dir)
+            recovered = store.recover(files.has_result)
+            orphans = files.remove_orphans(store.ids())
+            if any(recovered.values()) or orphans:
+                found = (len(recovered["done"]), len(recovered["queued"]), len(orphans))
+                log.warning("cer serve: unclean stop: %d job(s) found done, %d requeued, %d partial upload(s) removed", *found)
+            if profile.execution.engine == "ray":
+                from pipeline.ray_runtime import ray_session  # deferred: importing Ray takes a second
+
+                held.enter_context(ray_session(profile.execution.ray_address))
+            pool = WorkerPool(profile, settings.concurrency, store, files)
+            pool.start()
+            return cls(settings, profile, store, files, pool, held.pop_all())
 
     def close(self) -> None:
-        self.pool.stop()
-        self.store.close()
-        self.lock.close()
+        self.pool.stop()  # first: the workers use the store and Ray
+        self.held.close()

@@ -3,15 +3,13 @@ start-up), taking the oldest queued job from the store and writing its progress 
 
 The pipelines load in a background thread, so the server answers (`/healthz`, uploads,
 which queue) while models load; `/readyz` says when they are all loaded. With the Ray engine
-the pool holds one Ray session for its whole life and every pipeline borrows it, so that
-closing one pipeline cannot shut Ray down under the others.
+they borrow the Ray session the service holds (see serving.service).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from contextlib import ExitStack
 
 from pipeline.config import Profile
 from pipeline.media import MediaError
@@ -38,7 +36,6 @@ class WorkerPool:
         self.error: str | None = None  # why the pipelines could not be loaded
         self.statuses: dict[str, ExpertStatus] = {}  # of the first loaded pipeline's experts
         self._workers: list[tuple[Pipeline, threading.Thread]] = []
-        self._resources = ExitStack()  # the Ray session, when the profile runs on Ray
         self._stopping = threading.Event()
         self._wake = threading.Condition()
         # One profile per compound method a job may ask for: they differ in `compound` only,
@@ -67,7 +64,7 @@ class WorkerPool:
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop taking jobs; a running job is interrupted at its next progress report and
-        goes back to the queue. Then release the pipelines (and Ray)."""
+        goes back to the queue. Then release the pipelines."""
         self._stopping.set()
         with self._wake:
             self._wake.notify_all()
@@ -76,14 +73,9 @@ class WorkerPool:
             thread.join(timeout_s)
             if not thread.is_alive():  # one still inside a run keeps its pipeline; the process is ending anyway
                 pipeline.close()
-        self._resources.close()
 
     def _load(self) -> None:
         try:
-            if self.profile.execution.engine == "ray":
-                from pipeline.ray_runtime import ray_session  # deferred: importing Ray takes a second
-
-                self._resources.enter_context(ray_session(self.profile.execution.ray_address))
             for slot in range(self.concurrency):
                 if self._stopping.is_set():
                     return
