@@ -6,6 +6,7 @@ on-disk format, so that the `tiny` profile exercises the real loading code with 
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterable
 from importlib import import_module
 from pathlib import Path
@@ -40,8 +41,6 @@ def make_tiny(cache_dir: Path, force: bool = False, names: Iterable[str] | None 
         staging.mkdir(parents=True, exist_ok=True)
         _builder(target)(staging)
         if folder.exists():
-            import shutil
-
             shutil.rmtree(folder)
         staging.rename(folder)
         built.append(folder)
