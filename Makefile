@@ -3,8 +3,12 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# mypy resolves `cer.pipeline` and friends through a tree of links shaped like the installed
+# package (the repository keeps pipeline/, modalities/, ... at the top; see pyproject.toml)
+TYPECHECK_TREE := build/typecheck
+SUBPACKAGES := pipeline modalities fusion serving configs
 
-.PHONY: install models demo test clean
+.PHONY: install models demo lint typecheck test clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +27,18 @@ models: $(STAMP)
 demo: models
 	$(BIN)/cer demo --profile offline --out cer-demo
 
-test: models
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	rm -rf $(TYPECHECK_TREE) && mkdir -p $(TYPECHECK_TREE)/cer
+	ln -s $(CURDIR)/cer/*.py $(TYPECHECK_TREE)/cer/
+	for package in $(SUBPACKAGES); do ln -s $(CURDIR)/$$package $(TYPECHECK_TREE)/cer/$$package; done
+	cd $(TYPECHECK_TREE) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p cer
+
+test: models lint typecheck
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) cer-demo cer-out .pytest_cache
+	rm -rf $(VENV) build cer-demo cer-out .pytest_cache

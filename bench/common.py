@@ -7,12 +7,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from pipeline.chunks import iter_chunks
-from pipeline.config import Profile, load_profile
-from pipeline.faces import FaceTracker
-from pipeline.media import probe
-from pipeline.types import Chunk
-from pipeline.windows import make_windows
+from cer.pipeline.chunks import iter_chunks
+from cer.pipeline.config import Profile, load_profile
+from cer.pipeline.faces import FaceTracker
+from cer.pipeline.media import probe
+from cer.pipeline.types import Chunk
+from cer.pipeline.windows import make_windows
 
 SHARED_CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "face_noface.mov"
 # Benchmarks time the experts; outputs the expert-output cache remembers would skip them.
@@ -53,7 +53,7 @@ def default_clip(given: Path | None, scratch: Path) -> Path:
         return given
     if SHARED_CLIP.is_file():
         return SHARED_CLIP
-    from pipeline.demo import build_demo_clip
+    from cer.pipeline.demo import build_demo_clip
 
     return build_demo_clip(scratch / "demo.mp4")
 

@@ -17,9 +17,10 @@ import time
 from pathlib import Path
 
 from common import clip_parser, decoded_chunks, default_clip, expert_overrides, print_figures  # bench/, the script's folder
-from modalities.registry import build_expert
-from pipeline.config import Profile, load_profile
-from pipeline.types import Chunk
+
+from cer.modalities.registry import build_expert
+from cer.pipeline.config import Profile, load_profile
+from cer.pipeline.types import Chunk
 
 
 def ms_per_window(name: str, profile: Profile, chunks: list[Chunk], repeat: int) -> float:

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from modalities.clip_labels import ClipEncoder
+from cer.modalities.clip_labels import ClipEncoder
 
 FRAME_SHAPE = (540, 960, 3)  # a sampled frame after the default `media.max_side: 960`
 WINDOW_FRAMES = 20  # 4 s at the default 5 fps
@@ -64,11 +64,11 @@ def bench_clip(args: argparse.Namespace) -> dict[str, float]:
     figures = {}
     for batch in args.batch:
         encoder = ClipEncoder(model, preprocess, tokenizer, args.device, batch)
-        fps = frames_per_second(lambda: encoder.encode_images(frames), len(frames), args.repeat)
+        fps = frames_per_second(lambda encoder=encoder: encoder.encode_images(frames), len(frames), args.repeat)
         figures[f"clip_frames_per_s_batch{batch}"] = fps
         figures[f"clip_ms_per_window_batch{batch}"] = 1000 * WINDOW_FRAMES / fps
 
-        def forward_only() -> None:
+        def forward_only(batch: int = batch, encoder: ClipEncoder = encoder) -> None:
             with torch.inference_mode():
                 for start in range(0, len(prepared), batch):
                     model.encode_image(prepared[start : start + batch].to(args.device, encoder.dtype), normalize=True)
@@ -82,14 +82,28 @@ def bench_clip(args: argparse.Namespace) -> dict[str, float]:
 # it ties the output layer to the input embeddings (`tie_word_embeddings` below).
 QWEN25_VL_3B: dict[str, dict] = {
     "text_config": {
-        "vocab_size": 151936, "hidden_size": 2048, "intermediate_size": 11008, "num_hidden_layers": 36,
-        "num_attention_heads": 16, "num_key_value_heads": 2, "rms_norm_eps": 1e-6, "max_position_embeddings": 128000,
+        "vocab_size": 151936,
+        "hidden_size": 2048,
+        "intermediate_size": 11008,
+        "num_hidden_layers": 36,
+        "num_attention_heads": 16,
+        "num_key_value_heads": 2,
+        "rms_norm_eps": 1e-6,
+        "max_position_embeddings": 128000,
         "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]},
     },
     "vision_config": {
-        "depth": 32, "hidden_size": 1280, "intermediate_size": 3420, "num_heads": 16, "out_hidden_size": 2048,
-        "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "window_size": 112,
-        "fullatt_block_indexes": [7, 15, 23, 31], "tokens_per_second": 2,
+        "depth": 32,
+        "hidden_size": 1280,
+        "intermediate_size": 3420,
+        "num_heads": 16,
+        "out_hidden_size": 2048,
+        "patch_size": 14,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+        "window_size": 112,
+        "fullatt_block_indexes": [7, 15, 23, 31],
+        "tokens_per_second": 2,
     },
 }
 
@@ -97,8 +111,8 @@ QWEN25_VL_3B: dict[str, dict] = {
 def bench_scene(args: argparse.Namespace) -> dict[str, float]:
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
-    from modalities.scene import Clip, SceneDescriber, SceneOptions, build_prompt, build_tiny_processor, config_token_ids
-    from pipeline.labels import PAIRS
+    from cer.modalities.scene import Clip, SceneDescriber, SceneOptions, build_prompt, build_tiny_processor, config_token_ids
+    from cer.pipeline.labels import PAIRS
 
     processor = build_tiny_processor()  # Qwen's processing; its small vocabulary indexes the full-size table
     text_ids, vision_ids = config_token_ids(processor.tokenizer)
@@ -118,7 +132,7 @@ def bench_scene(args: argparse.Namespace) -> dict[str, float]:
     figures = {"scene_new_tokens_per_window": float(args.scene_tokens)}
     for batch in args.scene_batch or [1, 8]:
         describer = SceneDescriber(processor, model, SceneOptions(batch_size=batch, max_new_tokens=args.scene_tokens))
-        windows_per_s = frames_per_second(lambda: describer.describe(clips, prompt), len(clips), args.scene_repeat)
+        windows_per_s = frames_per_second(lambda describer=describer: describer.describe(clips, prompt), len(clips), args.scene_repeat)
         figures[f"scene_windows_per_s_batch{batch}"] = windows_per_s
         figures[f"scene_ms_per_window_batch{batch}"] = 1000 / windows_per_s
     return figures

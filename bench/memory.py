@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from common import clip_parser, default_clip, print_figures, profile_file  # bench/, the script's folder
-from pipeline.demo import write_clip
-from pipeline.media import iter_audio_blocks, iter_sampled_frames, probe
 from proctree import tree_rss_mb
+
+from cer.pipeline.demo import write_clip
+from cer.pipeline.media import iter_audio_blocks, iter_sampled_frames, probe
 
 SAMPLE_EVERY_S = 0.2
 
@@ -35,7 +35,7 @@ def repeated(video: Path, times: int, out: Path) -> Path:
     audio = np.concatenate(list(iter_audio_blocks(info))) if info.has_audio else None
     return write_clip(
         out,
-        lambda t: frames[int(round(t * fps)) % len(frames)],
+        lambda t: frames[round(t * fps) % len(frames)],
         duration_s=times * len(frames) / fps,
         fps=fps,
         audio=None if audio is None else np.tile(audio, times),
@@ -44,7 +44,7 @@ def repeated(video: Path, times: int, out: Path) -> Path:
 
 def peak_mb(video: Path, profile: str, out_dir: Path) -> float:
     """The highest memory of the `cer run` process tree while it processes `video`."""
-    command = [sys.executable, "-m", "pipeline.cli", "run", str(video), "--profile", profile, "--out", str(out_dir)]
+    command = [sys.executable, "-m", "cer", "run", str(video), "--profile", profile, "--out", str(out_dir)]
     with tempfile.TemporaryFile() as errors:
         run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
         peak = 0.0

@@ -17,11 +17,12 @@ import time
 from pathlib import Path
 
 from common import clip_parser, decoded_chunks, default_clip, expert_overrides, print_figures  # bench/, the script's folder
-from pipeline.config import load_profile
-from pipeline.execution import ExpertExecutor, InProcessExecutor
-from pipeline.ray_executor import RayExecutor
-from pipeline.ray_runtime import ray_session
-from pipeline.types import Chunk
+
+from cer.pipeline.config import load_profile
+from cer.pipeline.execution import ExpertExecutor, InProcessExecutor
+from cer.pipeline.ray_executor import RayExecutor
+from cer.pipeline.ray_runtime import ray_session
+from cer.pipeline.types import Chunk
 
 
 def seconds_per_round(executor: ExpertExecutor, chunks: list[Chunk], rounds: int) -> float:

@@ -36,8 +36,20 @@ def measured_profile(profile: str, folder: Path) -> Path:
 
 
 def measure(video: Path, profile: Path, out_dir: Path) -> dict:
-    command = [sys.executable, "-c", _MEASURE, sys.executable, "-m", "pipeline.cli", "run", str(video),
-               "--profile", str(profile), "--out", str(out_dir)]
+    command = [
+        sys.executable,
+        "-c",
+        _MEASURE,
+        sys.executable,
+        "-m",
+        "cer",
+        "run",
+        str(video),
+        "--profile",
+        str(profile),
+        "--out",
+        str(out_dir),
+    ]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     wall = time.perf_counter() - started

@@ -31,7 +31,7 @@ from pathlib import Path
 # bench/ leads sys.path (for common.py) and this file is named like the `serving` package:
 # bench/ is set aside while the package is imported, or the import would find this file.
 _BENCH = sys.path.pop(0)
-from serving.client import Client, local_server  # noqa: E402
+from cer.serving.client import Client, local_server  # noqa: E402
 
 sys.path.insert(0, _BENCH)
 from common import print_figures  # noqa: E402
@@ -68,7 +68,7 @@ def serve_latencies(profile: str, clip: Path, repeat: int, scratch: Path) -> tup
 
 def cli_seconds(profile: str, clip: Path, scratch: Path) -> float:
     started = time.perf_counter()
-    command = [sys.executable, "-m", "pipeline.cli", "run", str(clip), "--profile", profile, "--out", str(scratch / "cli")]
+    command = [sys.executable, "-m", "cer", "run", str(clip), "--profile", profile, "--out", str(scratch / "cli")]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - started
 
@@ -113,7 +113,7 @@ def main() -> None:
         scratch = Path(folder)
         clip = args.video
         if clip is None:
-            from pipeline.demo import build_demo_clip
+            from cer.pipeline.demo import build_demo_clip
 
             clip = SINGLE_FACE if SINGLE_FACE.is_file() else build_demo_clip(scratch / "demo.mp4", duration_s=2.4)
         for given in profiles:

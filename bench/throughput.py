@@ -21,9 +21,10 @@ import time
 from pathlib import Path
 
 from common import NO_CACHE, clip_parser, default_clip, expert_overrides, print_figures, profile_file  # bench/, the script's folder
-from pipeline.config import load_profile
-from pipeline.media import probe
-from pipeline.runner import Pipeline
+
+from cer.pipeline.config import load_profile
+from cer.pipeline.media import probe
+from cer.pipeline.runner import Pipeline
 
 
 def realtime_factor(video: Path, profile: str, device: str | None) -> float:
@@ -36,7 +37,7 @@ def realtime_factor(video: Path, profile: str, device: str | None) -> float:
 
 
 def batch_wall_s(folder: Path, profile: str, out_dir: Path) -> float:
-    command = [sys.executable, "-m", "pipeline.cli", "batch", str(folder), "--out", str(out_dir), "--profile", profile]
+    command = [sys.executable, "-m", "cer", "batch", str(folder), "--out", str(out_dir), "--profile", profile]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     wall = time.perf_counter() - started

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.labels import BASIC
-from pipeline.types import ExpertOutput, LabelEmbeddings
+from cer.pipeline.labels import BASIC
+from cer.pipeline.types import ExpertOutput, LabelEmbeddings
 
 
 @dataclass
@@ -91,11 +91,14 @@ def to_compound(
     embeddings in its experts' `outputs` (expert name -> output for this window)."""
     if method not in ("ppa", "pfsa"):
         raise ValueError(f"unknown basic-to-compound method {method!r}; use ppa or pfsa")
-    embedded = [o for o in (outputs or {}).values() if o.embedding is not None and o.label_embeddings is not None]
+    # (embedding, label embeddings) of each output that has both
+    embedded = [
+        (o.embedding, o.label_embeddings) for o in (outputs or {}).values() if o.embedding is not None and o.label_embeddings is not None
+    ]
     if method == "ppa" or not embedded:
         result = ppa(probs, vocabulary)
         if method == "pfsa":
             result.note = "PFSA needs image-text embeddings and no expert provided them in this window: PPA used"
         return result
-    distributions = [pfsa_distribution(o.embedding, o.label_embeddings, vocabulary, temperature, phrase_weight) for o in embedded]
+    distributions = [pfsa_distribution(image, labels, vocabulary, temperature, phrase_weight) for image, labels in embedded]
     return _verdict("pfsa", np.mean(distributions, axis=0), probs, vocabulary)

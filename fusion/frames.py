@@ -16,7 +16,7 @@ def spread_to_frames(spans: Sequence[tuple[int, int]], scores: np.ndarray, n_fra
     scores = np.asarray(scores, dtype=np.float64)
     totals = np.zeros((n_frames, scores.shape[1]))
     counts = np.zeros(n_frames)
-    for (start, end), row in zip(spans, scores):
+    for (start, end), row in zip(spans, scores, strict=True):
         start, end = max(0, start), min(n_frames, end)
         totals[start:end] += row
         counts[start:end] += 1

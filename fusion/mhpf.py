@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.labels import BASIC
+from cer.pipeline.labels import BASIC
 
 
 @dataclass
@@ -122,7 +122,7 @@ def fuse(module: MHPF, window_probs: Mapping[str, list[float] | None]) -> FusedW
     # Per-class expert weights need not keep the total at 1 once they differ between classes;
     # renormalising keeps the argmax and gives a distribution.
     fused = fused / fused.sum()
-    present_names = [name for name, on in zip(names, present[0].tolist()) if on]
+    present_names = [name for name, on in zip(names, present[0].tolist(), strict=True) if on]
     return FusedWindow(
         probs=fused.tolist(),
         weights={name: weights[names.index(name)].tolist() for name in present_names},

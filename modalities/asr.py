@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.types import Window
+from cer.pipeline.types import Window
 
 ENGINES = ("openai-whisper", "faster-whisper")
 
@@ -102,17 +102,13 @@ class OpenAIWhisper(SpeechRecognizer):
             fp16=self.device == "cuda",  # half precision only where the GPU supports it
             verbose=None,
         )
-        return _clean(
-            (word["word"], word["start"], word["end"]) for segment in result["segments"] for word in segment.get("words", [])
-        )
+        return _clean((word["word"], word["start"], word["end"]) for segment in result["segments"] for word in segment.get("words", []))
 
 
 class FasterWhisper(SpeechRecognizer):
     """faster-whisper (CTranslate2) from a local model folder; never downloads."""
 
-    def __init__(
-        self, path: Path, device: str, language: str | None, beam_size: int, fallback: bool, compute_type: str
-    ) -> None:
+    def __init__(self, path: Path, device: str, language: str | None, beam_size: int, fallback: bool, compute_type: str) -> None:
         from faster_whisper import WhisperModel
 
         if not (path / "model.bin").is_file():

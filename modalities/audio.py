@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from modalities.base import Expert, pick_device, to_basic_order
-from modalities.sources import Source, resolve
-from modalities.vad import VoiceActivity, speech_extent, speech_seconds
-from pipeline.config import ExpertConfig
-from pipeline.labels import basic_index_map
-from pipeline.types import AUDIO_RATE, Chunk, ExpertOutput, ExpertStatus
+from cer.modalities.base import Expert, pick_device, to_basic_order
+from cer.modalities.sources import Source, resolve_model
+from cer.modalities.vad import VoiceActivity, speech_extent, speech_seconds
+from cer.pipeline.config import ExpertConfig
+from cer.pipeline.labels import basic_index_map
+from cer.pipeline.types import AUDIO_RATE, Chunk, ExpertOutput, ExpertStatus
 
 NO_AUDIO = "no audio track"
 NO_SPEECH = "no speech in window"
@@ -44,24 +44,23 @@ _MIN_EMOTION_S = 0.5  # shorter speech is zero-padded to this length (seconds) f
 class AudioOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    vad_threshold: float = Field(0.5, gt=0, lt=1)  # Silero speech probability above which a frame is speech
-    min_speech_s: float = Field(0.25, ge=0)  # a window with less detected speech (seconds) counts as silent
+    vad_threshold: float = Field(default=0.5, gt=0, lt=1)  # Silero speech probability above which a frame is speech
+    min_speech_s: float = Field(default=0.25, ge=0)  # a window with less detected speech (seconds) counts as silent
 
 
 class AudioExpert(Expert):
     name = "audio"
     Options = AudioOptions
+    options: AudioOptions
 
     def __init__(self, config: ExpertConfig, cache_dir: Path) -> None:
         super().__init__(config, cache_dir)
         if "vad" not in config.models:
             raise ValueError("experts.audio.models.vad is required (the Silero VAD model)")
         vad_name = Source.parse(config.models["vad"].source).name
-        self.vad = VoiceActivity(resolve(config.models["vad"].source, cache_dir), self.options.vad_threshold)
+        self.vad = VoiceActivity(resolve_model(config.models["vad"], cache_dir), self.options.vad_threshold)
         emotion = config.models.get("emotion")
-        self.emotion = (
-            SpeechEmotionModel(resolve(emotion.source, cache_dir), pick_device(config.device)) if emotion else None
-        )
+        self.emotion = SpeechEmotionModel(resolve_model(emotion, cache_dir), pick_device(config.device)) if emotion else None
         self._model_id = f"{vad_name} + {Source.parse(emotion.source).name}" if emotion else vad_name
 
     @property

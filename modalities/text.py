@@ -14,13 +14,13 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from modalities.asr import Word, load_recognizer, transcript, words_in_windows
-from modalities.base import Expert, pick_device
-from modalities.sources import Source, resolve
-from modalities.text_emotion import load_text_emotion_head
-from modalities.vad import VoiceActivity
-from pipeline.config import ExpertConfig
-from pipeline.types import Chunk, ExpertOutput
+from cer.modalities.asr import Word, load_recognizer, transcript, words_in_windows
+from cer.modalities.base import Expert, pick_device
+from cer.modalities.sources import Source, resolve_model
+from cer.modalities.text_emotion import load_text_emotion_head
+from cer.modalities.vad import VoiceActivity
+from cer.pipeline.config import ExpertConfig
+from cer.pipeline.types import Chunk, ExpertOutput
 
 NO_AUDIO = "no audio track"
 NO_SPEECH = "no speech in window"
@@ -34,18 +34,19 @@ class TextOptions(BaseModel):
     # Spoken language given to Whisper; None lets Whisper detect it per chunk. English by
     # default because the emotion heads read English.
     language: str | None = "en"
-    beam_size: int = Field(5, ge=1)  # Whisper beam search width
+    beam_size: int = Field(default=5, ge=1)  # Whisper beam search width
     # Retry a segment that fails Whisper's quality checks at higher sampling temperatures
     # (Whisper's default). Off: one deterministic beam search per segment.
     asr_fallback: bool = True
     compute_type: str = "int8"  # faster-whisper (CTranslate2) weight precision
-    zero_shot_temperature: float = Field(0.05, gt=0)  # softmax temperature of the zero-shot head, in cosine units
-    vad_threshold: float = Field(0.5, gt=0, lt=1)  # Silero speech probability above which a frame is speech
+    zero_shot_temperature: float = Field(default=0.05, gt=0)  # softmax temperature of the zero-shot head, in cosine units
+    vad_threshold: float = Field(default=0.5, gt=0, lt=1)  # Silero speech probability above which a frame is speech
 
 
 class TextExpert(Expert):
     name = "text"
     Options = TextOptions
+    options: TextOptions
 
     def __init__(self, config: ExpertConfig, cache_dir: Path) -> None:
         super().__init__(config, cache_dir)
@@ -54,10 +55,10 @@ class TextExpert(Expert):
             raise ValueError(f"experts.text.models needs {', '.join(missing)} (VAD, speech recognition, text emotion)")
         options = self.options
         device = pick_device(config.device)
-        self.vad = VoiceActivity(resolve(config.models["vad"].source, cache_dir), options.vad_threshold)
+        self.vad = VoiceActivity(resolve_model(config.models["vad"], cache_dir), options.vad_threshold)
         self.recognizer = load_recognizer(
             options.asr_engine,
-            resolve(config.models["asr"].source, cache_dir),
+            resolve_model(config.models["asr"], cache_dir),
             device,
             language=options.language,
             beam_size=options.beam_size,
@@ -65,7 +66,7 @@ class TextExpert(Expert):
             compute_type=options.compute_type,
         )
         self.head = load_text_emotion_head(
-            options.emotion_head, resolve(config.models["emotion"].source, cache_dir), device, options.zero_shot_temperature
+            options.emotion_head, resolve_model(config.models["emotion"], cache_dir), device, options.zero_shot_temperature
         )
         asr_name = Source.parse(config.models["asr"].source).name
         emotion_name = Source.parse(config.models["emotion"].source).name
@@ -91,7 +92,7 @@ class TextExpert(Expert):
         per_window = words_in_windows(self.transcribe(chunk), chunk.windows)
         transcripts = [transcript(words) for words in per_window]
         spoken = [i for i, words in enumerate(per_window) if words]
-        probs = dict(zip(spoken, self.score_texts([transcripts[i] for i in spoken])))
+        probs = dict(zip(spoken, self.score_texts([transcripts[i] for i in spoken]), strict=True))
         outputs = []
         for i, window in enumerate(chunk.windows):
             if i not in probs:

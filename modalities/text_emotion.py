@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from modalities.base import to_basic_order
-from pipeline.labels import BASIC, basic_index_map
+from cer.modalities.base import to_basic_order
+from cer.pipeline.labels import BASIC, basic_index_map
 
 HEADS = ("classifier", "zero_shot")
 
@@ -254,9 +254,7 @@ def build_tiny_text_emotion(target_dir: Path) -> None:
     corpus = [s for group in (EXEMPLARS, CALIBRATION) for sentences in group.values() for s in sentences]
     bpe.train_from_iterator(corpus, vocab_size=400, min_frequency=1, special_tokens=specials, show_progress=False)
     bpe.save_model(str(target_dir))  # vocab.json + merges.txt, the files RoBERTa's tokenizer reads
-    tokenizer = RobertaTokenizer(
-        vocab=str(target_dir / "vocab.json"), merges=str(target_dir / "merges.txt"), model_max_length=max_tokens
-    )
+    tokenizer = RobertaTokenizer(vocab=str(target_dir / "vocab.json"), merges=str(target_dir / "merges.txt"), model_max_length=max_tokens)
     tokenizer.save_pretrained(str(target_dir))
 
     config = RobertaConfig(

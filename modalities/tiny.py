@@ -13,13 +13,13 @@ from pathlib import Path
 
 # tiny model name (as in `tiny:NAME` sources) -> "module:builder(target_dir)"
 TINY_BUILDERS: dict[str, str] = {
-    "static_face": "modalities.static_face:build_tiny_static_face",
-    "dynamic_face": "modalities.dynamic_face:build_tiny_dynamic_face",
-    "speech_emotion": "modalities.audio:build_tiny_speech_emotion",
-    "whisper": "modalities.asr:build_tiny_whisper",
-    "text_emotion": "modalities.text_emotion:build_tiny_text_emotion",
-    "clip": "modalities.clip_labels:build_tiny_clip",
-    "scene": "modalities.scene:build_tiny_scene",
+    "static_face": "cer.modalities.static_face:build_tiny_static_face",
+    "dynamic_face": "cer.modalities.dynamic_face:build_tiny_dynamic_face",
+    "speech_emotion": "cer.modalities.audio:build_tiny_speech_emotion",
+    "whisper": "cer.modalities.asr:build_tiny_whisper",
+    "text_emotion": "cer.modalities.text_emotion:build_tiny_text_emotion",
+    "clip": "cer.modalities.clip_labels:build_tiny_clip",
+    "scene": "cer.modalities.scene:build_tiny_scene",
 }
 
 

@@ -29,14 +29,15 @@ import ray
 from ray.actor import ActorHandle
 from ray.exceptions import RayError
 
-from modalities.registry import expert_target, register
-from pipeline.batch_inputs import find_videos, output_folder
-from pipeline.config import ExpertConfig, Profile
-from pipeline.expert_cache import cached_executor
-from pipeline.outputs.atomic import atomic_open
-from pipeline.ray_executor import ExpertPool, PoolAddress, RayExecutor, actor_resources, pool_demand, pools_that_fit
-from pipeline.ray_runtime import Built, cluster_resources, error_line, get_raising_cause, ray_session
-from pipeline.runner import Pipeline
+from cer.modalities.registry import expert_target, register
+from cer.pipeline.batch_inputs import find_videos, output_folder
+from cer.pipeline.config import ExpertConfig, Profile
+from cer.pipeline.expert_cache import cached_executor
+from cer.pipeline.model_store import ensure_models
+from cer.pipeline.outputs.atomic import atomic_open
+from cer.pipeline.ray_executor import ExpertPool, PoolAddress, RayExecutor, actor_resources, pool_demand, pools_that_fit
+from cer.pipeline.ray_runtime import Built, actor_handle, cluster_resources, error_line, get_raising_cause, ray_session
+from cer.pipeline.runner import Pipeline
 
 
 @dataclass
@@ -99,6 +100,7 @@ def plan_lanes(videos: int, jobs: int | None, demand: Mapping[str, float], clust
 
 
 def _start_workers(profile: Profile, jobs: int | None, videos: int) -> tuple[list[ActorHandle], list[ExpertPool]]:
+    ensure_models(profile)  # fetched once here, not by every pool's actors at once
     experts = profile.enabled_experts()
     cluster = cluster_resources()
     lanes = plan_lanes(videos, jobs, pool_demand(actor_resources(experts, cluster)), cluster)
@@ -110,7 +112,7 @@ def _start_workers(profile: Profile, jobs: int | None, videos: int) -> tuple[lis
             pool.wait_ready()
         worker_class = ray.remote(_VideoWorker).options(num_cpus=lanes.worker_cpus, max_restarts=profile.execution.max_restarts)
         targets = {name: expert_target(name) for name in experts}
-        workers = [worker_class.remote(profile, pools[i % lanes.pools].address, targets) for i in range(lanes.jobs)]
+        workers = [actor_handle(worker_class.remote(profile, pools[i % lanes.pools].address, targets)) for i in range(lanes.jobs)]
         get_raising_cause([worker.ready.remote() for worker in workers])
     except BaseException:
         _stop(workers, pools)

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.config import MediaConfig
-from pipeline.media import iter_audio_blocks, iter_sampled_frames
-from pipeline.types import AUDIO_RATE, Chunk, SampledFrame, VideoInfo, Window
+from cer.pipeline.config import MediaConfig
+from cer.pipeline.media import iter_audio_blocks, iter_sampled_frames
+from cer.pipeline.types import AUDIO_RATE, Chunk, SampledFrame, VideoInfo, Window
 
 
 @dataclass
@@ -35,18 +35,18 @@ class _AudioBuffer:
 
     def take(self, start_s: float, end_s: float) -> np.ndarray:
         """Audio of [start_s, end_s); shorter when the stream ends first."""
-        end_sample = int(round((end_s - self.start_s) * AUDIO_RATE))
+        end_sample = round((end_s - self.start_s) * AUDIO_RATE)
         while len(self._data) < end_sample and not self._exhausted:
             block = next(self._blocks, None)
             if block is None:
                 self._exhausted = True
             else:
                 self._data = np.concatenate([self._data, block])
-        first = max(0, int(round((start_s - self.start_s) * AUDIO_RATE)))
+        first = max(0, round((start_s - self.start_s) * AUDIO_RATE))
         return self._data[first:end_sample].copy()
 
     def drop_before(self, t_s: float) -> None:
-        cut = max(0, int(round((t_s - self.start_s) * AUDIO_RATE)))
+        cut = max(0, round((t_s - self.start_s) * AUDIO_RATE))
         self._data = self._data[cut:]
         self.start_s += cut / AUDIO_RATE
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pipeline.labels import PAIRS, validate_pairs
+from cer.pipeline.labels import PAIRS, validate_pairs
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -27,26 +27,30 @@ class ConfigError(ValueError):
 
 
 class Strict(BaseModel):
+    # Field defaults throughout the package are spelled `Field(default=...)`: type checkers
+    # see a positional default as no default, and `MediaConfig()` as missing arguments.
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ModelRef(Strict):
     """One model a profile uses: where it comes from and under which licence."""
 
-    source: str  # hub id, local path, `pypi:PACKAGE==VERSION/path/in/package`, `tiny:NAME`, ...
+    source: str  # `hf:ORG/NAME@REVISION[/FILE]`, `pypi:PACKAGE==VERSION/PATH`, `whisper:NAME`, `tiny:NAME`, a path, ...
     licence: str
+    # the SHA-256 a single-file model must have (hex); a file that differs is an error
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 class MediaConfig(Strict):
-    sample_fps: float = Field(5.0, gt=0)  # frames per second sampled for the experts (5 fps = 20 per 4 s window)
-    chunk_windows: int = Field(8, ge=1)  # windows decoded and sent to the experts together
-    max_side: int = Field(960, ge=64)  # sampled frames are downscaled so their longer side fits (pixels)
+    sample_fps: float = Field(default=5.0, gt=0)  # frames per second sampled for the experts (5 fps = 20 per 4 s window)
+    chunk_windows: int = Field(default=8, ge=1)  # windows decoded and sent to the experts together
+    max_side: int = Field(default=960, ge=64)  # sampled frames are downscaled so their longer side fits (pixels)
 
 
 class WindowConfig(Strict):
-    length_s: float = Field(4.0, gt=0)
-    hop_s: float = Field(2.0, gt=0)
-    min_tail_s: float = Field(1.0, ge=0)  # the last window is kept only when at least this long
+    length_s: float = Field(default=4.0, gt=0)
+    hop_s: float = Field(default=2.0, gt=0)
+    min_tail_s: float = Field(default=1.0, ge=0)  # the last window is kept only when at least this long
 
     @model_validator(mode="after")
     def _hop_not_longer(self) -> WindowConfig:
@@ -58,12 +62,12 @@ class WindowConfig(Strict):
 class FaceConfig(Strict):
     detector: Literal["yunet", "blazeface", "haar"] = "blazeface"
     models: dict[str, ModelRef] = Field(default_factory=dict)  # `detector` model file for yunet / blazeface
-    score_threshold: float = Field(0.6, ge=0, le=1)
-    nms_threshold: float = Field(0.3, ge=0, le=1)
-    min_face_px: int = Field(24, ge=1)  # smaller faces are ignored
-    crop_margin: float = Field(0.15, ge=0, le=1)  # fraction of the box added on every side of a crop
-    track_iou: float = Field(0.3, ge=0, le=1)  # least overlap that continues a track across sampled frames
-    max_track_gap: int = Field(5, ge=0)  # sampled frames a track may miss before it ends
+    score_threshold: float = Field(default=0.6, ge=0, le=1)
+    nms_threshold: float = Field(default=0.3, ge=0, le=1)
+    min_face_px: int = Field(default=24, ge=1)  # smaller faces are ignored
+    crop_margin: float = Field(default=0.15, ge=0, le=1)  # fraction of the box added on every side of a crop
+    track_iou: float = Field(default=0.3, ge=0, le=1)  # least overlap that continues a track across sampled frames
+    max_track_gap: int = Field(default=5, ge=0)  # sampled frames a track may miss before it ends
 
 
 class ExpertConfig(Strict):
@@ -78,8 +82,8 @@ class ExpertConfig(Strict):
     # chunks most of the time); a whole number also sets the actor's thread count. GPUs are
     # requested only where the cluster has some, so one profile runs anywhere; a fraction lets
     # several experts share one card.
-    num_cpus: float = Field(0.0, ge=0)
-    num_gpus: float = Field(0.0, ge=0, le=1)
+    num_cpus: float = Field(default=0.0, ge=0)
+    num_gpus: float = Field(default=0.0, ge=0, le=1)
     # Not a YAML key: `Profile.expert_config` fills it from `compound.vocabulary`, so that the
     # experts that score compounds (clip_labels) follow the profile's vocabulary.
     compound_vocabulary: dict[str, tuple[str, str]] | None = None
@@ -92,9 +96,9 @@ class ExecutionConfig(Strict):
     ray_address: str | None = None  # an existing cluster; None: $RAY_ADDRESS, else an embedded local Ray
     # Chunks sent to the experts before the oldest is collected: 2 lets the next chunk decode
     # while the experts work. Memory grows with it (each chunk holds its frames and audio).
-    chunks_in_flight: int = Field(2, ge=1, le=4)
-    max_restarts: int = Field(2, ge=0)  # times a crashed expert actor is restarted
-    max_task_retries: int = Field(2, ge=0)  # times a chunk is resent to a restarted actor
+    chunks_in_flight: int = Field(default=2, ge=1, le=4)
+    max_restarts: int = Field(default=2, ge=0)  # times a crashed expert actor is restarted
+    max_task_retries: int = Field(default=2, ge=0)  # times a chunk is resent to a restarted actor
 
 
 class CacheConfig(Strict):
@@ -105,17 +109,20 @@ class CacheConfig(Strict):
 
 
 class FusionConfig(Strict):
-    heads: int = Field(3, ge=1)
+    heads: int = Field(default=3, ge=1)
     weights: str | None = None  # JSON file with learned MHPF weights; None means equal weights
 
 
 class PFSAConfig(Strict):
-    temperature: float = Field(0.05, gt=0)
-    compound_phrase_weight: float = Field(0.0, ge=0, le=1)  # share of the compound phrase's similarity
+    temperature: float = Field(default=0.05, gt=0)
+    compound_phrase_weight: float = Field(default=0.0, ge=0, le=1)  # share of the compound phrase's similarity
+
+
+CompoundMethod = Literal["ppa", "pfsa"]
 
 
 class CompoundConfig(Strict):
-    method: Literal["ppa", "pfsa"] = "ppa"
+    method: CompoundMethod = "ppa"
     # The compounds, in order, each with the two basic labels it blends: a mapping here, or the
     # name of a packaged vocabulary (`raf_ce`) or the path of a YAML file holding that mapping.
     vocabulary: dict[str, tuple[str, str]] = Field(default_factory=lambda: dict(PAIRS))
@@ -201,7 +208,7 @@ def _packaged_or_file(name_or_path: str, kind: str, folder: Traversable) -> Path
 
 def profile_path(name_or_path: str) -> Path:
     """A profile name (`offline`) or a path to a YAML file."""
-    return _packaged_or_file(name_or_path, "profile", resources.files("configs"))
+    return _packaged_or_file(name_or_path, "profile", resources.files("cer.configs"))
 
 
 def _read_yaml(path: Path, kind: str = "profile") -> dict[str, Any]:
@@ -218,7 +225,7 @@ def load_vocabulary(name_or_path: str) -> dict[str, tuple[str, str]]:
     """A compound vocabulary from a packaged name (`raf_ce`, under configs/vocabularies/) or a
     YAML file: one `Compound_Name: [Basic1, Basic2]` line per compound, in output order.
     A relative path is taken from the working directory."""
-    path = _packaged_or_file(name_or_path, "vocabulary", resources.files("configs") / "vocabularies")
+    path = _packaged_or_file(name_or_path, "vocabulary", resources.files("cer.configs") / "vocabularies")
     pairs: dict[str, tuple[str, str]] = {}
     for compound, pair in _read_yaml(path, "vocabulary").items():
         if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(b, str) for b in pair)):
@@ -231,11 +238,17 @@ def load_vocabulary(name_or_path: str) -> dict[str, tuple[str, str]]:
     return pairs
 
 
+def _is_model_ref(value: Any) -> bool:
+    return isinstance(value, Mapping) and "source" in value
+
+
 def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in override.items():
         if value is None:  # `key: null` in a child profile removes what the parent set
             merged.pop(key, None)
+        elif _is_model_ref(value):  # a model is replaced whole: the parent's checksum is not the child's file's
+            merged[key] = value
         elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
             merged[key] = _merge(merged[key], value)
         else:
@@ -268,7 +281,7 @@ def _error_lines(path: Path, exc: ValidationError) -> str:
 
 def validate_expert_options(profile: Profile, path: Path | str = "<profile>") -> None:
     """Check each expert's `options` against the Options model its class declares."""
-    from modalities.registry import expert_class  # deferred: the registry imports expert modules
+    from cer.modalities.registry import expert_class  # deferred: the registry imports expert modules
 
     for name, cfg in profile.experts.items():
         try:
@@ -278,9 +291,7 @@ def validate_expert_options(profile: Profile, path: Path | str = "<profile>") ->
         try:
             cls.Options.model_validate(cfg.options)
         except ValidationError as exc:
-            details = "; ".join(
-                f"experts.{name}.options.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-            )
+            details = "; ".join(f"experts.{name}.options.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
             raise ConfigError(f"{path}: invalid profile: {details}") from None
 
 

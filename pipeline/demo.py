@@ -1,6 +1,7 @@
 """The demo clip, built from assets that ship with the packages (no download):
-a smiling face (scikit-image's public-domain astronaut photo) that gives way to an empty
-sky, and a short synthesised sentence (espeak-ng, committed as `assets/demo_speech.wav`).
+a smiling face (NASA's public-domain portrait of astronaut Eileen Collins, as scikit-image
+ships it, committed as `assets/astronaut.jpg`) that gives way to an empty sky,
+and a short synthesised sentence (espeak-ng, committed as `assets/demo_speech.wav`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from pipeline.types import AUDIO_RATE
+from cer.pipeline.types import AUDIO_RATE
 
 FrameMaker = Callable[[float], np.ndarray]  # time in seconds -> H x W x 3 uint8 RGB
 
@@ -26,27 +27,35 @@ def write_clip(path: Path, make_frame: FrameMaker, duration_s: float, fps: int =
         video = container.add_stream("libx264", rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         sound = container.add_stream("aac", rate=AUDIO_RATE, layout="mono") if audio is not None else None
-        for i in range(int(round(duration_s * fps))):
+        for i in range(round(duration_s * fps)):
             frame = av.VideoFrame.from_ndarray(make_frame(i / fps), format="rgb24")
             container.mux(video.encode(frame))
         container.mux(video.encode())
-        if sound is not None:
+        if audio is not None and sound is not None:  # one is set exactly when the other is
             samples = np.zeros(int(duration_s * AUDIO_RATE), dtype=np.float32)
             samples[: min(len(audio), len(samples))] = audio[: len(samples)]
             block = 1024  # AAC frame size
             for start in range(0, len(samples), block):
                 piece = samples[start : start + block]
-                frame = av.AudioFrame.from_ndarray(piece[None, :], format="flt", layout="mono")
-                frame.sample_rate, frame.pts, frame.time_base = AUDIO_RATE, start, Fraction(1, AUDIO_RATE)
-                container.mux(sound.encode(frame))
+                audio_frame = av.AudioFrame.from_ndarray(piece[None, :], format="flt", layout="mono")
+                audio_frame.sample_rate, audio_frame.pts, audio_frame.time_base = AUDIO_RATE, start, Fraction(1, AUDIO_RATE)
+                container.mux(sound.encode(audio_frame))
             container.mux(sound.encode())
     return path
+
+
+def demo_photo() -> np.ndarray:
+    """The smiling face of the demo, 512 x 512 x 3 uint8 RGB."""
+    from PIL import Image
+
+    with resources.as_file(resources.files("cer.pipeline") / "assets" / "astronaut.jpg") as jpeg, Image.open(jpeg) as image:
+        return np.asarray(image.convert("RGB"))
 
 
 def demo_speech() -> np.ndarray:
     import soundfile
 
-    with resources.as_file(resources.files("pipeline") / "assets" / "demo_speech.wav") as wav:
+    with resources.as_file(resources.files("cer.pipeline") / "assets" / "demo_speech.wav") as wav:
         samples, rate = soundfile.read(wav, dtype="float32")
     assert rate == AUDIO_RATE, "the packaged demo speech is stored at 16 kHz"
     return samples
@@ -61,11 +70,9 @@ def sky(width: int, height: int) -> np.ndarray:
 
 def build_demo_clip(path: Path, duration_s: float = 10.0, face_until_s: float = 6.0) -> Path:
     """Smiling face (slowly zooming) until `face_until_s`, then sky; speech at the start."""
-    from skimage.data import astronaut
-
     import cv2
 
-    photo = astronaut()
+    photo = demo_photo()
     width, height = 640, 480
     background = sky(width, height)
 

@@ -14,10 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from modalities.registry import build_expert
-from pipeline.config import ExpertConfig, Profile
-from pipeline.types import Chunk, ExpertOutput, ExpertStatus
-
+from cer.modalities.registry import build_expert
+from cer.pipeline.config import ExpertConfig, Profile
+from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus
 
 _FAILED = "expert failed: "  # starts the reason of every output `failed_outputs` makes
 
@@ -61,7 +60,7 @@ class ExpertExecutor(ABC):
     def collect(self, handle: Any) -> dict[str, list[ExpertOutput]]:
         """Wait for every expert's outputs for the submitted chunk."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: most executors hold nothing to release
         """Release what the executor holds (processes, actors)."""
 
 
@@ -112,7 +111,7 @@ class InProcessExecutor(ExpertExecutor):
 def make_executor(profile: Profile) -> ExpertExecutor:
     """The executor for the profile's enabled experts; behind the expert-output cache when the
     profile enables it, and then an expert is built only once some output is not cached."""
-    from pipeline.expert_cache import cached_executor  # deferred: that module builds on this one
+    from cer.pipeline.expert_cache import cached_executor  # deferred: that module builds on this one
 
     return cached_executor(profile, lambda experts: start_executor(profile, experts))
 
@@ -121,6 +120,6 @@ def start_executor(profile: Profile, experts: Mapping[str, ExpertConfig]) -> Exp
     """The executor `profile.execution.engine` names, with `experts` built."""
     if profile.execution.engine == "inprocess":
         return InProcessExecutor(experts, profile.cache_path)
-    from pipeline.ray_executor import RayExecutor  # deferred: importing Ray takes a second
+    from cer.pipeline.ray_executor import RayExecutor  # deferred: importing Ray takes a second
 
     return RayExecutor.start(experts, profile.cache_path, profile.execution)

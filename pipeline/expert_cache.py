@@ -32,14 +32,14 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.config import ExpertConfig, Profile
-from pipeline.execution import ExpertExecutor, is_failure
-from pipeline.result import jsonable
-from pipeline.types import Chunk, ExpertOutput, ExpertStatus, LabelEmbeddings
+from cer.pipeline.config import ExpertConfig, Profile
+from cer.pipeline.execution import ExpertExecutor, is_failure
+from cer.pipeline.hashing import file_sha256
+from cer.pipeline.result import jsonable
+from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus, LabelEmbeddings
 
 CACHE_FORMAT = 1  # part of every expert key: bumping it retires every stored output
 DB_NAME = "experts.sqlite"
-_HASH_BLOCK = 1 << 20  # bytes read at a time while hashing a video
 _RAY_FIELDS = {"num_cpus", "num_gpus"}  # where an expert runs, not what it answers
 
 _SCHEMA = """
@@ -70,17 +70,9 @@ CREATE TABLE IF NOT EXISTS files (
 """
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(_HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def expert_description(profile: Profile, name: str) -> dict[str, Any]:
     """What an expert's outputs depend on besides the video (the expert key hashes this)."""
-    from modalities.registry import expert_class  # deferred: the registry imports expert modules
+    from cer.modalities.registry import expert_class  # deferred: the registry imports expert modules
 
     cls = expert_class(name)
     # The module's source, so that editing an expert retires its old outputs.
@@ -120,7 +112,9 @@ def _from_npy(blob: bytes | None) -> np.ndarray | None:
 def _npz_labels(labels: LabelEmbeddings) -> bytes:
     buffer = io.BytesIO()
     arrays = {f"basic/{k}": v for k, v in labels.basic.items()} | {f"compound/{k}": v for k, v in labels.compound.items()}
-    np.savez(buffer, **arrays)
+    # Plain float arrays, read back with allow_pickle=False. Saying so here also tells type
+    # checkers that no key of `arrays` is meant as savez's own `allow_pickle`.
+    np.savez(buffer, allow_pickle=False, **arrays)
     return buffer.getvalue()
 
 

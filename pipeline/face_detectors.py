@@ -1,13 +1,12 @@
 """Face detectors: BlazeFace (packaged TFLite), YuNet (OpenCV ONNX) and Haar (OpenCV cascade).
 
 Each detector takes one RGB uint8 image and returns `FaceBox`es in that image's pixel
-coordinates, untracked. `load_detector` builds the one a profile names and falls back to
-Haar, which ships inside opencv-python-headless, when that model cannot be loaded.
+coordinates, untracked. `load_detector` builds the one a profile names; Haar, which ships
+inside opencv-python-headless, is a detector a profile may name, never a silent stand-in.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Protocol
@@ -15,11 +14,9 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from modalities.sources import ModelNotAvailable, resolve
-from pipeline.config import FaceConfig
-from pipeline.types import FaceBox
-
-log = logging.getLogger(__name__)
+from cer.modalities.sources import ModelNotAvailable, resolve_model
+from cer.pipeline.config import FaceConfig
+from cer.pipeline.types import FaceBox
 
 
 class FaceDetector(Protocol):
@@ -31,9 +28,7 @@ class FaceDetector(Protocol):
 
 
 def _boxes_from_xywh(xywh: np.ndarray, scores: np.ndarray) -> list[FaceBox]:
-    return [
-        FaceBox(float(x), float(y), float(x + w), float(y + h), float(s)) for (x, y, w, h), s in zip(xywh, scores, strict=True)
-    ]
+    return [FaceBox(float(x), float(y), float(x + w), float(y + h), float(s)) for (x, y, w, h), s in zip(xywh, scores, strict=True)]
 
 
 def _nms(xywh: np.ndarray, scores: np.ndarray, score_threshold: float, nms_threshold: float) -> np.ndarray:
@@ -179,7 +174,7 @@ def _model_path(config: FaceConfig, cache_dir: Path) -> Path:
     ref = config.models.get("detector")
     if ref is None:
         raise ModelNotAvailable(f"the profile names no faces.models.detector for the {config.detector} detector")
-    return resolve(ref.source, cache_dir, download=False)
+    return resolve_model(ref, cache_dir)
 
 
 def _configured_detector(config: FaceConfig, cache_dir: Path) -> FaceDetector:
@@ -192,14 +187,12 @@ def _configured_detector(config: FaceConfig, cache_dir: Path) -> FaceDetector:
 
 
 def load_detector(config: FaceConfig, cache_dir: Path) -> FaceDetector:
-    """The profile's detector, or Haar (with a warning) when its model cannot be loaded.
-
-    Haar itself failing is an error: there is nothing left to fall back to.
-    """
+    """The detector the profile names, its model fetched on first use. A model that cannot be
+    had or loaded is an error that names it: a silent fall-back to another detector would
+    change every face crop, and so every result, without a word."""
     try:
         return _configured_detector(config, cache_dir)
-    except (ModelNotAvailable, ValueError, RuntimeError, OSError, cv2.error) as exc:
-        if config.detector == "haar":
-            raise
-        log.warning("face detector %s unavailable (%s); falling back to the Haar cascade", config.detector, exc)
-        return HaarDetector(config.min_face_px)
+    except ModelNotAvailable:
+        raise
+    except (ValueError, RuntimeError, OSError, cv2.error) as exc:
+        raise ModelNotAvailable(f"the {config.detector} face detector's model could not be loaded: {exc}") from None

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.config import FaceConfig
-from pipeline.face_detectors import load_detector
-from pipeline.types import FaceBox, SampledFrame
+from cer.pipeline.config import FaceConfig
+from cer.pipeline.face_detectors import load_detector
+from cer.pipeline.types import FaceBox, SampledFrame
 
 NO_TRACK = -1
 
@@ -131,7 +131,7 @@ class FaceTracker:
     def __init__(self, config: FaceConfig, cache_dir: Path) -> None:
         self.config = config
         self._detector = load_detector(config, cache_dir)
-        self.detector_name: str = self._detector.name  # the detector in use, after any fallback
+        self.detector_name: str = self._detector.name
         self._tracker = IouTracker(config.track_iou, config.max_track_gap)
 
     def reset(self) -> None:

@@ -87,6 +87,4 @@ def validate_pairs(pairs: Mapping[str, tuple[str, str]]) -> None:
             raise ValueError(f"compound {compound!r}: a pair needs two different basic labels, got {pair!r}")
         for basic in pair:
             if basic not in BASIC or basic in ("Neutral", "Other"):
-                raise ValueError(
-                    f"compound {compound!r}: {basic!r} is not a basic emotion that can form a compound"
-                )
+                raise ValueError(f"compound {compound!r}: {basic!r} is not a basic emotion that can form a compound")

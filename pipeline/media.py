@@ -13,7 +13,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from pipeline.types import AUDIO_RATE, SampledFrame, VideoInfo
+from cer.pipeline.types import AUDIO_RATE, SampledFrame, VideoInfo
 
 AUDIO_BLOCK_SAMPLES = AUDIO_RATE  # samples handed over at a time by the audio stream (1 s)
 
@@ -35,7 +35,7 @@ def _upright_rotation(frame: av.VideoFrame) -> int:
     FFmpeg's display matrix states how the stored picture is rotated counter-clockwise;
     undoing it means rotating clockwise by the same angle's negation.
     """
-    return int(round(-float(getattr(frame, "rotation", 0) or 0))) % 360
+    return round(-float(getattr(frame, "rotation", 0) or 0)) % 360
 
 
 def probe(path: str | Path) -> VideoInfo:
@@ -61,7 +61,7 @@ def probe(path: str | Path) -> VideoInfo:
         if duration <= 0:
             raise MediaError(f"{path.name}: zero-length video")
         rate = stream.average_rate or stream.guessed_rate or Fraction(25)
-        n_frames = stream.frames if stream.frames > 0 else max(1, int(round(duration * float(rate))))
+        n_frames = stream.frames if stream.frames > 0 else max(1, round(duration * float(rate)))
         fps = n_frames / duration if stream.frames > 0 else float(rate)
         rotation = _upright_rotation(first)
         width, height = first.width, first.height
@@ -105,7 +105,9 @@ def iter_sampled_frames(info: VideoInfo, sample_fps: float, max_side: int) -> It
     with _open(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"  # frame-threaded decoding: decoding dominates sampling
-        origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        origin = 0.0
+        if stream.start_time is not None and stream.time_base is not None:
+            origin = float(stream.start_time * stream.time_base)
         try:
             for frame_index, frame in enumerate(container.decode(stream)):
                 t = float(frame.time) - origin if frame.time is not None else frame_index / info.fps
@@ -120,7 +122,7 @@ def iter_sampled_frames(info: VideoInfo, sample_fps: float, max_side: int) -> It
 def _to_rgb(frame: av.VideoFrame, max_side: int) -> np.ndarray:
     rotation = _upright_rotation(frame)
     width, height = _scaled_size(frame.width, frame.height, max_side)
-    image = frame.to_ndarray(format="rgb24", width=width, height=height)
+    image: np.ndarray = frame.to_ndarray(format="rgb24", width=width, height=height)
     if rotation:
         image = np.ascontiguousarray(np.rot90(image, k=-(rotation // 90)))
     return image

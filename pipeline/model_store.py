@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from modalities.sources import Source, is_cached, resolve
-from pipeline.config import PROFILE_NAMES, Profile, load_profile
+from cer.modalities.sources import Source, downloads_allowed, is_cached, resolve_model
+from cer.pipeline.config import PROFILE_NAMES, Profile, load_profile
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -28,8 +31,9 @@ def model_rows(profile_names: list[str] | None = None) -> list[ModelRow]:
 
 
 def pull(profile: Profile, report: Callable[[str], None] = print) -> None:
-    """Fetch and cache every model of a profile (tiny models are built locally)."""
-    from modalities.tiny import make_tiny
+    """Fetch and cache every model of a profile (tiny models are built locally): the command
+    that prepares machines ahead of runs (runs also fetch what they miss, on first use)."""
+    from cer.modalities.tiny import make_tiny
 
     refs = profile.all_models()
     for number, (role, ref) in enumerate(refs.items(), start=1):
@@ -38,12 +42,24 @@ def pull(profile: Profile, report: Callable[[str], None] = print) -> None:
             report(f"[{number}/{len(refs)}] {role}: tiny models {'built' if built else 'already built'}")
             continue
         report(f"[{number}/{len(refs)}] {role}: {ref.source} ...")
-        path = resolve(ref.source, profile.cache_path, download=True)
+        path = resolve_model(ref, profile.cache_path)
         report(f"[{number}/{len(refs)}] {role}: ready at {path}")
+
+
+def ensure_models(profile: Profile) -> None:
+    """Resolve every model the profile's running parts need, here, before any expert starts:
+    what is missing is fetched once (when downloads are allowed) instead of by several Ray
+    actors at once, with one progress line per model fetched; a model that cannot be had is
+    an error before any work starts. Tiny models are built by `cer models make-tiny` only."""
+    missing = {role: ref for role, ref in profile.all_models().items() if not is_cached(ref.source, profile.cache_path)}
+    for number, (role, ref) in enumerate(missing.items(), start=1):
+        if Source.parse(ref.source).kind != "tiny" and downloads_allowed():
+            log.info("[%d/%d] fetching %s: %s", number, len(missing), role, ref.source)
+        resolve_model(ref, profile.cache_path)
 
 
 def format_rows(rows: list[ModelRow]) -> str:
     header = ("profile", "model", "source", "licence", "cached")
     table = [header] + [(r.profile, r.role, r.source, r.licence, "yes" if r.cached else "no") for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table)
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table)

@@ -20,11 +20,11 @@ import ray
 from ray.actor import ActorHandle
 from ray.exceptions import RayError
 
-from modalities.registry import expert_target, register
-from pipeline.config import ConfigError, ExecutionConfig, ExpertConfig
-from pipeline.execution import ExpertExecutor, ServedExpert, failed_outputs
-from pipeline.ray_runtime import Built, cluster_resources, error_line, get_raising_cause, ray_session
-from pipeline.types import Chunk, ExpertOutput, ExpertStatus
+from cer.modalities.registry import expert_target, register
+from cer.pipeline.config import ConfigError, ExecutionConfig, ExpertConfig
+from cer.pipeline.execution import ExpertExecutor, ServedExpert, failed_outputs
+from cer.pipeline.ray_runtime import Built, actor_handle, cluster_resources, error_line, get_raising_cause, ray_session
+from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus
 
 
 class ExpertActorDied(RuntimeError):
@@ -100,15 +100,16 @@ class ExpertPool:
         resources = actor_resources(experts, cluster)
         if pools_that_fit(pool_demand(resources), cluster, 1) == 0:
             raise ConfigError(
-                f"the experts ask for {pool_demand(resources)} but the Ray cluster has {cluster}; "
-                "lower experts.*.num_cpus / num_gpus"
+                f"the experts ask for {pool_demand(resources)} but the Ray cluster has {cluster}; lower experts.*.num_cpus / num_gpus"
             )
         actor_class = ray.remote(_ExpertActor)
         restarts = {"max_restarts": execution.max_restarts, "max_task_retries": execution.max_task_retries}
         names = {expert: f"cer-{expert}-{uuid.uuid4().hex[:12]}" for expert in experts}
         actors = {
-            expert: actor_class.options(name=names[expert], **resources[expert], **restarts).remote(
-                expert, expert_target(expert), cfg, cache_dir
+            expert: actor_handle(
+                actor_class.options(name=names[expert], **resources[expert], **restarts).remote(
+                    expert, expert_target(expert), cfg, cache_dir
+                )
             )
             for expert, cfg in experts.items()
         }
@@ -118,7 +119,7 @@ class ExpertPool:
         """Wait until every model is loaded; a model that fails to load raises its own error
         here (and the pool is killed)."""
         try:
-            self.statuses = dict(zip(self.actors, get_raising_cause([a.status.remote() for a in self.actors.values()])))
+            self.statuses = dict(zip(self.actors, get_raising_cause([a.status.remote() for a in self.actors.values()]), strict=True))
         except BaseException:
             self.kill()
             raise
@@ -162,8 +163,9 @@ class RayExecutor(ExpertExecutor):
 
     @property
     def statuses(self) -> dict[str, ExpertStatus]:
-        calls = {name: actor.status.remote() for name, actor in self.pool.actors.items()}
-        statuses = {}
+        # Ray types a handle's method attributes as Never, so the calls' type is spelled out here.
+        calls: dict[str, ray.ObjectRef[ExpertStatus]] = {name: actor.status.remote() for name, actor in self.pool.actors.items()}
+        statuses: dict[str, ExpertStatus] = {}
         for name, call in calls.items():
             try:
                 statuses[name] = ray.get(call)

@@ -13,7 +13,10 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from ray.actor import ActorHandle, ActorProxy
 
 
 @contextmanager
@@ -27,14 +30,20 @@ def ray_session(address: str | None = None) -> Iterator[None]:
         yield
         return
     address = address or os.environ.get("RAY_ADDRESS")
-    quiet = {"logging_level": logging.ERROR, "configure_logging": True}
+    # Either way Ray's own logging is quiet: errors only.
     if address:
         # A cluster's workers log to its own files; show their output here as `ray job` does.
-        ray.init(address=address, **quiet)
+        ray.init(address=address, logging_level=logging.ERROR, configure_logging=True)
     else:
         # Workers' stdout (model-loading chatter) stays in Ray's log files; errors reach the
         # caller as exceptions anyway.
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, **quiet)
+        ray.init(
+            num_cpus=os.cpu_count(),
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.ERROR,
+            configure_logging=True,
+        )
     try:
         yield
     finally:
@@ -61,17 +70,25 @@ class Built(Generic[T]):
     """
 
     def __init__(self, build: Callable[[], T]) -> None:
-        self._value: T | None = None
         self._error: Exception | None = None
         try:
-            self._value = build()
+            self._value = build()  # set only when the build succeeds; `get` raises first otherwise
         except Exception as exc:  # noqa: BLE001 - raised again by `get`, in the caller's process
             self._error = exc
 
     def get(self) -> T:
         if self._error is not None:
             raise self._error
-        return self._value  # type: ignore[return-value]
+        return self._value
+
+
+def actor_handle(proxy: ActorProxy[T]) -> ActorHandle[T]:
+    """The handle that `ActorClass.remote()` made. Ray types the result as `ActorHandle[T] |
+    type[T]`, so that checkers see T's methods; at run time it is always a handle, never the
+    class. (Not checked with isinstance(ActorHandle): Ray Client's handles are another class.)"""
+    if isinstance(proxy, type):
+        raise TypeError(f"expected a Ray actor handle, got the class {proxy!r}")
+    return proxy
 
 
 def error_line(error: BaseException) -> str:

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from fusion.compound import CompoundScores
-from fusion.mhpf import FusedWindow, MHPF
-from pipeline.labels import BASIC
-from pipeline.types import ExpertOutput, ExpertStatus, VideoInfo, Window
+from cer.fusion.compound import CompoundScores
+from cer.fusion.mhpf import MHPF, FusedWindow
+from cer.pipeline.labels import BASIC
+from cer.pipeline.types import ExpertOutput, ExpertStatus, VideoInfo, Window
 
 SCHEMA = "cer.result/v1"
 
@@ -39,10 +39,7 @@ def window_record(
         "end_s": window.end_s,
         "start_frame": window.start_frame,
         "end_frame": window.end_frame,
-        "experts": {
-            name: {"probs": out.probs, "reason": out.reason, "evidence": jsonable(out.evidence)}
-            for name, out in outputs.items()
-        },
+        "experts": {name: {"probs": out.probs, "reason": out.reason, "evidence": jsonable(out.evidence)} for name, out in outputs.items()},
         "fused": {"probs": fused.probs, "weights": fused.weights, "experts_present": fused.experts_present},
         "compound": _compound_record(compound, method),
     }
@@ -50,8 +47,15 @@ def window_record(
 
 def _compound_record(compound: CompoundScores | None, method: str) -> dict[str, Any]:
     if compound is None:
-        return {"method": method, "scores": None, "label": None, "confidence": None, "pair": None, "pair_probs": None,
-                "note": "no expert was present in this window"}
+        return {
+            "method": method,
+            "scores": None,
+            "label": None,
+            "confidence": None,
+            "pair": None,
+            "pair_probs": None,
+            "note": "no expert was present in this window",
+        }
     record = asdict(compound)
     record["pair"], record["pair_probs"] = list(compound.pair), list(compound.pair_probs)
     return record

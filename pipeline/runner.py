@@ -8,17 +8,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from fusion.compound import to_compound
-from fusion.mhpf import MHPF, fuse
-from pipeline.chunks import ChunkWork, iter_chunks
-from pipeline.config import Profile, load_profile
-from pipeline.execution import ExpertExecutor, make_executor
-from pipeline.faces import FaceTracker
-from pipeline.labels import BASIC
-from pipeline.media import probe
-from pipeline import result as results
-from pipeline.types import Chunk, ExpertOutput
-from pipeline.windows import make_windows
+from cer.fusion.compound import to_compound
+from cer.fusion.mhpf import MHPF, fuse
+from cer.pipeline import result as results
+from cer.pipeline.chunks import ChunkWork, iter_chunks
+from cer.pipeline.config import Profile, load_profile
+from cer.pipeline.execution import ExpertExecutor, make_executor
+from cer.pipeline.faces import FaceTracker
+from cer.pipeline.labels import BASIC
+from cer.pipeline.media import probe
+from cer.pipeline.model_store import ensure_models
+from cer.pipeline.types import Chunk, ExpertOutput
+from cer.pipeline.windows import make_windows
+from cer.version import __version__, git_revision
 
 Progress = Callable[[int, int], None]  # (windows done, windows in total)
 
@@ -29,6 +31,8 @@ class Pipeline:
     def __init__(self, profile: Profile, executor: ExpertExecutor | None = None) -> None:
         self.profile = profile
         experts = profile.enabled_experts()
+        # Fetched here, once, before any expert (a Ray actor each) starts and asks for them.
+        ensure_models(profile)
         self.faces = FaceTracker(profile.faces, profile.cache_path)
         self.fusion = MHPF.build(list(experts), profile.fusion.heads, profile.fusion.weights)
         # Last: with Ray it starts processes, which nothing would stop if a step above failed.
@@ -69,11 +73,10 @@ class Pipeline:
             if progress:
                 progress(len(records), len(windows))
         timings.update(stage_seconds, fusion_s=fusion_s)
-        timings["experts_s"] = {
-            name: seconds - expert_seconds_before.get(name, 0.0) for name, seconds in self.executor.seconds.items()
-        }
+        timings["experts_s"] = {name: seconds - expert_seconds_before.get(name, 0.0) for name, seconds in self.executor.seconds.items()}
         document = {
             "schema": results.SCHEMA,
+            "cer": {"version": __version__, "git": git_revision()},
             "video": results.video_record(info),
             "profile": self.profile.name,
             "labels": {"basic": list(BASIC), "compound": list(vocabulary), "pairs": {k: list(v) for k, v in vocabulary.items()}},
@@ -87,7 +90,7 @@ class Pipeline:
         timings["outputs_s"] = 0.0
         timings["total_s"] = time.perf_counter() - clock
         if out_dir is not None:
-            from pipeline.outputs import write_outputs
+            from cer.pipeline.outputs import write_outputs
 
             write_outputs(document, Path(out_dir))
         return document

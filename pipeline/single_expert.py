@@ -8,13 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from modalities.registry import build_expert
-from pipeline.chunks import iter_chunks
-from pipeline.config import Profile
-from pipeline.labels import BASIC
-from pipeline.media import MediaError, iter_audio_blocks, probe
-from pipeline.types import Chunk, ExpertOutput, VideoInfo, Window
-from pipeline.windows import make_windows
+from cer.modalities.registry import build_expert
+from cer.pipeline.chunks import iter_chunks
+from cer.pipeline.config import Profile
+from cer.pipeline.labels import BASIC
+from cer.pipeline.media import MediaError, iter_audio_blocks, probe
+from cer.pipeline.types import Chunk, ExpertOutput, VideoInfo, Window
+from cer.pipeline.windows import make_windows
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 AUDIO_SUFFIXES = {".wav", ".mp3", ".flac", ".ogg", ".m4a", ".opus"}
@@ -25,28 +25,60 @@ def _probs_record(probs: np.ndarray | list[float] | None) -> dict[str, Any]:
     if probs is None:
         return {"probs": None, "top": None}
     values = [round(float(p), 6) for p in probs]
-    return {"probs": dict(zip(BASIC, values)), "top": BASIC[int(np.argmax(values))]}
+    return {"probs": dict(zip(BASIC, values, strict=True)), "top": BASIC[int(np.argmax(values))]}
 
 
 def _window_record(window: Window, output: ExpertOutput) -> dict[str, Any]:
-    return {"window": window.index, "start_s": window.start_s, "end_s": window.end_s, **_probs_record(output.probs),
-            "reason": output.reason, "evidence": output.evidence}
+    return {
+        "window": window.index,
+        "start_s": window.start_s,
+        "end_s": window.end_s,
+        **_probs_record(output.probs),
+        "reason": output.reason,
+        "evidence": output.evidence,
+    }
+
+
+# What each expert reads besides a video (every expert reads videos).
+READS = {"static_face": ("image",), "audio": ("audio",), "text": ("audio", "text")}
+INPUT_NAMES = {"video": "a video", "image": "an image", "audio": "an audio file", "text": "text (a .txt file or - for stdin)"}
+
+
+def input_kind(name: str, source: str) -> str:
+    """`text`, `image`, `audio` or `video`: by suffix, since a text expert reads `-` (stdin)."""
+    if name == "text" and source == "-":
+        return "text"
+    path = Path(source)
+    if path.is_dir():
+        raise MediaError(f"{source}: a folder; give one file (`cer batch` takes folders)")
+    if not path.is_file():
+        raise MediaError(f"{source}: file not found")
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return "image"
+    if suffix in AUDIO_SUFFIXES:
+        return "audio"
+    return "text" if suffix in {".txt", ""} and name == "text" else "video"
 
 
 def run_expert(name: str, source: str, profile: Profile) -> Iterator[dict[str, Any]]:
     """One JSON-ready record per window, per face (images) or per line (text)."""
     if name not in profile.experts:
         raise ValueError(f"profile {profile.name!r} has no expert {name!r}; it has {', '.join(profile.experts)}")
+    kind = input_kind(name, source)
+    readable = ("video", *READS.get(name, ()))
+    if kind not in readable:
+        choices = " or ".join(INPUT_NAMES[k] for k in readable)
+        raise ValueError(f"expert {name} does not read {INPUT_NAMES[kind]}: give it {choices}")
     expert = build_expert(name, profile.expert_config(name), profile.cache_path)
     status = expert.status()
     if status.status != "ok" and status.reason and name != "audio":
         raise ValueError(f"expert {name} is unavailable in profile {profile.name!r}: {status.reason}")
-    suffix = Path(source).suffix.lower()
-    if name == "text" and (source == "-" or suffix in {".txt", ""}):
+    if kind == "text":
         yield from _text_lines(expert, source)
-    elif suffix in IMAGE_SUFFIXES:
-        yield from _image(expert, name, Path(source), profile)
-    elif suffix in AUDIO_SUFFIXES:
+    elif kind == "image":
+        yield from _image(expert, Path(source), profile)
+    elif kind == "audio":
         yield from _audio(expert, Path(source), profile)
     else:
         yield from _video(expert, name, Path(source), profile)
@@ -55,10 +87,12 @@ def run_expert(name: str, source: str, profile: Profile) -> Iterator[dict[str, A
 def _text_lines(expert: Any, source: str) -> Iterator[dict[str, Any]]:
     import sys
 
-    stream = sys.stdin if source == "-" else open(source, encoding="utf-8")
-    with stream:
-        lines = [line.strip() for line in stream if line.strip()]
-    for number, (line, probs) in enumerate(zip(lines, expert.score_texts(lines)), start=1):
+    try:
+        text = sys.stdin.buffer.read().decode("utf-8") if source == "-" else Path(source).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise MediaError(f"{'stdin' if source == '-' else source}: not UTF-8 text") from None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for number, (line, probs) in enumerate(zip(lines, expert.score_texts(lines), strict=True), start=1):
         yield {"line": number, "text": line, **_probs_record(probs)}
 
 
@@ -71,11 +105,9 @@ def _read_image(path: Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def _image(expert: Any, name: str, path: Path, profile: Profile) -> Iterator[dict[str, Any]]:
-    from pipeline.faces import FaceTracker, crop_face
+def _image(expert: Any, path: Path, profile: Profile) -> Iterator[dict[str, Any]]:
+    from cer.pipeline.faces import FaceTracker, crop_face
 
-    if name not in FACE_EXPERTS:
-        raise ValueError(f"expert {name} does not take images; give it a video" + (" or text" if name == "text" else ""))
     image = _read_image(path)
     tracker = FaceTracker(profile.faces, profile.cache_path)
     boxes = tracker.detect(image)
@@ -83,14 +115,12 @@ def _image(expert: Any, name: str, path: Path, profile: Profile) -> Iterator[dic
         yield {"face": None, "probs": None, "top": None, "reason": "no face found in the image"}
         return
     crops = [crop_face(image, box, profile.faces.crop_margin) for box in boxes]
-    for number, (box, probs) in enumerate(zip(boxes, expert.classify_crops(crops))):
+    for number, (box, probs) in enumerate(zip(boxes, expert.classify_crops(crops), strict=True)):
         yield {"face": number, "box": [round(v, 1) for v in (box.x0, box.y0, box.x1, box.y1)], **_probs_record(probs)}
 
 
 def _audio(expert: Any, path: Path, profile: Profile) -> Iterator[dict[str, Any]]:
     """An audio file as a video without frames."""
-    if not path.is_file():
-        raise MediaError(f"{path}: file not found")
     info = VideoInfo(path=str(path), duration_s=0.0, fps=1.0, width=0, height=0, has_audio=True, n_frames=0)
     audio = np.concatenate(list(iter_audio_blocks(info)) or [np.zeros(0, np.float32)])
     duration = len(audio) / 16_000
@@ -99,7 +129,7 @@ def _audio(expert: Any, path: Path, profile: Profile) -> Iterator[dict[str, Any]
     cfg = profile.windows
     windows = make_windows(duration, 1.0, 0, cfg.length_s, cfg.hop_s, cfg.min_tail_s)
     chunk = Chunk(video=info, windows=windows, frames=[], audio=audio)
-    for window, output in zip(windows, expert.predict(chunk)):
+    for window, output in zip(windows, expert.predict(chunk), strict=True):
         yield _window_record(window, output)
 
 
@@ -109,12 +139,11 @@ def _video(expert: Any, name: str, path: Path, profile: Profile) -> Iterator[dic
     windows = make_windows(info.duration_s, info.fps, info.n_frames, cfg.length_s, cfg.hop_s, cfg.min_tail_s)
     tracker = None
     if name in FACE_EXPERTS:
-        from pipeline.faces import FaceTracker
+        from cer.pipeline.faces import FaceTracker
 
         tracker = FaceTracker(profile.faces, profile.cache_path)
     for work in iter_chunks(info, windows, profile.media):
         if tracker is not None:
             tracker.process(work.new_frames)
-        for window, output in zip(work.chunk.windows, expert.predict(work.chunk)):
+        for window, output in zip(work.chunk.windows, expert.predict(work.chunk), strict=True):
             yield _window_record(window, output)
-

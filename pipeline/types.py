@@ -84,8 +84,8 @@ class Chunk:
         return [f for f in self.frames if window.start_s <= f.t_s < window.end_s]
 
     def audio_in(self, window: Window) -> np.ndarray:
-        first = max(0, int(round((window.start_s - self.audio_start_s) * AUDIO_RATE)))
-        last = max(first, int(round((window.end_s - self.audio_start_s) * AUDIO_RATE)))
+        first = max(0, round((window.start_s - self.audio_start_s) * AUDIO_RATE))
+        last = max(first, round((window.end_s - self.audio_start_s) * AUDIO_RATE))
         return self.audio[first:last]
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from pipeline.types import Window
+from cer.pipeline.types import Window
 
 _EPS = 1e-9  # seconds; absorbs float error when a window ends exactly at the video's end
 
 
-def make_windows(duration_s: float, fps: float, n_frames: int, length_s: float = 4.0, hop_s: float = 2.0, min_tail_s: float = 1.0) -> list[Window]:
+def make_windows(
+    duration_s: float, fps: float, n_frames: int, length_s: float = 4.0, hop_s: float = 2.0, min_tail_s: float = 1.0
+) -> list[Window]:
     """Windows of `length_s` every `hop_s`.
 
     A video no longer than one window is one window. Otherwise windows start every hop until

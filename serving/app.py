@@ -9,10 +9,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from serving.api import health, jobs, page
-from serving.errors import ApiError, api_error_handler
-from serving.service import Service
-from serving.settings import Settings
+from cer.serving.api import health, jobs, page
+from cer.serving.errors import ApiError, api_error_handler
+from cer.serving.service import Service
+from cer.serving.settings import Settings
 
 DESCRIPTION = """Compound expression recognition in videos. Upload a video to `POST /v1/jobs`,
 follow `GET /v1/jobs/{id}`, then fetch the result files. When the server has a token

@@ -88,7 +88,7 @@ def local_server(
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / "server.log"
-    command = [sys.executable, "-m", "pipeline.cli", "serve", "--port", str(port), "--profile", profile]
+    command = [sys.executable, "-m", "cer", "serve", "--port", str(port), "--profile", profile]
     command += ["--data-dir", str(data_dir)]
     with open(log, "ab") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})

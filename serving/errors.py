@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from serving.schemas import ErrorBody, ErrorDetail
+from cer.serving.schemas import ErrorBody, ErrorDetail
 
 
 class ApiError(Exception):

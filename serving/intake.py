@@ -9,12 +9,12 @@ from fastapi import Request
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from serving.errors import ApiError
-from serving.schemas import JobOptions
-from serving.service import Service
-from serving.store import JobRecord, NewJob
-from serving.uploads import ENVELOPE_BYTES, Body, receive_upload, too_large
-from serving.video_check import check_video
+from cer.serving.errors import ApiError
+from cer.serving.schemas import JobOptions
+from cer.serving.service import Service
+from cer.serving.store import JobRecord, NewJob
+from cer.serving.uploads import ENVELOPE_BYTES, Body, receive_upload, too_large
+from cer.serving.video_check import check_video
 
 UNKNOWN_RUN_S = 30.0  # a job's run time assumed for Retry-After before any job has finished
 MAX_RETRY_AFTER_S = 600

@@ -8,9 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from serving.store import JobRecord, JobStatus
-
-CompoundMethod = Literal["ppa", "pfsa"]
+from cer.pipeline.config import CompoundMethod
+from cer.serving.store import JobRecord, JobStatus
 
 
 class ErrorDetail(BaseModel):
@@ -27,8 +26,8 @@ class JobOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    profile: str | None = Field(None, description="must name the profile this server runs, when given")
-    compound: CompoundMethod | None = Field(None, description="basic-to-compound method; default: the profile's")
+    profile: str | None = Field(default=None, description="must name the profile this server runs, when given")
+    compound: CompoundMethod | None = Field(default=None, description="basic-to-compound method; default: the profile's")
 
 
 class UploadForm(JobOptions):
@@ -98,7 +97,7 @@ class Job(BaseModel):
             filename=record.filename,
             duration_s=record.duration_s,
             size_bytes=record.size_bytes,
-            compound=record.compound,  # type: ignore[arg-type] - only methods the API accepted are stored
+            compound=record.compound,
             progress=Progress(windows_done=record.windows_done, windows_total=record.windows_total),
             attempts=record.attempts,
             created_at=datetime.fromtimestamp(record.created_at, timezone.utc),

@@ -8,11 +8,11 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import IO
 
-from pipeline.config import Profile, load_profile
-from serving.files import JobFiles
-from serving.settings import Settings
-from serving.store import JobStore
-from serving.worker import WorkerPool
+from cer.pipeline.config import Profile, load_profile
+from cer.serving.files import JobFiles
+from cer.serving.settings import Settings
+from cer.serving.store import JobStore
+from cer.serving.worker import WorkerPool
 
 log = logging.getLogger("cer.serving")
 
@@ -61,7 +61,7 @@ class Service:
                 found = (len(recovered["done"]), len(recovered["queued"]), len(orphans))
                 log.warning("cer serve: unclean stop: %d job(s) found done, %d requeued, %d partial upload(s) removed", *found)
             if profile.execution.engine == "ray":
-                from pipeline.ray_runtime import ray_session  # deferred: importing Ray takes a second
+                from cer.pipeline.ray_runtime import ray_session  # deferred: importing Ray takes a second
 
                 held.enter_context(ray_session(profile.execution.ray_address))
             pool = WorkerPool(profile, settings.concurrency, store, files)

@@ -15,11 +15,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CER_", frozen=True, extra="forbid")
 
     data_dir: Path = Path("cer-serve")  # the job store (jobs.sqlite3) and one folder per job
-    profile: str = "offline"  # profile name or YAML file that every job runs with
-    concurrency: int = Field(2, ge=1, le=32)  # jobs running at once, each on a Pipeline loaded at start-up
-    max_queue: int = Field(16, ge=0)  # jobs waiting for a worker; one more is answered 429
-    max_upload_bytes: int = Field(512 * 2**20, ge=1)  # bytes of one uploaded video
-    max_duration_s: float = Field(1800.0, gt=0)  # longest video accepted (seconds)
+    profile: str = "default"  # profile name or YAML file that every job runs with
+    concurrency: int = Field(default=2, ge=1, le=32)  # jobs running at once, each on a Pipeline loaded at start-up
+    max_queue: int = Field(default=16, ge=0)  # jobs waiting for a worker; one more is answered 429
+    max_upload_bytes: int = Field(default=512 * 2**20, ge=1)  # bytes of one uploaded video
+    max_duration_s: float = Field(default=1800.0, gt=0)  # longest video accepted (seconds)
     # CER_API_TOKEN: when set, every /v1 route wants `Authorization: Bearer <token>`.
     api_token: SecretStr | None = None
 

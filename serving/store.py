@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from cer.pipeline.config import CompoundMethod
+
 JobStatus = Literal["queued", "running", "done", "failed"]
 
 _SCHEMA = """
@@ -49,7 +51,7 @@ class NewJob:
     media_type: str
     size_bytes: int
     duration_s: float
-    compound: str | None
+    compound: CompoundMethod | None  # only methods the API accepted are stored
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,10 @@ written chunk by chunk to its final place and the upload stops as soon as it pas
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 from python_multipart.exceptions import MultipartParseError
@@ -17,7 +18,11 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from serving.errors import ApiError
+from cer.serving.errors import ApiError
+
+if TYPE_CHECKING:
+    # python-multipart declares its callback types for type checkers only.
+    from python_multipart.multipart import MultipartCallbacks
 
 FILE_FIELD = "file"
 FIELD_MAX_BYTES = 1024  # a text field (profile, compound) is one word
@@ -54,7 +59,7 @@ class _Parts:
         self._text = bytearray()
         self.complete = False  # the closing boundary was seen
 
-    def callbacks(self) -> dict[str, Callable[..., None]]:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self._part_begin,
             "on_header_field": self._header_field,

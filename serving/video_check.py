@@ -8,8 +8,8 @@ from pathlib import Path
 
 import av
 
-from pipeline.media import MediaError, probe
-from serving.errors import ApiError
+from cer.pipeline.media import MediaError, probe
+from cer.serving.errors import ApiError
 
 # FFmpeg's demuxer names -> what a browser's <video> expects
 _MEDIA_TYPES = {"mov,mp4,m4a,3gp,3g2,mj2": "video/mp4", "matroska,webm": "video/webm", "ogg": "video/ogg"}

@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import threading
 
-from pipeline.config import Profile
-from pipeline.media import MediaError
-from pipeline.runner import Pipeline
-from pipeline.types import ExpertStatus
-from serving.files import JobFiles
-from serving.store import JobRecord, JobStore
+from cer.pipeline.config import Profile
+from cer.pipeline.media import MediaError
+from cer.pipeline.runner import Pipeline
+from cer.pipeline.types import ExpertStatus
+from cer.serving.files import JobFiles
+from cer.serving.store import JobRecord, JobStore
 
 log = logging.getLogger("cer.serving")
 
@@ -85,7 +85,7 @@ class WorkerPool:
                 thread = threading.Thread(target=self._serve, args=(pipeline,), name=f"cer-worker-{slot}", daemon=True)
                 self._workers.append((pipeline, thread))
                 thread.start()
-        except Exception as exc:  # noqa: BLE001 - reported by /readyz and the log; queued jobs wait for a fixed restart
+        except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"
             log.exception("cer serve: the %s profile's pipelines could not be loaded", self.profile.name)
 
@@ -118,9 +118,8 @@ class WorkerPool:
             still_there = self.store.requeue(job.id)  # False when it was deleted
         except MediaError as exc:
             still_there = self.store.fail(job.id, str(exc).removeprefix(f"{video.name}: "))
-        except Exception as exc:  # noqa: BLE001 - one job's failure must not stop the worker
+        except Exception as exc:
             log.exception("cer serve: job %s failed", job.id)
             still_there = self.store.fail(job.id, f"internal error: {type(exc).__name__}: {exc}")
         if not still_there:
             self.files.remove(job.id)  # deleted while it ran: the run may have recreated files
-

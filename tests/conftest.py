@@ -24,7 +24,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def demo_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """5 s: the packaged smiling face for 3 s, then sky; synthesised speech at the start."""
-    from pipeline.demo import build_demo_clip
+    from cer.pipeline.demo import build_demo_clip
 
     return build_demo_clip(tmp_path_factory.mktemp("clips") / "demo.mp4", duration_s=5.0, face_until_s=3.0)
 
@@ -32,7 +32,7 @@ def demo_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def silent_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """3 s of moving grey noise with no audio track."""
-    from pipeline.demo import write_clip
+    from cer.pipeline.demo import write_clip
 
     rng = np.random.default_rng(0)
     return write_clip(
@@ -48,7 +48,7 @@ def ray_local() -> Iterator[None]:
     """One embedded Ray for a test module (starting Ray takes seconds); after the module it is
     shut down, and no process it started may be left."""
     from bench.proctree import descendants
-    from pipeline.ray_runtime import ray_session
+    from cer.pipeline.ray_runtime import ray_session
 
     with ray_session():
         yield

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.demo import write_clip
-from pipeline.labels import BASIC
+from cer.pipeline.demo import write_clip
+from cer.pipeline.labels import BASIC
 
 FPS = 10
 SIZE = (48, 64)  # height, width in pixels: small, so decoding costs next to nothing
@@ -45,7 +45,15 @@ def clip(path: Path, labels: Sequence[int], seed: int = 0) -> Path:
 def afew(root: Path, splits: Mapping[str, Mapping[str, int]]) -> Path:
     """ROOT/SPLIT/EMOTION_FOLDER/NAME.avi for {split: {name: BASIC index}} (AFEW names its
     folders Angry, Happy, Sad... rather than our class names)."""
-    folders = {"Anger": "Angry", "Disgust": "Disgust", "Fear": "Fear", "Happiness": "Happy", "Neutral": "Neutral", "Sadness": "Sad", "Surprise": "Surprise"}
+    folders = {
+        "Anger": "Angry",
+        "Disgust": "Disgust",
+        "Fear": "Fear",
+        "Happiness": "Happy",
+        "Neutral": "Neutral",
+        "Sadness": "Sad",
+        "Surprise": "Surprise",
+    }
     for split, clips in splits.items():
         for name, label in clips.items():
             # Seeded by name: clips of one label in two splits must differ, as the cache goes by content.

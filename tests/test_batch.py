@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from bench.proctree import in_session
-from pipeline.batch import plan_lanes, run_batch
-from pipeline.batch_inputs import find_videos, output_folder
-from pipeline.config import load_profile
-from pipeline.demo import write_clip
+from cer.pipeline.batch import plan_lanes, run_batch
+from cer.pipeline.batch_inputs import find_videos, output_folder
+from cer.pipeline.config import load_profile
+from cer.pipeline.demo import write_clip
 
 # Fewer actors to start; a file, so that the `cer batch` subprocess runs the same profile.
 FAST_PROFILE = """extends: tiny
@@ -106,7 +106,7 @@ def test_a_rerun_of_finished_videos_skips_them_all(batch, corpus, fast_profile):
 
 def test_a_killed_batch_resumes_with_only_the_missing_videos(ray_local, corpus, fast_profile, tmp_path):
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "pipeline.cli", "batch", str(corpus), "--out", str(out), "--profile", str(fast_profile), "--jobs", "1"]
+    command = [sys.executable, "-m", "cer", "batch", str(corpus), "--out", str(out), "--profile", str(fast_profile), "--jobs", "1"]
     # A session of its own, so that the kill reaches every process the batch started (its Ray too).
     batch = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

@@ -6,12 +6,11 @@ import sys
 
 import pytest
 
-from pipeline.labels import BASIC
+from cer.pipeline.labels import BASIC
 
 
 def cer(*args, stdin=None):
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *map(str, args)], capture_output=True, text=True,
-                          input=stdin, timeout=600)
+    return subprocess.run([sys.executable, "-m", "cer", *map(str, args)], capture_output=True, text=True, input=stdin, timeout=600)
 
 
 @pytest.mark.parametrize(
@@ -60,7 +59,9 @@ def test_static_face_expert_on_photos(shared_data):
 
 @pytest.mark.offline
 def test_text_expert_reads_lines_from_stdin():
-    done = cer("expert", "text", "-", "--profile", "offline", stdin="I am so happy and delighted today!\nI am furious, this makes me so angry!\n")
+    done = cer(
+        "expert", "text", "-", "--profile", "offline", stdin="I am so happy and delighted today!\nI am furious, this makes me so angry!\n"
+    )
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert [line["top"] for line in lines] == ["Happiness", "Anger"]

@@ -1,6 +1,6 @@
 import pytest
 
-from pipeline.config import PROFILE_NAMES, ConfigError, load_profile
+from cer.pipeline.config import PROFILE_NAMES, ConfigError, load_profile
 
 
 @pytest.mark.parametrize("name", PROFILE_NAMES)
@@ -39,7 +39,7 @@ def test_bad_expert_option_is_named(tmp_path):
 
 
 def test_unknown_expert_is_named(tmp_path):
-    with pytest.raises(ConfigError, match="experts.telepathy"):
+    with pytest.raises(ConfigError, match=r"experts.telepathy"):
         load_profile(write(tmp_path, "extends: tiny\nexperts: {telepathy: {}}\n"))
 
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fusion.frames import frame_labels, spread_to_frames
-from pipeline import execution
-from pipeline.cli import main
-from pipeline.evaluation import metrics
-from modalities.registry import register
-from pipeline.labels import BASIC, COMPOUND
+from cer.cli import main
+from cer.fusion.frames import frame_labels, spread_to_frames
+from cer.modalities.registry import register
+from cer.pipeline import execution
+from cer.pipeline.evaluation import metrics
+from cer.pipeline.labels import BASIC, COMPOUND
 from tests import corpora, synthetic_experts
 
 HAPPY, SAD, SURPRISE = BASIC.index("Happiness"), BASIC.index("Sadness"), BASIC.index("Surprise")
@@ -36,9 +36,7 @@ def test_metrics_equal_scikit_learn(seed: int) -> None:
     assert metrics.uar(y_true, y_pred) == pytest.approx(sk.recall_score(y_true, y_pred, labels=present, average="macro"))
     assert metrics.accuracy(y_true, y_pred) == pytest.approx(sk.accuracy_score(y_true, y_pred))
     np.testing.assert_array_equal(metrics.confusion_matrix(y_true, y_pred, 8), sk.confusion_matrix(y_true, y_pred, labels=range(8)))
-    np.testing.assert_allclose(
-        metrics.f1_per_class(y_true, y_pred, present), sk.f1_score(y_true, y_pred, labels=present, average=None)
-    )
+    np.testing.assert_allclose(metrics.f1_per_class(y_true, y_pred, present), sk.f1_score(y_true, y_pred, labels=present, average=None))
     everything = metrics.measure(y_true, y_pred, [str(k) for k in range(8)], all_classes=True)
     assert everything.macro_f1 == pytest.approx(sk.f1_score(y_true, y_pred, labels=range(8), average="macro", zero_division=0))
 
@@ -152,7 +150,10 @@ def test_affwild2_layout_reuses_the_cached_outputs_of_the_same_clips(
     corpora.frame_annotation(annotations / "video10_1_left.txt", BASIC, corpora.per_frame([SAD, SAD]))
     corpora.frame_annotation(annotations / "video10_1_right.txt", BASIC, corpora.per_frame([SAD, -1]))
     out = tmp_path / "out"
-    assert main(["eval", "affwild2", "--videos", str(videos), "--annotations", str(annotations), "--profile", str(profile), "--out", str(out)]) == 0
+    assert (
+        main(["eval", "affwild2", "--videos", str(videos), "--annotations", str(annotations), "--profile", str(profile), "--out", str(out)])
+        == 0
+    )
 
     document = json.loads((out / "metrics.json").read_text())
     assert document["split"] == "Validation_Set" and document["videos"] == 2
@@ -176,7 +177,18 @@ def test_c_expr_db_submission_and_a_second_method_that_runs_no_expert(
     happily_surprised = COMPOUND.index("Happily_Surprised")
     corpora.frame_annotation(labels / "clipA.txt", COMPOUND, [-1] * 3 + [happily_surprised] * 27)
     first, second = tmp_path / "ppa", tmp_path / "pfsa"
-    common = ["eval", "c-expr-db", "--videos", str(videos), "--frame-list", str(frame_list), "--labels", str(labels), "--profile", str(profile)]
+    common = [
+        "eval",
+        "c-expr-db",
+        "--videos",
+        str(videos),
+        "--frame-list",
+        str(frame_list),
+        "--labels",
+        str(labels),
+        "--profile",
+        str(profile),
+    ]
 
     assert main([*common, "--out", str(first)]) == 0
     assert expert_calls["built"] == 1 and expert_calls["predict"] > 0
@@ -203,7 +215,10 @@ def test_c_expr_db_without_labels_writes_the_submission_only(tmp_path: Path, cli
     frame_list = tmp_path / "list.csv"
     frame_list.write_text("image_location,extra\nonly/00002.jpg,x\nonly/00001.jpg,y\n")
     out = tmp_path / "out"
-    assert main(["eval", "c-expr-db", "--videos", str(videos), "--frame-list", str(frame_list), "--profile", str(profile), "--out", str(out)]) == 0
+    assert (
+        main(["eval", "c-expr-db", "--videos", str(videos), "--frame-list", str(frame_list), "--profile", str(profile), "--out", str(out)])
+        == 0
+    )
     lines = (out / "submission.txt").read_text().splitlines()
     assert [line.rsplit(",", 1)[0] for line in lines[1:]] == ["only/00002.jpg", "only/00001.jpg"]
     assert "No labels were given" in (out / "report.md").read_text()

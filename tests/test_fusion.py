@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from fusion.compound import ppa, to_compound
-from fusion.frames import frame_labels, spread_to_frames
-from fusion.mhpf import MHPF, fuse
-from pipeline.labels import BASIC, PAIRS
+from cer.fusion.compound import ppa, to_compound
+from cer.fusion.frames import frame_labels, spread_to_frames
+from cer.fusion.mhpf import MHPF, fuse
+from cer.pipeline.labels import BASIC, PAIRS
 
 HAPPY = BASIC.index("Happiness")
 
@@ -65,7 +65,7 @@ def test_weights_file_round_trip_and_unknown_experts(tmp_path):
     assert torch.allclose(loaded.W[:, 0], module.W[:, 1]) and torch.allclose(loaded.W[:, 1], module.W[:, 0])
     assert torch.all(loaded.W[:, 2] == 0)
     path.write_text("{not json")
-    with pytest.raises(ValueError, match="weights.json"):
+    with pytest.raises(ValueError, match=r"weights.json"):
         MHPF.load(path, ["a"])
 
 

@@ -9,15 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fusion.fit import FitOptions, WindowSet, fit_mhpf
-from fusion.mhpf import MHPF, fuse_many
-from modalities.registry import register
-from pipeline.cli import main
-from pipeline.config import load_profile
-from pipeline.evaluation.metrics import macro_f1
-from pipeline.labels import BASIC
-from pipeline.outputs import validate_result
-from pipeline.runner import Pipeline
+from cer.cli import main
+from cer.fusion.fit import FitOptions, WindowSet, fit_mhpf
+from cer.fusion.mhpf import MHPF, fuse_many
+from cer.modalities.registry import register
+from cer.pipeline.config import load_profile
+from cer.pipeline.evaluation.metrics import macro_f1
+from cer.pipeline.labels import BASIC
+from cer.pipeline.outputs import validate_result
+from cer.pipeline.runner import Pipeline
 from tests import corpora
 from tests.synthetic_experts import EXPERTS
 

@@ -1,6 +1,6 @@
 import pytest
 
-from pipeline.labels import BASIC, COMPOUND, PAIRS, basic_index_map, to_basic, validate_pairs
+from cer.pipeline.labels import BASIC, COMPOUND, PAIRS, basic_index_map, to_basic, validate_pairs
 
 
 def test_basic_order_is_abaw():
@@ -9,12 +9,22 @@ def test_basic_order_is_abaw():
 
 def test_compound_order_and_pairs_are_c_expr_db():
     assert COMPOUND == (
-        "Fearfully_Surprised", "Happily_Surprised", "Sadly_Surprised", "Disgustedly_Surprised",
-        "Angrily_Surprised", "Sadly_Fearful", "Sadly_Angry",
+        "Fearfully_Surprised",
+        "Happily_Surprised",
+        "Sadly_Surprised",
+        "Disgustedly_Surprised",
+        "Angrily_Surprised",
+        "Sadly_Fearful",
+        "Sadly_Angry",
     )
     assert [PAIRS[c] for c in COMPOUND] == [
-        ("Fear", "Surprise"), ("Happiness", "Surprise"), ("Sadness", "Surprise"), ("Disgust", "Surprise"),
-        ("Anger", "Surprise"), ("Sadness", "Fear"), ("Sadness", "Anger"),
+        ("Fear", "Surprise"),
+        ("Happiness", "Surprise"),
+        ("Sadness", "Surprise"),
+        ("Disgust", "Surprise"),
+        ("Anger", "Surprise"),
+        ("Sadness", "Fear"),
+        ("Sadness", "Anger"),
     ]
     assert not any(b in ("Neutral", "Other") for pair in PAIRS.values() for b in pair)
 

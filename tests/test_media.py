@@ -1,3 +1,4 @@
+import itertools
 import struct
 import wave
 from fractions import Fraction
@@ -6,10 +7,10 @@ import av
 import numpy as np
 import pytest
 
-from pipeline.chunks import iter_chunks
-from pipeline.config import MediaConfig
-from pipeline.media import MediaError, iter_audio_blocks, iter_sampled_frames, probe
-from pipeline.windows import make_windows
+from cer.pipeline.chunks import iter_chunks
+from cer.pipeline.config import MediaConfig
+from cer.pipeline.media import MediaError, iter_audio_blocks, iter_sampled_frames, probe
+from cer.pipeline.windows import make_windows
 
 
 def test_probe_real_videos(shared_data):
@@ -26,7 +27,7 @@ def test_frames_are_sampled_at_the_requested_rate(shared_data):
     frames = list(iter_sampled_frames(info, sample_fps=5, max_side=480))
     assert len(frames) == pytest.approx(info.duration_s * 5, abs=2)
     times = [f.t_s for f in frames]
-    assert times == sorted(times) and all(b - a > 0.15 for a, b in zip(times, times[1:]))
+    assert times == sorted(times) and all(b - a > 0.15 for a, b in itertools.pairwise(times))
     assert frames[0].image.shape == (270, 480, 3) and frames[0].image.dtype == np.uint8
 
 
@@ -67,7 +68,7 @@ def _rotate_mp4_90_clockwise(path):
 
 
 def test_rotated_phone_video_is_made_upright(tmp_path):
-    from pipeline.demo import write_clip
+    from cer.pipeline.demo import write_clip
 
     def red_top(t):
         image = np.zeros((96, 160, 3), np.uint8)
@@ -108,8 +109,12 @@ def test_bad_inputs_give_one_clear_message(tmp_path, shared_data):
     truncated.write_bytes((shared_data / "single_face.mp4").read_bytes()[:60_000])
     empty = tmp_path / "empty.mp4"
     empty.touch()
-    for path, words in [(text, "not a readable video"), (truncated, "not a readable video"), (empty, "empty file"),
-                        (tmp_path / "missing.mp4", "not found")]:
+    for path, words in [
+        (text, "not a readable video"),
+        (truncated, "not a readable video"),
+        (empty, "empty file"),
+        (tmp_path / "missing.mp4", "not found"),
+    ]:
         with pytest.raises(MediaError, match=words):
             probe(path)
 

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from pipeline.labels import BASIC, PAIRS
-from pipeline.outputs import summary_table, validate_result, write_abaw_file, write_outputs
-from pipeline.outputs.atomic import atomic_open
-from pipeline.outputs.timeline import DPI, WIDTH_IN
+from cer.pipeline.labels import BASIC, PAIRS
+from cer.pipeline.outputs import summary_table, validate_result, write_abaw_file, write_outputs
+from cer.pipeline.outputs.atomic import atomic_open
+from cer.pipeline.outputs.timeline import DPI, WIDTH_IN
 
 EXPERTS = ("static_face", "dynamic_face", "audio", "text")
 FPS, N_FRAMES = 10.0, 80  # an 8 s video
@@ -113,9 +113,7 @@ def result() -> dict[str, Any]:
         },
         "profile": "tiny",
         "labels": {"basic": list(BASIC), "compound": list(PAIRS), "pairs": {k: list(v) for k, v in PAIRS.items()}},
-        "experts": {
-            name: {"status": "ok", "model_id": f"test/{name}", "reason": None, "note": None} for name in EXPERTS
-        },
+        "experts": {name: {"status": "ok", "model_id": f"test/{name}", "reason": None, "note": None} for name in EXPERTS},
         "faces": {"detector": "yunet", "tracks": 1},
         "windows": windows,
         "summary": {
@@ -309,4 +307,3 @@ def test_summary_table_lists_windows_and_present_experts(result: dict[str, Any])
     assert "Fearfully_Surprised" in lines[2] and "audio" in lines[2]
     assert "audio" not in lines[3] and "text" in lines[3]
     assert lines[4].split()[-1] == "none"
-

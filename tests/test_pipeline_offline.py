@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pipeline.labels import BASIC
+from cer.pipeline.labels import BASIC
 
 pytestmark = pytest.mark.offline
 HAPPY = BASIC.index("Happiness")
@@ -11,7 +11,7 @@ HAPPY = BASIC.index("Happiness")
 
 @pytest.fixture(scope="module")
 def offline_pipeline():
-    from pipeline import Pipeline
+    from cer.pipeline import Pipeline
 
     with Pipeline.from_profile("offline") as pipeline:
         yield pipeline

@@ -5,13 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.labels import BASIC, COMPOUND
-from pipeline.outputs.result_json import validate_result
+from cer.pipeline.labels import BASIC, COMPOUND
+from cer.pipeline.outputs.result_json import validate_result
 
 
 @pytest.fixture(scope="module")
 def tiny_pipeline():
-    from pipeline import Pipeline
+    from cer.pipeline import Pipeline
 
     with Pipeline.from_profile("tiny") as pipeline:
         yield pipeline
@@ -79,8 +79,8 @@ def test_a_video_without_audio_runs_and_says_why(tiny_pipeline, silent_clip):
 
 
 def test_an_expert_that_raises_makes_its_windows_absent(demo_clip):
-    from modalities.registry import register
-    from pipeline import Pipeline
+    from cer.modalities.registry import register
+    from cer.pipeline import Pipeline
 
     register("broken", "tests.broken_expert:BrokenExpert")
     with Pipeline.from_profile("tiny", experts={"broken": {}}) as pipeline:

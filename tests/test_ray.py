@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from modalities.registry import register
-from pipeline.config import load_profile
-from pipeline.execution import ExpertExecutor
-from pipeline.ray_executor import actor_resources, pools_that_fit
-from pipeline.runner import Pipeline
-from pipeline.types import Chunk, ExpertOutput, ExpertStatus
+from cer.modalities.registry import register
+from cer.pipeline.config import load_profile
+from cer.pipeline.execution import ExpertExecutor
+from cer.pipeline.ray_executor import actor_resources, pools_that_fit
+from cer.pipeline.runner import Pipeline
+from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus
 
 RAY = {"engine": "ray"}
 
@@ -31,7 +31,7 @@ def assert_same(a: Any, b: Any, where: str = "result") -> None:
             assert_same(a[key], b[key], f"{where}.{key}")
     elif isinstance(a, list) and isinstance(b, list):
         assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
             assert_same(x, y, f"{where}[{i}]")
     elif isinstance(a, float) and isinstance(b, float):
         assert math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-6), f"{where}: {a} != {b}"

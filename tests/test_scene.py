@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from modalities.scene import NO_FRAMES, SceneExpert, SceneOptions, build_prompt, one_paragraph, window_clip
-from modalities.tiny import make_tiny
-from pipeline.config import ExpertConfig, ModelRef, load_vocabulary
-from pipeline.labels import PAIRS
-from pipeline.types import Chunk, SampledFrame, VideoInfo, Window
+from cer.modalities.scene import NO_FRAMES, SceneExpert, SceneOptions, build_prompt, one_paragraph, window_clip
+from cer.modalities.tiny import make_tiny
+from cer.pipeline.config import ExpertConfig, ModelRef, load_vocabulary
+from cer.pipeline.labels import PAIRS
+from cer.pipeline.types import Chunk, SampledFrame, VideoInfo, Window
 
 FPS = 5.0  # the pipeline's default sampling rate
 TINY_OPTIONS = {"max_pixels": 112 * 112, "min_pixels": 56 * 56, "max_new_tokens": 12}
@@ -81,13 +81,11 @@ def test_tiny_expert_describes_each_window_and_scores_the_description(expert: Sc
     assert len({o.evidence["scene"] for o in outputs[:3]}) > 1, "different frames should give different words"
 
 
-def test_batched_generation_gives_what_one_window_at_a_time_gives(
-    expert: SceneExpert, chunk: Chunk, tiny_cache: Path
-) -> None:
+def test_batched_generation_gives_what_one_window_at_a_time_gives(expert: SceneExpert, chunk: Chunk, tiny_cache: Path) -> None:
     one_by_one = SceneExpert(scene_config(batch_size=1), tiny_cache).predict(chunk)
     batched = expert.predict(chunk)
     assert [o.evidence for o in batched] == [o.evidence for o in one_by_one]
-    for a, b in zip(batched, one_by_one):
+    for a, b in zip(batched, one_by_one, strict=True):
         assert (a.probs is None) == (b.probs is None)
         if a.probs is not None:
             np.testing.assert_allclose(a.probs, b.probs, atol=1e-6)
@@ -139,8 +137,8 @@ def test_options_and_model_roles_are_checked(tiny_cache: Path) -> None:
 
 @pytest.fixture(scope="module")
 def tiny_run(demo_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
-    from pipeline import Pipeline
-    from pipeline.config import load_profile
+    from cer.pipeline import Pipeline
+    from cer.pipeline.config import load_profile
 
     make_tiny(load_profile("tiny").cache_path)  # builds only the tiny models missing from the cache
     out = tmp_path_factory.mktemp("scene-run")
@@ -166,8 +164,8 @@ def test_six_expert_tiny_pipeline_shows_the_description_everywhere(tiny_run: tup
 
 
 def test_offline_profile_reports_scene_unavailable_with_the_reason() -> None:
-    from modalities.registry import build_expert
-    from pipeline.config import load_profile
+    from cer.modalities.registry import build_expert
+    from cer.pipeline.config import load_profile
 
     profile = load_profile("offline")
     assert "scene" not in {key.split(".")[0] for key in profile.all_models()}

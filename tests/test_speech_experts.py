@@ -16,19 +16,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modalities.asr import Word, transcript, words_in_windows
-from modalities.audio import NO_EMOTION_MODEL, AudioExpert
-from modalities.text import TextExpert
-from modalities.tiny import TINY_BUILDERS
-from modalities.vad import speech_extent, speech_seconds
-from pipeline.config import load_profile
-from pipeline.labels import BASIC
-from pipeline.types import AUDIO_RATE, Chunk, VideoInfo, Window
+from cer.modalities.asr import Word, transcript, words_in_windows
+from cer.modalities.audio import NO_EMOTION_MODEL, AudioExpert
+from cer.modalities.text import TextExpert
+from cer.modalities.tiny import TINY_BUILDERS
+from cer.modalities.vad import speech_extent, speech_seconds
+from cer.pipeline.config import load_profile
+from cer.pipeline.labels import BASIC
+from cer.pipeline.types import AUDIO_RATE, Chunk, VideoInfo, Window
 
 FPS = 25.0
-needs_espeak = pytest.mark.skipif(
-    shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (apt-get install -y espeak-ng)"
-)
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (apt-get install -y espeak-ng)")
 
 ANGRY = "I am furious with you. Get out of my house right now!"
 HAPPY = "This is the best day of my life, I am so happy!"
@@ -121,9 +119,7 @@ def offline_audio(tmp_path_factory: pytest.TempPathFactory) -> AudioExpert:
 @pytest.mark.offline
 @needs_espeak
 @pytest.mark.parametrize(("sentence", "emotion", "keyword"), [(ANGRY, "Anger", "furious"), (HAPPY, "Happiness", "happy")])
-def test_offline_text_expert_hears_the_emotion(
-    offline_text: TextExpert, tmp_path: Path, sentence: str, emotion: str, keyword: str
-) -> None:
+def test_offline_text_expert_hears_the_emotion(offline_text: TextExpert, tmp_path: Path, sentence: str, emotion: str, keyword: str) -> None:
     [output] = offline_text.predict(chunk_of(speak(sentence, tmp_path)))
     assert output.present
     assert_distribution(output.probs)
@@ -232,7 +228,7 @@ def test_tiny_models_run_through_the_experts(tiny_cache: Path, tmp_path: Path) -
 def test_the_tiny_whisper_is_the_same_on_every_build(tmp_path: Path) -> None:
     import torch
 
-    from modalities.asr import build_tiny_whisper
+    from cer.modalities.asr import build_tiny_whisper
 
     states = []
     for name in ("a", "b"):
@@ -249,8 +245,8 @@ def test_the_tiny_whisper_is_the_same_on_every_build(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("loader", "message"),
     [
-        ("modalities.text_emotion:ClassifierHead", "text-emotion classifier"),
-        ("modalities.audio:SpeechEmotionModel", "speech-emotion model"),
+        ("cer.modalities.text_emotion:ClassifierHead", "text-emotion classifier"),
+        ("cer.modalities.audio:SpeechEmotionModel", "speech-emotion model"),
     ],
 )
 def test_a_model_that_cannot_load_fails_loudly(tmp_path: Path, loader: str, message: str) -> None:
@@ -260,9 +256,9 @@ def test_a_model_that_cannot_load_fails_loudly(tmp_path: Path, loader: str, mess
 
 
 def test_a_folder_without_a_whisper_model_fails_loudly(tmp_path: Path) -> None:
-    from modalities.asr import load_recognizer
+    from cer.modalities.asr import load_recognizer
 
-    with pytest.raises(RuntimeError, match="model.bin"):
+    with pytest.raises(RuntimeError, match=r"model.bin"):
         load_recognizer("faster-whisper", tmp_path, "cpu")
     with pytest.raises(RuntimeError, match="checkpoint"):
         load_recognizer("openai-whisper", tmp_path, "cpu")

@@ -1,6 +1,8 @@
+import itertools
+
 import pytest
 
-from pipeline.windows import make_windows
+from cer.pipeline.windows import make_windows
 
 
 def spans(duration, **kw):
@@ -25,7 +27,7 @@ def test_sixty_seconds():
     got = spans(60.0)
     assert len(got) == 29
     assert got[0] == (0.0, 4.0) and got[-1] == (56.0, 60.0)
-    assert all(b[0] - a[0] == 2.0 for a, b in zip(got, got[1:]))
+    assert all(b[0] - a[0] == 2.0 for a, b in itertools.pairwise(got))
 
 
 def test_short_tail_is_dropped_without_overlap():

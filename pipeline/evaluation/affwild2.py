@@ -20,8 +20,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from pipeline.evaluation.collect import VideoExperts
-from pipeline.evaluation.corpus import (
+from cer.pipeline.evaluation.collect import VideoExperts
+from cer.pipeline.evaluation.corpus import (
     Corpus,
     Scores,
     Targets,
@@ -31,7 +31,7 @@ from pipeline.evaluation.corpus import (
     window_predictions,
     window_targets,
 )
-from pipeline.labels import BASIC
+from cer.pipeline.labels import BASIC
 
 PERSON_SUFFIXES = ("_left", "_right")  # annotation names of videos with two annotated people
 
@@ -56,12 +56,13 @@ class AffWild2(Corpus):
         if not files:
             raise FileNotFoundError(f"{self.annotations_dir}: no annotation files (*.txt)")
         by_stem = videos_by_stem(self.videos_dir)
-        unmatched = [f.stem for f in files if _video_for(f.stem, by_stem) is None]
+        matched = {f: video for f in files if (video := _video_for(f.stem, by_stem)) is not None}  # annotation file -> video
+        unmatched = [f.stem for f in files if f not in matched]
         if unmatched:
             listed = ", ".join(unmatched[:5]) + (" ..." if len(unmatched) > 5 else "")
             raise FileNotFoundError(f"{self.videos_dir}: no video for {len(unmatched)} annotation file(s): {listed}")
         # annotation name -> (its video, its per-frame labels)
-        self.items = {f.stem: (_video_for(f.stem, by_stem), read_frame_labels(f, BASIC)) for f in files}
+        self.items = {f.stem: (video, read_frame_labels(f, BASIC)) for f, video in matched.items()}
 
     @property
     def spec(self) -> str:

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.config import Profile
-from pipeline.expert_cache import ExpertCache, expert_keys
-from pipeline.labels import BASIC
-from pipeline.media import probe
-from pipeline.types import ExpertOutput, Window
-from pipeline.windows import make_windows
+from cer.pipeline.config import Profile
+from cer.pipeline.expert_cache import ExpertCache, expert_keys
+from cer.pipeline.labels import BASIC
+from cer.pipeline.media import probe
+from cer.pipeline.types import ExpertOutput, Window
+from cer.pipeline.windows import make_windows
 
 NOT_CACHED = "no cached output: the expert failed on this window (see the video's result)"
 
@@ -66,13 +66,13 @@ def _compute(videos: Sequence[Path], profile: Profile, work_dir: Path) -> list[s
     process only the cache is filled (`cer run` or `cer batch` give the per-video files later,
     from the cache, at no expert cost)."""
     if profile.execution.engine == "ray":
-        from pipeline.batch import run_batch  # deferred: imports Ray
+        from cer.pipeline.batch import run_batch  # deferred: imports Ray
 
         rows = run_batch([str(v) for v in videos], work_dir, profile, force=True)
         return [f"{row.path}: {row.error}" for row in rows if row.status == "failed"]
     from tqdm import tqdm
 
-    from pipeline.runner import Pipeline
+    from cer.pipeline.runner import Pipeline
 
     failures = []
     with Pipeline(profile) as pipeline:

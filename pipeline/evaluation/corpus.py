@@ -15,11 +15,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from fusion.frames import frame_labels, spread_to_frames
-from pipeline.batch_inputs import VIDEO_EXTENSIONS
-from pipeline.config import Profile
-from pipeline.evaluation.collect import VideoExperts
-from pipeline.labels import BASIC
+from cer.fusion.frames import frame_labels, spread_to_frames
+from cer.pipeline.batch_inputs import VIDEO_EXTENSIONS
+from cer.pipeline.config import Profile
+from cer.pipeline.evaluation.collect import VideoExperts
+from cer.pipeline.labels import BASIC
 
 Targets = dict[str, tuple[np.ndarray, np.ndarray]]  # level -> (true labels, predicted labels)
 Scores = Mapping[Path, np.ndarray]  # video -> [windows, classes] window scores
@@ -94,7 +94,7 @@ def read_frame_labels(path: Path, header: Sequence[str]) -> np.ndarray:
 def frame_scores(video: VideoExperts, scores: np.ndarray, n_frames: int) -> np.ndarray:
     """[n_frames, classes]: per frame, the mean scores of the scored windows covering it (NaN: none)."""
     scored = ~np.isnan(scores).any(axis=1)
-    spans = [span for span, keep in zip(video.spans, scored) if keep]
+    spans = [span for span, keep in zip(video.spans, scored, strict=True) if keep]
     return spread_to_frames(spans, scores[scored], n_frames)
 
 

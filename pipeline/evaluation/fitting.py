@@ -17,17 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
-from fusion.fit import FitOptions, FitResult, WindowSet, fit_mhpf
-from fusion.mhpf import MHPF
-from pipeline.config import Profile
-from pipeline.evaluation.afew import Afew
-from pipeline.evaluation.affwild2 import AffWild2
-from pipeline.evaluation.cexprdb import CExprDb
-from pipeline.evaluation.collect import VideoExperts, collect
-from pipeline.evaluation.corpus import Corpus
-from pipeline.evaluation.metrics import Metrics
-from pipeline.evaluation.scoring import corpus_scores, measure_levels
-from pipeline.labels import BASIC
+from cer.fusion.fit import FitOptions, FitResult, WindowSet, fit_mhpf
+from cer.fusion.mhpf import MHPF
+from cer.pipeline.config import Profile
+from cer.pipeline.evaluation.afew import Afew
+from cer.pipeline.evaluation.affwild2 import AffWild2
+from cer.pipeline.evaluation.cexprdb import CExprDb
+from cer.pipeline.evaluation.collect import VideoExperts, collect
+from cer.pipeline.evaluation.corpus import Corpus
+from cer.pipeline.evaluation.metrics import Metrics
+from cer.pipeline.evaluation.scoring import corpus_scores, measure_levels
+from cer.pipeline.labels import BASIC
 
 SPEC_FORMS = "afew:ROOT:SPLIT or affwild2:VIDEOS:ANNOTATIONS"
 

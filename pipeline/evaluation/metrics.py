@@ -13,13 +13,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Class indices: a list, or an integer array such as `present_classes` gives.
+Classes = Sequence[int] | np.ndarray
+
 
 def present_classes(y_true: np.ndarray) -> np.ndarray:
     """The classes that occur among the true labels (the ones macro F1 and UAR average over)."""
     return np.unique(np.asarray(y_true))
 
 
-def f1_per_class(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[int]) -> np.ndarray:
+def f1_per_class(y_true: np.ndarray, y_pred: np.ndarray, classes: Classes) -> np.ndarray:
     """F1 of each of `classes`; 0 where a class has neither true nor predicted samples."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     scores = []
@@ -30,18 +33,18 @@ def f1_per_class(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[int])
     return np.array(scores, dtype=np.float64)
 
 
-def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[int] | None = None) -> float:
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, classes: Classes | None = None) -> float:
     """Mean F1 over `classes` (default: the classes present in `y_true`)."""
     classes = present_classes(y_true) if classes is None else classes
     return float(np.mean(f1_per_class(y_true, y_pred, classes))) if len(classes) else 0.0
 
 
-def recall_per_class(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[int]) -> np.ndarray:
+def recall_per_class(y_true: np.ndarray, y_pred: np.ndarray, classes: Classes) -> np.ndarray:
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     return np.array([np.mean(y_pred[y_true == c] == c) if np.any(y_true == c) else 0.0 for c in classes])
 
 
-def uar(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[int] | None = None) -> float:
+def uar(y_true: np.ndarray, y_pred: np.ndarray, classes: Classes | None = None) -> float:
     """Unweighted average recall: mean recall over `classes` (default: those present)."""
     classes = present_classes(y_true) if classes is None else classes
     return float(np.mean(recall_per_class(y_true, y_pred, classes))) if len(classes) else 0.0
@@ -96,9 +99,9 @@ def measure(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str], 
     per_class = f1_per_class(y_true, y_pred, classes)
     return Metrics(
         class_names=list(class_names),
-        averaged_over=[class_names[c] for c in classes],
+        averaged_over=[class_names[int(c)] for c in classes],
         macro_f1=float(np.mean(per_class)) if len(classes) else 0.0,
-        per_class_f1={class_names[c]: float(f) for c, f in zip(classes, per_class)},
+        per_class_f1={class_names[int(c)]: float(f) for c, f in zip(classes, per_class, strict=True)},
         uar=uar(y_true, y_pred, classes),
         accuracy=accuracy(y_true, y_pred),
         n=len(y_true),

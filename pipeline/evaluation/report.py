@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from pipeline.config import Profile
-from pipeline.evaluation.corpus import Corpus
-from pipeline.evaluation.metrics import Metrics
-from pipeline.evaluation.scoring import AblationRow
-from pipeline.outputs.atomic import atomic_open
+from cer.pipeline.config import Profile
+from cer.pipeline.evaluation.corpus import Corpus
+from cer.pipeline.evaluation.metrics import Metrics
+from cer.pipeline.evaluation.scoring import AblationRow
+from cer.pipeline.outputs.atomic import atomic_open
 
 # Macro F1 (%) of Ryumina et al. (METHOD.md), shown beside ours: (this method 2025, predecessor 2024).
 PUBLISHED = {"AffWild2": (46.95, 32.15), "AFEW": (49.02, None), "C-EXPR-DB": (34.85, 25.56)}
@@ -57,10 +57,7 @@ def fit_record(weights: str | None) -> dict[str, Any] | None:
 
 def tuning_statement(corpus: Corpus, weights: str | None) -> str:
     if not weights:
-        return (
-            f"Nothing was tuned on this split ({corpus.split}): the experts are used zero-shot and the "
-            "fusion gives them equal weights."
-        )
+        return f"Nothing was tuned on this split ({corpus.split}): the experts are used zero-shot and the fusion gives them equal weights."
     fit = fit_record(weights)
     if fit is None:
         return f"The fusion weights come from {weights}, which does not say what they were fitted on: check it was not this split."
@@ -129,7 +126,7 @@ def _metrics_lines(evaluation: Evaluation) -> list[str]:
     per_class = [[level, *(_pct(m.per_class_f1[c]) if c in m.per_class_f1 else "-" for c in classes)] for level, m in levels.items()]
     lines += ["## Per-class F1 (%)", "", _table(["level", *classes], per_class), ""]
     for level, m in levels.items():
-        matrix = [[name, *map(str, row)] for name, row in zip(m.class_names, m.confusion)]
+        matrix = [[name, *map(str, row)] for name, row in zip(m.class_names, m.confusion, strict=True)]
         lines += [f"## Confusion matrix, {level} level (rows: true, columns: predicted)", "", f"![confusion](confusion-{level}.png)", ""]
         lines += [_table(["true \\ predicted", *m.class_names], matrix), ""]
     return lines
@@ -143,7 +140,11 @@ def markdown(evaluation: Evaluation) -> str:
     lines += _metrics_lines(evaluation)
     lines += ["## Ablation (headline level, from the cached expert outputs)", ""]
     if not evaluation.corpus.compound:
-        lines += ["Basic-emotion labels: the fused basic probabilities are scored, so PPA and PFSA (basic to compound) do not enter these figures.", ""]
+        lines += [
+            "Basic-emotion labels: the fused basic probabilities are scored, so PPA and PFSA (basic to compound)"
+            " do not enter these figures.",
+            "",
+        ]
     lines += [_ablation_table(evaluation.ablation)]
     return "\n".join(lines) + "\n"
 
@@ -152,7 +153,7 @@ def _write_confusion(metrics: Metrics, title: str, csv_path: Path, png_path: Pat
     with atomic_open(csv_path) as handle:
         writer = csv.writer(handle)
         writer.writerow(["true \\ predicted", *metrics.class_names])
-        writer.writerows([name, *row] for name, row in zip(metrics.class_names, metrics.confusion.tolist()))
+        writer.writerows([name, *row] for name, row in zip(metrics.class_names, metrics.confusion.tolist(), strict=True))
     matrix = metrics.confusion
     # Colour by share of each true class, so rare classes read as clearly as common ones.
     shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
@@ -201,7 +202,9 @@ def _write_ablation_csv(rows: Sequence[AblationRow], path: Path) -> None:
         methods = list(rows[0].metrics) if rows else []
         writer.writerow(["name", "experts", *(f"{method}_{metric}" for method in methods for metric in ("macro_f1", "uar", "accuracy"))])
         for row in rows:
-            values = [v for method in methods for v in (row.metrics[method].macro_f1, row.metrics[method].uar, row.metrics[method].accuracy)]
+            values = [
+                v for method in methods for v in (row.metrics[method].macro_f1, row.metrics[method].uar, row.metrics[method].accuracy)
+            ]
             writer.writerow([row.name, "+".join(row.experts), *(f"{v:.6f}" for v in values)])
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fusion.mhpf import MHPF
-from pipeline.config import Profile
-from pipeline.evaluation.collect import collect
-from pipeline.evaluation.corpus import Corpus
-from pipeline.evaluation.report import Evaluation, write_report
-from pipeline.evaluation.scoring import ablation, corpus_scores, measure_levels
+from cer.fusion.mhpf import MHPF
+from cer.pipeline.config import Profile
+from cer.pipeline.evaluation.collect import collect
+from cer.pipeline.evaluation.corpus import Corpus
+from cer.pipeline.evaluation.report import Evaluation, write_report
+from cer.pipeline.evaluation.scoring import ablation, corpus_scores, measure_levels
 
 VIDEOS_FOLDER = "videos"  # with Ray: each processed video's own outputs, as `cer batch` writes them
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from fusion.compound import to_compound
-from fusion.mhpf import MHPF, fuse_many
-from pipeline.config import CompoundConfig, Profile
-from pipeline.evaluation.collect import VideoExperts
-from pipeline.evaluation.corpus import Corpus
-from pipeline.evaluation.metrics import Metrics, measure
+from cer.fusion.compound import to_compound
+from cer.fusion.mhpf import MHPF, fuse_many
+from cer.pipeline.config import CompoundConfig, Profile
+from cer.pipeline.evaluation.collect import VideoExperts
+from cer.pipeline.evaluation.corpus import Corpus
+from cer.pipeline.evaluation.metrics import Metrics, measure
 
 
 def window_scores(video: VideoExperts, module: MHPF, method: str | None, compound: CompoundConfig) -> np.ndarray:
@@ -38,7 +38,9 @@ def corpus_scores(data: Mapping[Path, VideoExperts], module: MHPF, method: str |
     return {path: window_scores(video, module, method, compound) for path, video in data.items()}
 
 
-def measure_levels(corpus: Corpus, data: Mapping[Path, VideoExperts], scores: Mapping[Path, np.ndarray], class_names: Sequence[str]) -> dict[str, Metrics]:
+def measure_levels(
+    corpus: Corpus, data: Mapping[Path, VideoExperts], scores: Mapping[Path, np.ndarray], class_names: Sequence[str]
+) -> dict[str, Metrics]:
     """Metrics at every level the corpus is scored at (none when it has no labels)."""
     return {
         level: measure(y_true, y_pred, class_names, all_classes=corpus.compound)

@@ -6,12 +6,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.outputs.frames_csv import write_abaw_file, write_frames_csv
-from pipeline.outputs.report import write_report
-from pipeline.outputs.result_json import validate_result, write_result_json
-from pipeline.outputs.terminal import summary_table
-from pipeline.outputs.timeline import write_timeline
-from pipeline.outputs.windows_csv import write_windows_csv
+from cer.pipeline.outputs.frames_csv import write_abaw_file, write_frames_csv
+from cer.pipeline.outputs.report import write_report
+from cer.pipeline.outputs.result_json import validate_result, write_result_json
+from cer.pipeline.outputs.terminal import summary_table
+from cer.pipeline.outputs.timeline import write_timeline
+from cer.pipeline.outputs.windows_csv import write_windows_csv
 
 __all__ = ["FILE_NAMES", "summary_table", "validate_result", "write_abaw_file", "write_outputs"]
 

@@ -26,12 +26,9 @@ def atomic_open(path: Path, binary: bool = False) -> Iterator[IO[Any]]:
     # A random suffix rather than mkstemp: mode "x" still refuses to clobber, and the file gets
     # the usual umask-derived permissions instead of mkstemp's 0600.
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    text_options: dict[str, Any] = {} if binary else {"encoding": "utf-8", "newline": ""}
     try:
-        if binary:
-            handle: IO[Any] = open(tmp, "xb")
-        else:
-            handle = open(tmp, "x", encoding="utf-8", newline="")
-        with handle:
+        with open(tmp, "xb" if binary else "x", **text_options) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

@@ -8,15 +8,15 @@ from typing import Any
 
 import numpy as np
 
-from fusion import frames as window_frames
-from pipeline.outputs.atomic import atomic_open
-from pipeline.outputs.views import scored_windows
+from cer.fusion import frames as window_frames
+from cer.pipeline.outputs.atomic import atomic_open
+from cer.pipeline.outputs.views import scored_windows
 
 
 def write_abaw_file(
     path: Path,
     video_name: str,
-    frame_labels: Sequence[int],
+    frame_labels: Sequence[int] | np.ndarray,
     compound_names: Sequence[str],
     frame_numbers: Sequence[int] | None = None,
 ) -> None:
@@ -33,7 +33,9 @@ def write_abaw_file(
     write_abaw_lines(path, [f"{video_name}/{number:05d}.jpg" for number in numbers], frame_labels, compound_names)
 
 
-def write_abaw_lines(path: Path, image_locations: Sequence[str], frame_labels: Sequence[int], compound_names: Sequence[str]) -> None:
+def write_abaw_lines(
+    path: Path, image_locations: Sequence[str], frame_labels: Sequence[int] | np.ndarray, compound_names: Sequence[str]
+) -> None:
     """Write an ABAW compound file with one line `LOCATION,K` per image location, in the order
     given: a whole submission follows the organisers' frame list this way, line for line."""
     bad = next((int(k) for k in frame_labels if not 0 <= k < len(compound_names)), None)
@@ -44,7 +46,7 @@ def write_abaw_lines(path: Path, image_locations: Sequence[str], frame_labels: S
         # Written by hand rather than with csv: the organisers' file is plain comma-joined text
         # and the header must match it byte for byte.
         handle.write(",".join(("image_location", *compound_names)) + "\n")
-        handle.writelines(f"{location},{int(k)}\n" for location, k in zip(image_locations, frame_labels))
+        handle.writelines(f"{location},{int(k)}\n" for location, k in zip(image_locations, frame_labels, strict=True))
 
 
 def result_frame_labels(result: Mapping[str, Any]) -> np.ndarray:

@@ -9,10 +9,10 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from pipeline.outputs.atomic import atomic_open
-from pipeline.outputs.frames_csv import result_frame_labels
-from pipeline.outputs.timeline import render_timeline
-from pipeline.outputs.views import (
+from cer.pipeline.outputs.atomic import atomic_open
+from cer.pipeline.outputs.frames_csv import result_frame_labels
+from cer.pipeline.outputs.timeline import render_timeline
+from cer.pipeline.outputs.views import (
     compound_text,
     evidence_values,
     expert_names,
@@ -127,7 +127,7 @@ def _windows_section(result: Mapping[str, Any]) -> str:
         compound = compound_text(window)
         pair = None
         if verdict["pair"] is not None and verdict["pair_probs"] is not None:
-            pair = " + ".join(f"{b} {p:.2f}" for b, p in zip(verdict["pair"], verdict["pair_probs"]))
+            pair = " + ".join(f"{b} {p:.2f}" for b, p in zip(verdict["pair"], verdict["pair_probs"], strict=True))
         rows.append(
             [
                 window["index"],

@@ -13,7 +13,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from pipeline.outputs.atomic import atomic_open
+from cer.pipeline.outputs.atomic import atomic_open
 
 SCHEMA_ID = "cer.result/v1"
 _SUM_TOLERANCE = 1e-3  # probabilities are produced in float32 and may be rounded before export
@@ -24,7 +24,7 @@ Problem = tuple[tuple[Any, ...], str]  # (path inside the result, what is wrong 
 
 @cache
 def _validator() -> Draft202012Validator:
-    text = resources.files("pipeline").joinpath("schema/result.v1.json").read_text(encoding="utf-8")
+    text = resources.files("cer.pipeline").joinpath("schema/result.v1.json").read_text(encoding="utf-8")
     return Draft202012Validator(json.loads(text))
 
 
@@ -85,35 +85,35 @@ def _window_problems(
     at: tuple[Any, ...], window: Mapping[str, Any], experts: Mapping[str, Any], basic: list[str], compound: list[str]
 ) -> Iterator[Problem]:
     if window["end_s"] < window["start_s"]:
-        yield at + ("end_s",), "ends before it starts"
+        yield (*at, "end_s"), "ends before it starts"
     if window["end_frame"] < window["start_frame"]:
-        yield at + ("end_frame",), "ends before it starts"
+        yield (*at, "end_frame"), "ends before it starts"
     for name, output in window["experts"].items():
-        where = at + ("experts", name)
+        where = (*at, "experts", name)
         if name not in experts:
             yield where, "expert is not listed in result.experts"
         if output["probs"] is None and output["reason"] is None:
-            yield where + ("reason",), "an absent expert must say why"
+            yield (*where, "reason"), "an absent expert must say why"
         if output["probs"] is not None and abs(sum(output["probs"]) - 1) > _SUM_TOLERANCE:
-            yield where + ("probs",), f"sums to {sum(output['probs']):.4f}, not 1"
+            yield (*where, "probs"), f"sums to {sum(output['probs']):.4f}, not 1"
     fused = window["fused"]
     for key in ("experts_present", "weights"):
         for name in fused[key]:
             if name not in experts:
-                yield at + ("fused", key), f"{name!r} is not listed in result.experts"
+                yield (*at, "fused", key), f"{name!r} is not listed in result.experts"
     if (fused["probs"] is None) != (not fused["experts_present"]):
-        yield at + ("fused", "probs"), "must be null exactly when no expert is present"
+        yield (*at, "fused", "probs"), "must be null exactly when no expert is present"
     verdict = window["compound"]
     scores = verdict["scores"]
     if scores is not None and len(scores) != len(compound):
-        yield at + ("compound", "scores"), f"has {len(scores)} scores for {len(compound)} compound labels"
+        yield (*at, "compound", "scores"), f"has {len(scores)} scores for {len(compound)} compound labels"
     if scores is None and verdict["label"] is not None:
-        yield at + ("compound", "label"), "a label needs scores"
+        yield (*at, "compound", "label"), "a label needs scores"
     if verdict["label"] not in (None, *compound):
-        yield at + ("compound", "label"), f"{verdict['label']!r} is not a compound label"
+        yield (*at, "compound", "label"), f"{verdict['label']!r} is not a compound label"
     for member in verdict["pair"] or ():
         if member not in basic:
-            yield at + ("compound", "pair"), f"{member!r} is not a basic label"
+            yield (*at, "compound", "pair"), f"{member!r} is not a basic label"
 
 
 def _non_finite(value: Any, at: tuple[Any, ...]) -> Iterator[Problem]:
@@ -121,7 +121,7 @@ def _non_finite(value: Any, at: tuple[Any, ...]) -> Iterator[Problem]:
         yield at, f"{value} is not a finite number"
     elif isinstance(value, Mapping):
         for key, item in value.items():
-            yield from _non_finite(item, at + (key,))
+            yield from _non_finite(item, (*at, key))
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            yield from _non_finite(item, at + (i,))
+            yield from _non_finite(item, (*at, i))

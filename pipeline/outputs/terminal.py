@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pipeline.outputs.views import compound_text, time_span, top_label
+from cer.pipeline.outputs.views import compound_text, time_span, top_label
 
 
 def summary_table(result: Mapping[str, Any]) -> str:
@@ -17,6 +17,6 @@ def summary_table(result: Mapping[str, Any]) -> str:
         present = ", ".join(window["fused"]["experts_present"]) or "none"
         rows.append((time_span(window), compound_text(window), basic, present))
     widths = [max(len(row[i]) for row in (headers, *rows)) for i in range(len(headers))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in (headers, *rows)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in (headers, *rows)]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)

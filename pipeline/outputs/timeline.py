@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,8 @@ from matplotlib.collections import PolyCollection, QuadMesh
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from pipeline.outputs.atomic import atomic_open
-from pipeline.outputs.views import expert_names
+from cer.pipeline.outputs.atomic import atomic_open
+from cer.pipeline.outputs.views import expert_names
 
 WIDTH_IN = 12.0
 DPI = 100
@@ -23,7 +24,8 @@ DPI = 100
 _COMPOUND_ROW_IN, _FUSED_ROW_IN, _EXPERT_ROW_IN, _LEGEND_IN = 0.6, 1.4, 1.0, 0.5
 # One colour per basic class, in BASIC order, chosen to be telling (Anger red, Sadness blue...).
 _BASIC_COLOURS = ("#9e9e9e", "#d62728", "#6b8e23", "#9467bd", "#ffbf00", "#1f77b4", "#17becf", "#8c564b")
-_ABSENT = {"facecolor": "#e6e6e6", "edgecolor": "#9e9e9e", "hatch": "///", "linewidth": 0}
+# Style keywords for both a PolyCollection and a legend Patch, hence the loose value type.
+_ABSENT: dict[str, Any] = {"facecolor": "#e6e6e6", "edgecolor": "#9e9e9e", "hatch": "///", "linewidth": 0}
 
 
 def render_timeline(result: Mapping[str, Any]) -> bytes:
@@ -36,7 +38,7 @@ def render_timeline(result: Mapping[str, Any]) -> bytes:
     cells = _cells(result["windows"])
     _draw_compounds(axes[0], result, cells)
     _draw_fused(axes[1], result, cells)
-    meshes = [_draw_expert(ax, result, name, cells) for ax, name in zip(axes[2:], experts)]
+    meshes = [_draw_expert(ax, result, name, cells) for ax, name in zip(axes[2:], experts, strict=True)]
     mesh = next((mesh for mesh in meshes if mesh is not None), None)
     if mesh is not None:
         figure.colorbar(mesh, ax=list(axes[2:]), label="probability", shrink=0.9)
@@ -65,18 +67,18 @@ def _cells(windows: Sequence[Mapping[str, Any]]) -> list[tuple[float, float]]:
     if not windows:
         return []
     centres = [(window["start_s"] + window["end_s"]) / 2 for window in windows]
-    middles = [(a + b) / 2 for a, b in zip(centres, centres[1:])]
-    return list(zip([windows[0]["start_s"], *middles], [*middles, windows[-1]["end_s"]]))
+    middles = [(a + b) / 2 for a, b in itertools.pairwise(centres)]
+    return list(zip([windows[0]["start_s"], *middles], [*middles, windows[-1]["end_s"]], strict=True))
 
 
 def _rects(
-    ax: Axes, cells: Sequence[tuple[float, float]], bottoms: Sequence[float], tops: Sequence[float], **style: Any
+    ax: Axes, cells: Sequence[tuple[float, float]], bottoms: Sequence[float] | np.ndarray, tops: Sequence[float] | np.ndarray, **style: Any
 ) -> None:
     """One rectangle per cell, all in one collection: an hour of video has 1800 windows, and as
     separate patches (axvspan, bar) they take tens of seconds to draw."""
     boxes = [
         [(left, bottom), (right, bottom), (right, top), (left, top)]
-        for (left, right), bottom, top in zip(cells, bottoms, tops)
+        for (left, right), bottom, top in zip(cells, bottoms, tops, strict=True)
     ]
     ax.add_collection(PolyCollection(boxes, **style), autolim=False)
 
@@ -87,14 +89,14 @@ def _bands(ax: Axes, cells: Sequence[tuple[float, float]], **style: Any) -> None
 
 
 def _mark_absent(ax: Axes, cells: Sequence[tuple[float, float]], absent: Sequence[bool]) -> None:
-    _bands(ax, [cell for cell, missing in zip(cells, absent) if missing], **_ABSENT)
+    _bands(ax, [cell for cell, missing in zip(cells, absent, strict=True) if missing], **_ABSENT)
 
 
 def _draw_compounds(ax: Axes, result: Mapping[str, Any], cells: Sequence[tuple[float, float]]) -> None:
     names = result["labels"]["compound"]
-    colours = dict(zip(names, _compound_colours(len(names))))
+    colours = dict(zip(names, _compound_colours(len(names)), strict=True))
     labels = [window["compound"]["label"] for window in result["windows"]]
-    labelled = [(cell, label) for cell, label in zip(cells, labels) if label is not None]
+    labelled = [(cell, label) for cell, label in zip(cells, labels, strict=True) if label is not None]
     _bands(ax, [cell for cell, _ in labelled], facecolors=[colours[label] for _, label in labelled], linewidth=0)
     _mark_absent(ax, cells, [label is None for label in labels])
     ax.set_yticks([])
@@ -112,7 +114,7 @@ def _draw_fused(ax: Axes, result: Mapping[str, Any], cells: Sequence[tuple[float
     """Stacked bars of the fused basic distribution, one bar per window cell."""
     basic = result["labels"]["basic"]
     present = [window["fused"]["probs"] is not None for window in result["windows"]]
-    spoken = [(cell, window["fused"]["probs"]) for cell, window, ok in zip(cells, result["windows"], present) if ok]
+    spoken = [(cell, window["fused"]["probs"]) for cell, window, ok in zip(cells, result["windows"], present, strict=True) if ok]
     if spoken:
         probs = np.array([probs for _, probs in spoken])
         tops = np.cumsum(probs, axis=1)
@@ -123,13 +125,11 @@ def _draw_fused(ax: Axes, result: Mapping[str, Any], cells: Sequence[tuple[float
     _mark_absent(ax, cells, [not ok for ok in present])
     ax.set_ylim(0, 1)
     ax.set_ylabel("fused", rotation=0, ha="right", va="center")
-    handles = [Patch(color=colour, label=name) for colour, name in zip(_BASIC_COLOURS, basic)]
+    handles = [Patch(color=colour, label=name) for colour, name in zip(_BASIC_COLOURS, basic, strict=True)]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1), fontsize=7, frameon=False)
 
 
-def _draw_expert(
-    ax: Axes, result: Mapping[str, Any], name: str, cells: Sequence[tuple[float, float]]
-) -> QuadMesh | None:
+def _draw_expert(ax: Axes, result: Mapping[str, Any], name: str, cells: Sequence[tuple[float, float]]) -> QuadMesh | None:
     """Heatmap of one expert's 8 probabilities per window; returns the mesh (None if no windows)."""
     basic = result["labels"]["basic"]
     ax.set_yticks(np.arange(len(basic)) + 0.5, basic, fontsize=6)
@@ -145,14 +145,16 @@ def _draw_expert(
     absent = [output is None or output["probs"] is None for output in outputs]
     _mark_absent(ax, cells, absent)
     grid = np.ma.masked_invalid(
-        np.array([[np.nan] * len(basic) if missing else output["probs"] for output, missing in zip(outputs, absent)])
+        np.array([[np.nan] * len(basic) if missing else output["probs"] for output, missing in zip(outputs, absent, strict=True)])
     )
     edges = [cells[0][0], *(right for _, right in cells)]
     return ax.pcolormesh(edges, np.arange(len(basic) + 1), grid.T, cmap="viridis", vmin=0, vmax=1, zorder=2)
 
 
-def _compound_colours(count: int) -> list[Any]:
+def _compound_colours(count: int) -> list[tuple[float, float, float, float]]:
     """Distinct colours for any vocabulary size: qualitative maps while they last, then a ramp."""
     if count <= 20:
-        return list(colormaps["tab10" if count <= 10 else "tab20"].colors[:count])
+        # An integer takes a qualitative map's colours by index (a float would by position in 0..1).
+        qualitative = colormaps["tab10" if count <= 10 else "tab20"]
+        return [qualitative(i) for i in range(count)]
     return [colormaps["turbo"](i / (count - 1)) for i in range(count)]

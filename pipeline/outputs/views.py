@@ -37,22 +37,13 @@ def expert_verdict(result: Mapping[str, Any], window: Mapping[str, Any], name: s
 
 def evidence_values(window: Mapping[str, Any], key: str) -> dict[str, Any]:
     """The value of one evidence key, per expert that reported it in this window."""
-    return {
-        name: output["evidence"][key]
-        for name, output in window["experts"].items()
-        if output["evidence"].get(key) not in (None, "")
-    }
+    return {name: output["evidence"][key] for name, output in window["experts"].items() if output["evidence"].get(key) not in (None, "")}
 
 
 def text_evidence_columns(result: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(expert, key) pairs of free-text evidence that appear in at least one window, in a
     stable order, so that tabular outputs get the same columns for every row."""
-    found = {
-        (name, key)
-        for window in result["windows"]
-        for key in TEXT_EVIDENCE
-        for name in evidence_values(window, key)
-    }
+    found = {(name, key) for window in result["windows"] for key in TEXT_EVIDENCE for name in evidence_values(window, key)}
     return [(name, key) for name in expert_names(result) for key in TEXT_EVIDENCE if (name, key) in found]
 
 

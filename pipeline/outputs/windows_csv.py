@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.outputs.atomic import atomic_open
-from pipeline.outputs.views import expert_names, expert_verdict, text_evidence_columns, top_label
+from cer.pipeline.outputs.atomic import atomic_open
+from cer.pipeline.outputs.views import expert_names, expert_verdict, text_evidence_columns, top_label
 
 _DIGITS = 6  # enough for probabilities; keeps the file readable
 _SPAN = ("index", "start_s", "end_s", "start_frame", "end_frame")  # copied from the window as they are
@@ -59,7 +59,7 @@ def write_windows_csv(result: Mapping[str, Any], path: Path) -> None:
 def _spread(prefix: str, names: list[str], values: Sequence[float | None] | None) -> dict[str, float | None]:
     """One column per name; empty cells when the window has no values (no expert spoke)."""
     values = values if values is not None else [None] * len(names)
-    return {f"{prefix}{name}": _rounded(value) for name, value in zip(names, values)}
+    return {f"{prefix}{name}": _rounded(value) for name, value in zip(names, values, strict=True)}
 
 
 def _rounded(value: float | None) -> float | None:

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from serving.errors import ApiError
-from serving.service import Service
+from cer.serving.errors import ApiError
+from cer.serving.service import Service
 
 
 def get_service(request: Request) -> Service:
@@ -23,9 +23,7 @@ ServiceDep = Annotated[Service, Depends(get_service)]
 _bearer = HTTPBearer(auto_error=False, description="the server's CER_API_TOKEN, when it has one")
 
 
-def require_token(
-    service: ServiceDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> None:
+def require_token(service: ServiceDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
     expected = service.settings.token
     if expected is None:
         return

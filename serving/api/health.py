@@ -6,8 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from serving.api.deps import ServiceDep
-from serving.schemas import ExpertState, Health, Readiness
+from cer.serving.api.deps import ServiceDep
+from cer.serving.schemas import ExpertState, Health, Readiness
 
 router = APIRouter(tags=["health"])
 
@@ -17,9 +17,7 @@ def healthz() -> Health:
     return Health()
 
 
-@router.get(
-    "/readyz", response_model=Readiness, responses={503: {"model": Readiness, "description": "still loading, or loading failed"}}
-)
+@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness, "description": "still loading, or loading failed"}})
 def readyz(service: ServiceDep) -> JSONResponse:
     pool = service.pool
     readiness = Readiness(

@@ -9,12 +9,12 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 
-from serving.api.deps import ServiceDep, require_token
-from serving.errors import ApiError, error_responses, not_found
-from serving.intake import submit
-from serving.schemas import Job, JobAccepted, JobPage, JobUrls, UploadForm
-from serving.service import Service
-from serving.store import JobRecord
+from cer.serving.api.deps import ServiceDep, require_token
+from cer.serving.errors import ApiError, error_responses, not_found
+from cer.serving.intake import submit
+from cer.serving.schemas import Job, JobAccepted, JobPage, JobUrls, UploadForm
+from cer.serving.service import Service
+from cer.serving.store import JobRecord
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(require_token)], responses=error_responses(401))
 
@@ -42,9 +42,7 @@ _MEDIA_TYPES = {
 _REPORT_HEADERS = {"Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"}
 
 # The body is parsed by the route itself (streamed to disk), so the form is declared here.
-_UPLOAD_BODY = {
-    "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": UploadForm.model_json_schema()}}}
-}
+_UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": UploadForm.model_json_schema()}}}}
 
 
 def _record(service: Service, job_id: UUID) -> JobRecord:

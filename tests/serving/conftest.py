@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from serving.client import Client
-from serving.settings import Settings
+from cer.serving.client import Client
+from cer.serving.settings import Settings
 from tests.serving.live import LIMITS, TOKEN, RunningServer, threaded_server
 
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import uvicorn
 
-from serving.app import create_app
-from serving.client import Client, free_port
-from serving.settings import Settings
+from cer.serving.app import create_app
+from cer.serving.client import Client, free_port
+from cer.serving.settings import Settings
 
 TOKEN = "serving-tests-token-0123456789"
 # Small limits, so that the tests reach each of them cheaply.

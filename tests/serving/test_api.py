@@ -12,9 +12,9 @@ import httpx
 import numpy as np
 import pytest
 
-from pipeline.demo import write_clip
-from serving.client import Client
-from serving.service import DataDirInUse, Service
+from cer.pipeline.demo import write_clip
+from cer.serving.client import Client
+from cer.serving.service import DataDirInUse, Service
 from tests.serving.live import TOKEN, RunningServer
 
 

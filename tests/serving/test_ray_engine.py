@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.client import Client, local_server
+from cer.serving.client import Client, local_server
 
 ONE_EXPERT = Path(__file__).with_name("one_expert.yaml")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.client import Client, local_server
+from cer.serving.client import Client, local_server
 
 JOBS = 4
 PROFILE = str(Path(__file__).with_name("one_expert.yaml"))  # what the experts say does not matter here
@@ -49,9 +49,7 @@ def test_jobs_survive_a_killed_server(tmp_path: Path, silent_clip: Path) -> None
     first_done = [job_id for job_id, state in at_kill.items() if state["status"] == "done"]
     result_stamps = {job_id: result_json[job_id].stat().st_mtime_ns for job_id in first_done}
     # killed after writing its results but before the store heard: found done at restart
-    cut_after_results = {
-        job_id for job_id, state in at_kill.items() if state["status"] == "running" and result_json[job_id].exists()
-    }
+    cut_after_results = {job_id for job_id, state in at_kill.items() if state["status"] == "running" and result_json[job_id].exists()}
 
     with local_server(data_dir, PROFILE, ENV) as server, Client(server.url) as api:
         finished = {job_id: api.wait(job_id, timeout_s=600) for job_id in ids}

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from serving.files import JobFiles
-from serving.store import JobStore, NewJob
+from cer.serving.files import JobFiles
+from cer.serving.store import JobStore, NewJob
 
 
 @pytest.fixture

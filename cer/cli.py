@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -12,9 +13,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from modalities.sources import ModelNotAvailable
-from pipeline.config import PROFILE_NAMES, ConfigError, load_profile
-from pipeline.media import MediaError
+from cer.modalities.registry import expert_names
+from cer.modalities.sources import ModelNotAvailable, forbid_downloads
+from cer.pipeline.config import PROFILE_NAMES, ConfigError, load_profile
+from cer.pipeline.media import MediaError
+from cer.version import version_text
+
+DEFAULT_PROFILE = "default"
+OFFLINE_HINT = "to run on the packaged models alone, with no download, add `--profile offline`"
 
 USER_ERRORS = (MediaError, ConfigError, ModelNotAvailable, FileNotFoundError, ValueError)
 
@@ -56,8 +62,8 @@ def _progress_bar(description: str) -> tuple[Callable[[int, int], None], Callabl
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipeline.outputs.terminal import summary_table
-    from pipeline.runner import Pipeline
+    from cer.pipeline.outputs.terminal import summary_table
+    from cer.pipeline.runner import Pipeline
 
     profile = load_profile(args.profile, _profile_overrides(args))
     out_dir = Path(args.out) if args.out else Path("cer-out") / Path(args.video).stem
@@ -74,7 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from pipeline.batch import run_batch, totals_line
+    from cer.pipeline.batch import run_batch, totals_line
 
     profile = load_profile(args.profile, _profile_overrides(args))
     started = time.perf_counter()
@@ -85,10 +91,13 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    try:
+        import uvicorn
 
-    from serving.app import create_app
-    from serving.settings import Settings
+        from cer.serving.app import create_app
+        from cer.serving.settings import Settings
+    except ImportError as exc:  # the service's packages are the optional `serve` extra
+        raise ConfigError(f"the HTTP service needs {exc.name or 'its packages'}: pip install 'cer-video[serve]'") from None
 
     given = {"profile": args.profile, "data_dir": args.data_dir}
     settings = Settings(**{key: value for key, value in given.items() if value is not None})
@@ -100,7 +109,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from pipeline.demo import build_demo_clip
+    from cer.pipeline.demo import build_demo_clip
 
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -111,7 +120,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_expert(args: argparse.Namespace) -> int:
-    from pipeline.single_expert import run_expert
+    from cer.pipeline.single_expert import run_expert
 
     profile = load_profile(args.profile)
     for record in run_expert(args.name, args.input, profile):
@@ -120,14 +129,14 @@ def cmd_expert(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from pipeline import model_store
+    from cer.pipeline import model_store
 
     if args.action == "list":
         print(model_store.format_rows(model_store.model_rows([args.profile] if args.profile else None)))
     elif args.action == "pull":
         model_store.pull(load_profile(args.profile or "default"), report=lambda line: print(line, file=sys.stderr))
     else:
-        from modalities.tiny import make_tiny
+        from cer.modalities.tiny import make_tiny
 
         profile = load_profile("tiny")
         built = make_tiny(profile.cache_path, force=args.force)
@@ -136,12 +145,14 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from pipeline.evaluation.afew import Afew
-    from pipeline.evaluation.affwild2 import AffWild2
-    from pipeline.evaluation.cexprdb import CExprDb
-    from pipeline.evaluation.run import evaluate
+    from cer.pipeline.evaluation.afew import Afew
+    from cer.pipeline.evaluation.affwild2 import AffWild2
+    from cer.pipeline.evaluation.cexprdb import CExprDb
+    from cer.pipeline.evaluation.corpus import Corpus
+    from cer.pipeline.evaluation.run import evaluate
 
     profile = load_profile(args.profile, _profile_overrides(args))
+    corpus: Corpus
     if args.dataset == "afew":
         corpus = Afew(args.root, args.split)
     elif args.dataset == "affwild2":
@@ -156,7 +167,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from pipeline.expert_cache import ExpertCache, describe
+    from cer.pipeline.expert_cache import ExpertCache, describe
 
     store = ExpertCache(load_profile(args.profile).expert_cache_path)
     if args.action == "info":
@@ -168,8 +179,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_fusion(args: argparse.Namespace) -> int:
-    from fusion.fit import FitOptions
-    from pipeline.evaluation.fitting import fit_fusion, format_report
+    from cer.fusion.fit import FitOptions
+    from cer.pipeline.evaluation.fitting import fit_fusion, format_report
 
     profile = load_profile(args.profile, _profile_overrides(args))
     options = FitOptions(heads=args.heads or profile.fusion.heads, max_steps=args.max_steps, patience=args.patience)
@@ -182,10 +193,16 @@ def cmd_fusion(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cer", description="Compound expression recognition in videos, zero-shot, from six experts.")
+    parser.add_argument("--version", action="version", version=f"cer {version_text()}")
+    parser.add_argument(
+        "--offline", action="store_true", help="never download a model (as HF_HUB_OFFLINE=1 or CER_OFFLINE=1); missing models are an error"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    def with_profile(sub: argparse.ArgumentParser, default: str | None = "offline") -> None:
-        sub.add_argument("--profile", default=default, help=f"one of {', '.join(PROFILE_NAMES)}, or a YAML file (default: {default})")
+    def with_profile(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--profile", default=DEFAULT_PROFILE, help=f"one of {', '.join(PROFILE_NAMES)}, or a YAML file (default: {DEFAULT_PROFILE})"
+        )
 
     def with_fusion(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--compound", choices=("ppa", "pfsa"), help="basic-to-compound method (default: from the profile)")
@@ -200,18 +217,24 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="process one video")
     run.add_argument("video")
     run.add_argument("--out", help="output folder (default: cer-out/VIDEO_NAME)")
-    with_profile(run, "default")
+    with_profile(run)
     with_fusion(run)
     with_ray(run)
-    run.add_argument("--engine", choices=("ray", "inprocess"), help="experts as parallel Ray actors, or one after another here (default: from the profile)")
+    run.add_argument(
+        "--engine",
+        choices=("ray", "inprocess"),
+        help="experts as parallel Ray actors, or one after another here (default: from the profile)",
+    )
     run.set_defaults(handler=cmd_run)
 
     batch = commands.add_parser("batch", help="process many videos; finished ones are skipped on a re-run")
-    batch.add_argument("inputs", nargs="+", metavar="INPUT", help="a folder (searched recursively), a glob, or a CSV manifest with a `path` column")
+    batch.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="a folder (searched recursively), a glob, or a CSV manifest with a `path` column"
+    )
     batch.add_argument("--out", required=True, help="output folder: summary.csv, failures.csv and one folder per video")
     batch.add_argument("--force", action="store_true", help="recompute videos that already have a result.json")
     batch.add_argument("--jobs", type=_at_least_one, help="videos processed at once (default: one per CPU of the Ray cluster)")
-    with_profile(batch, "default")
+    with_profile(batch)
     with_fusion(batch)
     with_ray(batch)
     batch.set_defaults(handler=cmd_batch)
@@ -225,13 +248,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="the HTTP service and its web page (limits: CER_* variables, see README)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
-    serve.add_argument("--profile", help=f"one of {', '.join(PROFILE_NAMES)}, or a YAML file (default: $CER_PROFILE, else offline)")
+    serve.add_argument(
+        "--profile", help=f"one of {', '.join(PROFILE_NAMES)}, or a YAML file (default: $CER_PROFILE, else {DEFAULT_PROFILE})"
+    )
     serve.add_argument("--data-dir", type=Path, help="job store and job files (default: $CER_DATA_DIR, else ./cer-serve)")
     serve.set_defaults(handler=cmd_serve)
 
     expert = commands.add_parser("expert", help="run one expert alone; prints JSON lines")
-    expert.add_argument("name", help="static_face, dynamic_face, audio, text or clip_labels")
-    expert.add_argument("input", help="an image, a video, an audio file, or for text: a text file or - for stdin")
+    expert.add_argument("name", choices=expert_names(), metavar="NAME", help=f"one of {', '.join(expert_names())}")
+    expert.add_argument(
+        "input", help="a video (every expert); an image (static_face); an audio file (audio, text); a text file or - for stdin (text)"
+    )
     with_profile(expert)
     expert.set_defaults(handler=cmd_expert)
 
@@ -254,8 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     cexprdb.add_argument("--frame-list", type=Path, required=True, help="the organisers' frame list (an image_location column)")
     cexprdb.add_argument("--labels", type=Path, help="folder of VIDEO.txt frame labels, for metrics (AffWild2 layout, compound names)")
     for sub in (afew, affwild2, cexprdb):
-        sub.add_argument("--out", required=sub is cexprdb, help="output folder" + ("" if sub is cexprdb else " (default: cer-eval/DATASET-SPLIT)"))
-        with_profile(sub, "default")
+        sub.add_argument(
+            "--out", required=sub is cexprdb, help="output folder" + ("" if sub is cexprdb else " (default: cer-eval/DATASET-SPLIT)")
+        )
+        with_profile(sub)
         with_fusion(sub)
         with_ray(sub)
         sub.set_defaults(handler=cmd_eval)
@@ -263,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     cache = commands.add_parser("cache", help="the expert-output cache: what it holds, or empty it")
     cache.add_argument("action", choices=("info", "clear"))
     cache.add_argument("--expert", help="clear: only this expert's outputs")
-    with_profile(cache, "default")
+    with_profile(cache)
     cache.set_defaults(handler=cmd_cache)
 
     fusion = commands.add_parser("fusion", help="learn the MHPF fusion weights")
@@ -272,35 +301,57 @@ def build_parser() -> argparse.ArgumentParser:
     spec = "afew:ROOT:SPLIT or affwild2:VIDEOS:ANNOTATIONS"
     fit.add_argument("--train", nargs="+", required=True, metavar="SPEC", help=f"training splits: {spec}")
     fit.add_argument("--dev", nargs="+", required=True, metavar="SPEC", help="dev splits, for early stopping on macro F1")
-    fit.add_argument("--test", nargs="*", default=[], metavar="SPEC", help="splits kept for testing (also c-expr-db:VIDEOS:FRAME_LIST): refused as train or dev")
+    fit.add_argument(
+        "--test",
+        nargs="*",
+        default=[],
+        metavar="SPEC",
+        help="splits kept for testing (also c-expr-db:VIDEOS:FRAME_LIST): refused as train or dev",
+    )
     fit.add_argument("--out", required=True, help="the weights file to write (JSON)")
     fit.add_argument("--heads", type=_at_least_one, help="MHPF heads (default: from the profile)")
     fit.add_argument("--max-steps", type=_at_least_one, default=300, help="optimisation steps at most (default: 300)")
     fit.add_argument("--patience", type=_at_least_one, default=30, help="steps without a better dev macro F1 before stopping (default: 30)")
-    with_profile(fit, "default")
+    with_profile(fit)
     with_ray(fit)
     fit.set_defaults(handler=cmd_fusion)
     return parser
 
 
+def _show_progress_lines() -> None:
+    """cer's own progress lines (models being fetched) on stderr; other libraries stay at warnings."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("cer: %(message)s"))
+    cer_log = logging.getLogger("cer")
+    cer_log.addHandler(handler)
+    cer_log.setLevel(logging.INFO)
+    cer_log.propagate = False
+
+
+def _error_line(exc: Exception, args: argparse.Namespace) -> str:
+    line = f"cer: error: {exc}"
+    if isinstance(exc, ModelNotAvailable) and getattr(args, "profile", None) not in ("offline", "tiny"):
+        line += f"\ncer: hint: {OFFLINE_HINT}"
+    return line
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.offline:
+        forbid_downloads()
+    _show_progress_lines()
     try:
         return args.handler(args)
     except USER_ERRORS as exc:
         if os.environ.get("CER_DEBUG"):
             raise
-        print(f"cer: error: {exc}", file=sys.stderr)
+        print(_error_line(exc, args), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("cer: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+    except Exception as exc:
         if os.environ.get("CER_DEBUG"):
             raise
         print(f"cer: internal error: {type(exc).__name__}: {exc} (set CER_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
