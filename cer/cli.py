@@ -183,7 +183,12 @@ def cmd_fusion(args: argparse.Namespace) -> int:
     from cer.pipeline.evaluation.fitting import fit_fusion, format_report
 
     profile = load_profile(args.profile, _profile_overrides(args))
-    options = FitOptions(heads=args.heads or profile.fusion.heads, max_steps=args.max_steps, patience=args.patience)
+    options = FitOptions(
+        heads=args.heads or profile.fusion.heads,
+        max_steps=args.max_steps,
+        patience=args.patience,
+        temperatures=profile.fusion.temperatures,
+    )
     out = Path(args.out)
     report = fit_fusion(args.train, args.dev, args.test, profile, out, options, work_dir=out.parent / f"{out.stem}-videos")
     print(format_report(report))

@@ -38,6 +38,10 @@ class CompoundScores:
     pair: tuple[str, str]
     pair_probs: tuple[float, float]  # the fused basic probabilities of the winning pair
     note: str | None = None
+    # The stronger label of the winning pair when the weaker one has too little probability for
+    # the window to read as a blend (PPA's sum lets the stronger part decide alone); the forced
+    # compound label stays for the ABAW file.
+    basic_only: str | None = None
 
 
 def _verdict(method: str, scores: np.ndarray, probs: Sequence[float], vocabulary: Mapping[str, tuple[str, str]]) -> CompoundScores:
@@ -86,19 +90,39 @@ def to_compound(
     outputs: Mapping[str, ExpertOutput] | None = None,
     temperature: float = 0.05,
     phrase_weight: float = 0.0,
+    basic_only_below: float = 0.0,
 ) -> CompoundScores:
     """Compound scores for one window from its fused basic probabilities and, for PFSA, the
-    embeddings in its experts' `outputs` (expert name -> output for this window)."""
+    embeddings in its experts' `outputs` (expert name -> output for this window). When the
+    weaker basic of the winning pair has less than `basic_only_below`, `basic_only` names the
+    stronger one."""
+    result = _scores(probs, vocabulary, method, outputs or {}, temperature, phrase_weight)
+    weaker, stronger = sorted(zip(result.pair_probs, result.pair, strict=True))
+    if weaker[0] < basic_only_below:
+        result.basic_only = stronger[1]
+    return result
+
+
+def _scores(
+    probs: Sequence[float],
+    vocabulary: Mapping[str, tuple[str, str]],
+    method: str,
+    outputs: Mapping[str, ExpertOutput],
+    temperature: float,
+    phrase_weight: float,
+) -> CompoundScores:
     if method not in ("ppa", "pfsa"):
         raise ValueError(f"unknown basic-to-compound method {method!r}; use ppa or pfsa")
-    # (embedding, label embeddings) of each output that has both
-    embedded = [
-        (o.embedding, o.label_embeddings) for o in (outputs or {}).values() if o.embedding is not None and o.label_embeddings is not None
-    ]
+    # expert name -> (embedding, label embeddings), for each output that has both
+    embedded = {
+        name: (o.embedding, o.label_embeddings) for name, o in outputs.items() if o.embedding is not None and o.label_embeddings is not None
+    }
     if method == "ppa" or not embedded:
         result = ppa(probs, vocabulary)
         if method == "pfsa":
             result.note = "PFSA needs image-text embeddings and no expert provided them in this window: PPA used"
         return result
-    distributions = [pfsa_distribution(image, labels, vocabulary, temperature, phrase_weight) for image, labels in embedded]
-    return _verdict("pfsa", np.mean(distributions, axis=0), probs, vocabulary)
+    distributions = [pfsa_distribution(image, labels, vocabulary, temperature, phrase_weight) for image, labels in embedded.values()]
+    result = _verdict("pfsa", np.mean(distributions, axis=0), probs, vocabulary)
+    result.note = f"PFSA from the image-text embeddings of {', '.join(embedded)} (only experts with such embeddings take part)"
+    return result

@@ -8,8 +8,8 @@ starting point and the bar: if training never beats them on dev, equal weights a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -32,12 +32,13 @@ class WindowSet:
 
 @dataclass(frozen=True)
 class FitOptions:
-    heads: int = 3  # MHPF heads (the authors use 3)
+    heads: int = 3  # MHPF heads (3: the default of the authors' multi-head class; their config trains one)
     max_steps: int = 300  # full-batch optimisation steps at most
     patience: int = 30  # steps without a better dev macro F1 before stopping
     learning_rate: float = 0.05
     init_scale: float = 0.01  # spread of the initial logits: breaks the symmetry between heads
     seed: int = 0
+    temperatures: Mapping[str, float] = field(default_factory=dict)  # per expert, as `fusion.temperatures`
 
 
 @dataclass
@@ -68,11 +69,11 @@ def fit_mhpf(experts: Sequence[str], train: WindowSet, dev_score: Callable[[MHPF
     labels = torch.as_tensor(np.asarray(train.labels)[usable], dtype=torch.long)
     class_weights = balanced_class_weights(labels)
 
-    equal = MHPF(experts, options.heads)
+    equal = MHPF(experts, options.heads, temperatures=options.temperatures)
     best_state, best_score, best_step = equal.state_dict(), dev_score(equal), 0
     equal_score = best_score
     torch.manual_seed(options.seed)
-    module = MHPF(experts, options.heads)
+    module = MHPF(experts, options.heads, temperatures=options.temperatures)
     with torch.no_grad():
         module.W.normal_(0.0, options.init_scale)
     optimiser = torch.optim.Adam(module.parameters(), lr=options.learning_rate)
@@ -90,6 +91,6 @@ def fit_mhpf(experts: Sequence[str], train: WindowSet, dev_score: Callable[[MHPF
             best_score, best_step = score, step
         elif step - best_step >= options.patience:
             break
-    chosen = MHPF(experts, options.heads)
+    chosen = MHPF(experts, options.heads, temperatures=options.temperatures)
     chosen.load_state_dict(best_state)
     return FitResult(chosen, best_step, step, best_score, equal_score)

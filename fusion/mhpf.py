@@ -4,6 +4,11 @@ Each head h holds a weight table W[h, m, c]; per class the weights are softmaxed
 experts present in the window, the head output is z_h[c] = sum_m a[h, m, c] p_m[c], and
 the heads are mixed with b = softmax(B). With all weights equal this is the plain mean of
 the experts present.
+
+Before fusion each expert's distribution may be tempered, p_m ** (1 / T_m) renormalised
+(`fusion.temperatures` in a profile, 1 by default): an expert whose distributions are far
+sharper than the others' (CLIP with its logit scale) otherwise decides alone under equal
+weights. `bench/expert_entropy.py` measures each expert's mean entropy to choose T.
 """
 
 from __future__ import annotations
@@ -31,11 +36,27 @@ class FusedWindow:
 class MHPF(nn.Module):
     """The fusion as a torch module so that `cer fusion fit` can learn W and B."""
 
-    def __init__(self, experts: Sequence[str], heads: int = 3, n_classes: int = len(BASIC)) -> None:
+    inverse_temperature: torch.Tensor  # [M] 1 / T per expert, a buffer (see `temper`)
+
+    def __init__(
+        self,
+        experts: Sequence[str],
+        heads: int = 3,
+        n_classes: int = len(BASIC),
+        temperatures: Mapping[str, float] | None = None,
+    ) -> None:
         super().__init__()
         self.experts = list(experts)
         self.W = nn.Parameter(torch.zeros(heads, len(self.experts), n_classes))
         self.B = nn.Parameter(torch.zeros(heads))
+        self.temperatures = {name: float((temperatures or {}).get(name, 1.0)) for name in self.experts}
+        # a fixed setting, not learned: a buffer follows the module's device and dtype
+        self.register_buffer("inverse_temperature", torch.tensor([1.0 / self.temperatures[n] for n in self.experts]))
+
+    def temper(self, probs: torch.Tensor) -> torch.Tensor:
+        """Each expert's distributions [batch, M, C] raised to 1 / T and renormalised (absent rows stay 0)."""
+        powered = probs.nan_to_num(0.0).clamp_min(0.0) ** self.inverse_temperature[None, :, None]
+        return (powered / powered.sum(dim=2, keepdim=True)).nan_to_num(0.0)
 
     def effective_weights(self, present: torch.Tensor) -> torch.Tensor:
         """[batch, M, C] weight of each expert for each class: sum_h b_h a[h, m, c].
@@ -52,19 +73,27 @@ class MHPF(nn.Module):
     def forward(self, probs: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         """Fused [batch, C] scores from expert probabilities [batch, M, C] (absent rows are ignored)."""
         weights = self.effective_weights(present)
-        return (weights * probs.nan_to_num(0.0)).sum(dim=1)
+        return (weights * self.temper(probs)).sum(dim=1)
 
     def save(self, path: Path, about: Mapping[str, Any] | None = None) -> None:
         """Write the weights as JSON; `about` (how they were fitted) goes along under "fit"."""
-        payload = {"experts": self.experts, "heads": self.W.shape[0], "W": self.W.tolist(), "B": self.B.tolist()}
+        payload = {
+            "experts": self.experts,
+            "heads": self.W.shape[0],
+            "W": self.W.tolist(),
+            "B": self.B.tolist(),
+            "temperatures": self.temperatures,  # what the weights were fitted with (the profile sets them)
+        }
         if about is not None:
             payload["fit"] = dict(about)
         path.write_text(json.dumps(payload, indent=1))
 
     @classmethod
-    def build(cls, experts: Sequence[str], heads: int, weights: str | Path | None = None) -> MHPF:
+    def build(
+        cls, experts: Sequence[str], heads: int, weights: str | Path | None = None, temperatures: Mapping[str, float] | None = None
+    ) -> MHPF:
         """Learned weights from the file `weights` when given, else equal weights over `heads` heads."""
-        return cls.load(Path(weights), experts) if weights else cls(experts, heads)
+        return cls.load(Path(weights), experts, temperatures) if weights else cls(experts, heads, temperatures=temperatures)
 
     def expert_weights(self) -> dict[str, list[float]]:
         """Each expert's weight per class when every expert is present (the learned weights at a glance)."""
@@ -73,7 +102,7 @@ class MHPF(nn.Module):
         return {name: weights[m].tolist() for m, name in enumerate(self.experts)}
 
     @classmethod
-    def load(cls, path: Path, experts: Sequence[str]) -> MHPF:
+    def load(cls, path: Path, experts: Sequence[str], temperatures: Mapping[str, float] | None = None) -> MHPF:
         """Weights from a file, laid out for `experts`; experts the file lacks get neutral (zero) logits."""
         try:
             payload = json.loads(Path(path).read_text())
@@ -85,7 +114,7 @@ class MHPF(nn.Module):
             raise ValueError(f"fusion weights {path}: unreadable ({exc})") from None
         if table.shape != (heads, len(stored), len(BASIC)) or mixing.shape != (heads,):
             raise ValueError(f"fusion weights {path}: W must be [heads, experts, {len(BASIC)}] and B [heads]")
-        module = cls(experts, heads)
+        module = cls(experts, heads, temperatures=temperatures)
         with torch.no_grad():
             for m, name in enumerate(module.experts):
                 if name in stored:

@@ -2,8 +2,13 @@
 
 Two methods (`options.method`):
 - `lstm` (default profile): the EmoAffectNet LSTM (trained on Aff-Wild2) over the ResNet-50's
-  512-d embeddings of 10 face frames spread evenly over the window (frames repeat when the
-  window has fewer), as the authors' AVCER system used it. Models: `backbone`, `temporal`.
+  512-d embeddings of face frames, fed as it was trained: sequences of 10 consecutive face
+  frames 0.2 s apart (EMO-AffectNetModel samples faces at 5 fps and builds sequences with
+  win=10, step=5; AVCER keeps a sliding buffer of the last 10). Frames are chosen by their
+  timestamps on a 0.2 s grid, so this holds whatever `media.sample_fps` is; the sequences
+  slide over the window's face frames by 5 ([0:10], [5:15], [10:20] for 20), a short one is
+  padded by repeating its last feature, and the window's answer is the mean of its
+  sequences' probabilities. Models: `backbone`, `temporal`.
 - `apex_pooling` (offline profile, no temporal model ships in a package): per-frame
   probabilities of the static classifier, pooled with weights that favour the frames where
   the expression is strongest. A pooling rule, not a trained model; the outputs say so.
@@ -12,6 +17,7 @@ Two methods (`options.method`):
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -41,6 +47,8 @@ from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus
 
 LSTM_FILE = "FER_dinamic_LSTM_Aff-Wild2.pt"  # the authors' spelling, on the hub and in the tiny model
 APEX_METHOD = "apex-weighted pooling rule, not a trained model"
+LSTM_FRAME_STEP_S = 0.2  # seconds between the LSTM's input frames in training (faces taken at 5 fps)
+LSTM_SEQUENCE_HOP = 5  # frames between the starts of consecutive sequences (sequences.py: step=5)
 _NEUTRAL = BASIC.index("Neutral")
 
 
@@ -74,9 +82,25 @@ def apex_pool(probs: np.ndarray, temperature: float) -> tuple[np.ndarray, np.nda
     return weights @ probs, weights
 
 
-def sequence_indices(n_frames: int, length: int = EMOAFFECTNET_SEQUENCE) -> np.ndarray:
-    """`length` indices spread evenly over n_frames in time order (repeating when n_frames < length)."""
-    return np.linspace(0, n_frames - 1, length).round().astype(int)
+def on_time_grid(times: Sequence[float], step_s: float = LSTM_FRAME_STEP_S) -> list[int]:
+    """Positions (into `times`, ascending) of the frames nearest a grid that starts at the first
+    frame and steps by `step_s`; a grid point with no frame within half a step is skipped."""
+    if not times:
+        return []
+    stamps = np.asarray(times)
+    targets = stamps[0] + step_s * np.arange(round((stamps[-1] - stamps[0]) / step_s) + 1)
+    nearest = np.abs(stamps[:, None] - targets[None, :]).argmin(axis=0)
+    close = np.abs(stamps[nearest] - targets) <= step_s / 2
+    return sorted(set(nearest[close].tolist()))
+
+
+def sliding_sequences(length: int, size: int = EMOAFFECTNET_SEQUENCE, hop: int = LSTM_SEQUENCE_HOP) -> list[list[int]]:
+    """Index sequences of `size` sliding by `hop` over `length` items until one reaches the end;
+    a short sequence is padded by repeating its last index (EMO-AffectNetModel's sequences.py)."""
+    starts = [0]
+    while starts[-1] + size < length:
+        starts.append(starts[-1] + hop)
+    return [[min(start + i, length - 1) for i in range(size)] for start in starts]
 
 
 class DynamicFaceExpert(Expert):
@@ -138,15 +162,23 @@ class DynamicFaceExpert(Expert):
         sequences: list[np.ndarray] = []
         evidence: list[tuple[int, dict[str, int]]] = []
         for window in chunk.windows:
-            indices, counts = window_faces(chunk, window, features)
-            evidence.append((window.index, counts))
-            if indices:
-                sequences.append(np.stack([features[indices[i]] for i in sequence_indices(len(indices))]))
-        probs = iter(self._run_lstm(sequences))  # every window with faces in one forward pass
-        return [
-            self.present(index, next(probs), **counts) if counts["face_frames"] else self.absent(index, NO_FACE, **counts)
-            for index, counts in evidence
-        ]
+            frames = chunk.frames_in(window)
+            on_grid = [frames[i] for i in on_time_grid([f.t_s for f in frames])]
+            face_rows = [features[f.frame_index] for f in on_grid if f.frame_index in features]
+            windowed = [np.stack([face_rows[i] for i in order]) for order in sliding_sequences(len(face_rows))] if face_rows else []
+            sequences += windowed
+            counts = {"face_frames": sum(f.frame_index in features for f in frames), "sampled_frames": len(frames)}
+            evidence.append((window.index, {**counts, "lstm_frames": len(face_rows), "lstm_sequences": len(windowed)}))
+        probs = self._run_lstm(sequences)  # every sequence of the chunk in one forward pass
+        outputs, used = [], 0
+        for index, counts in evidence:
+            taken = counts["lstm_sequences"]
+            if taken:
+                outputs.append(self.present(index, probs[used : used + taken].mean(axis=0), **counts))
+            else:
+                outputs.append(self.absent(index, NO_FACE, **counts))
+            used += taken
+        return outputs
 
     @torch.inference_mode()
     def _run_lstm(self, sequences: list[np.ndarray]) -> np.ndarray:

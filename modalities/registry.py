@@ -19,6 +19,8 @@ _EXPERTS: dict[str, str] = {
     "clip_labels": "cer.modalities.clip_labels:ClipLabelsExpert",
     "scene": "cer.modalities.scene:SceneExpert",
 }
+# The six experts of the published method (tests register more under other names).
+METHOD_EXPERTS: tuple[str, ...] = tuple(_EXPERTS)
 
 
 def register(name: str, target: str) -> None:

@@ -109,8 +109,21 @@ class CacheConfig(Strict):
 
 
 class FusionConfig(Strict):
+    # MHPF heads. 3 is the default of the authors' multi-head class; their committed config
+    # trains a single head. With equal weights the number of heads changes nothing.
     heads: int = Field(default=3, ge=1)
     weights: str | None = None  # JSON file with learned MHPF weights; None means equal weights
+    # expert -> temperature T: its distributions enter the fusion as p ** (1 / T), renormalised.
+    # 1 (the default) leaves them as they are; T > 1 flattens a sharp expert (bench/expert_entropy.py).
+    temperatures: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("temperatures")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = [name for name, t in value.items() if not t > 0]
+        if bad:
+            raise ValueError(f"temperatures must be above 0: {', '.join(bad)}")
+        return value
 
 
 class PFSAConfig(Strict):
@@ -127,6 +140,12 @@ class CompoundConfig(Strict):
     # name of a packaged vocabulary (`raf_ce`) or the path of a YAML file holding that mapping.
     vocabulary: dict[str, tuple[str, str]] = Field(default_factory=lambda: dict(PAIRS))
     pfsa: PFSAConfig = PFSAConfig()
+    # A window whose winning pair has its weaker basic below this fused probability is shown as
+    # "basic only: <the stronger>" (result.json, windows.csv, report, page; the ABAW file keeps
+    # the forced compound). 0.1 sits just under the uniform share of 8 classes (0.125): a weaker
+    # part less likely than chance is no evidence of a blend, while a real secondary emotion,
+    # even a faint one, stays above it. 0 turns the rule off.
+    basic_only_below: float = Field(default=0.1, ge=0, lt=1)
 
     @field_validator("vocabulary", mode="before")
     @classmethod
@@ -154,6 +173,13 @@ class Profile(Strict):
     fusion: FusionConfig = FusionConfig()
     compound: CompoundConfig = CompoundConfig()
     cache: CacheConfig = CacheConfig()
+
+    @model_validator(mode="after")
+    def _temperatures_name_experts(self) -> Profile:
+        unknown = sorted(set(self.fusion.temperatures) - set(self.experts))
+        if unknown:
+            raise ValueError(f"fusion.temperatures names no expert of the profile: {', '.join(unknown)}")
+        return self
 
     @field_validator("experts")
     @classmethod

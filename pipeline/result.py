@@ -55,6 +55,7 @@ def _compound_record(compound: CompoundScores | None, method: str) -> dict[str, 
             "pair": None,
             "pair_probs": None,
             "note": "no expert was present in this window",
+            "basic_only": None,
         }
     record = asdict(compound)
     record["pair"], record["pair_probs"] = list(compound.pair), list(compound.pair_probs)
@@ -83,5 +84,12 @@ def expert_record(status: ExpertStatus) -> dict[str, Any]:
 
 def fusion_record(module: MHPF, weights_file: str | None) -> dict[str, Any]:
     """How the experts are weighed: per expert and class, the weight it gets when all are
-    present (equal unless learned), and the weights file they come from."""
-    return {"method": "mhpf", "heads": int(module.W.shape[0]), "weights_file": weights_file, "expert_weights": module.expert_weights()}
+    present (equal unless learned), the weights file they come from, and each expert's
+    temperature (1: its distributions enter the fusion as they are)."""
+    return {
+        "method": "mhpf",
+        "heads": int(module.W.shape[0]),
+        "weights_file": weights_file,
+        "expert_weights": module.expert_weights(),
+        "temperatures": module.temperatures,
+    }

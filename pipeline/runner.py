@@ -34,7 +34,7 @@ class Pipeline:
         # Fetched here, once, before any expert (a Ray actor each) starts and asks for them.
         ensure_models(profile)
         self.faces = FaceTracker(profile.faces, profile.cache_path)
-        self.fusion = MHPF.build(list(experts), profile.fusion.heads, profile.fusion.weights)
+        self.fusion = MHPF.build(list(experts), profile.fusion.heads, profile.fusion.weights, profile.fusion.temperatures)
         # Last: with Ray it starts processes, which nothing would stop if a step above failed.
         self.executor = executor or make_executor(profile)
 
@@ -64,7 +64,15 @@ class Pipeline:
                 fused = fuse(self.fusion, {name: out.probs for name, out in outputs.items()})
                 method, pfsa = self.profile.compound.method, self.profile.compound.pfsa
                 compound = (
-                    to_compound(fused.probs, vocabulary, method, outputs, pfsa.temperature, pfsa.compound_phrase_weight)
+                    to_compound(
+                        fused.probs,
+                        vocabulary,
+                        method,
+                        outputs,
+                        pfsa.temperature,
+                        pfsa.compound_phrase_weight,
+                        self.profile.compound.basic_only_below,
+                    )
                     if fused.probs
                     else None
                 )

@@ -187,7 +187,7 @@ def test_pfsa_follows_the_embedding_not_the_probabilities() -> None:
     c = 1 / np.sqrt(2)
     # pairs in PAIRS order: FS, HS, SS, DS, AS share Surprise (c / 2), HS has both (c); SF, SA none
     expected = pfsa_by_hand([c / 2, c, c / 2, c / 2, c / 2, 0.0, 0.0], 0.1)
-    assert result.method == "pfsa" and result.note is None
+    assert result.method == "pfsa" and result.note is not None and "clip_labels" in result.note
     assert result.scores == pytest.approx(expected.tolist())
     assert result.label == "Happily_Surprised" and result.confidence == pytest.approx(expected.max())
     assert result.pair_probs == pytest.approx((0.05, 0.05))  # the fused probabilities behind the winner
@@ -274,8 +274,8 @@ def test_tiny_clip_expert_in_the_pipeline_feeds_pfsa(raf_ce_run: tuple[dict, Pat
     for window in result["windows"]:
         probs = window["experts"]["clip_labels"]["probs"]
         assert len(probs) == 8 and sum(probs) == pytest.approx(1.0) and min(probs) >= 0
-        # PFSA ran on the expert's embeddings: no fallback note
-        assert window["compound"]["method"] == "pfsa" and window["compound"]["note"] is None
+        # PFSA ran on the expert's embeddings (not the PPA fallback), and says whose
+        assert window["compound"]["method"] == "pfsa" and "embeddings of clip_labels" in window["compound"]["note"]
         assert sum(window["compound"]["scores"]) == pytest.approx(1.0)
 
 

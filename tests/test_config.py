@@ -57,3 +57,13 @@ def test_unknown_profile_lists_the_known_ones():
 def test_child_null_removes_parent_value():
     assert "emotion" not in load_profile("offline").experts["audio"].models
     assert "emotion" in load_profile("default").experts["audio"].models
+
+
+def test_fusion_temperatures_must_name_experts_and_be_positive(tmp_path):
+    with pytest.raises(ConfigError, match="telepathy"):
+        load_profile(write(tmp_path, "extends: tiny\nfusion: {temperatures: {telepathy: 2.0}}\n"))
+    with pytest.raises(ConfigError, match="above 0"):
+        load_profile(write(tmp_path, "extends: tiny\nfusion: {temperatures: {clip_labels: 0}}\n"))
+    assert load_profile(write(tmp_path, "extends: tiny\nfusion: {temperatures: {clip_labels: 2.5}}\n")).fusion.temperatures == {
+        "clip_labels": 2.5
+    }

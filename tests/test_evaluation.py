@@ -15,7 +15,9 @@ from cer.cli import main
 from cer.fusion.frames import frame_labels, spread_to_frames
 from cer.modalities.registry import register
 from cer.pipeline import execution
+from cer.pipeline.config import load_profile
 from cer.pipeline.evaluation import metrics
+from cer.pipeline.evaluation.report import missing_experts
 from cer.pipeline.labels import BASIC, COMPOUND
 from tests import corpora, synthetic_experts
 
@@ -121,6 +123,11 @@ def afew_eval(tmp_path_factory: pytest.TempPathFactory, clips: dict[str, Path], 
     return out
 
 
+def test_the_comparison_names_the_experts_a_profile_lacks() -> None:
+    assert missing_experts(load_profile("offline")) == ["audio (speech emotion; voice activity only)", "clip_labels", "scene"]
+    assert missing_experts(load_profile("tiny")) == []
+
+
 def test_afew_layout(afew_eval: Path) -> None:
     document = json.loads((afew_eval / "metrics.json").read_text())
     clip = document["levels"]["clip"]
@@ -136,6 +143,10 @@ def test_afew_layout(afew_eval: Path) -> None:
     report = (afew_eval / "report.md").read_text()
     assert "Nothing was tuned on this split (Val_AFEW)" in report and "Macro F1" in report
     assert "tiny-eval" in report and "`tiny:clip`" in report
+    comparison = next(line for line in report.splitlines() if line.startswith("Published"))
+    # on one line: their level and class set, then ours, and the experts this profile lacks
+    assert "49.02 %, at the clip level, macro F1 over the labels in the truth or the predictions" in comparison
+    assert "Here: the clip level, macro F1 over Happiness, Sadness, Surprise" in comparison
 
 
 def test_affwild2_layout_reuses_the_cached_outputs_of_the_same_clips(

@@ -11,7 +11,14 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from cer.modalities.dynamic_face import APEX_METHOD, DynamicFaceExpert, apex_pool, build_tiny_dynamic_face, sequence_indices
+from cer.modalities.dynamic_face import (
+    APEX_METHOD,
+    DynamicFaceExpert,
+    apex_pool,
+    build_tiny_dynamic_face,
+    on_time_grid,
+    sliding_sequences,
+)
 from cer.modalities.face_models import EmoAffectNetLSTM, EmoAffectNetResNet50, load_state_dict_file
 from cer.modalities.sources import ModelNotAvailable, resolve
 from cer.modalities.static_face import NO_FACE, StaticFaceExpert, build_tiny_static_face, mini_xception_input
@@ -238,10 +245,64 @@ def test_apex_expert_says_it_is_a_rule(offline_dynamic: DynamicFaceExpert) -> No
     assert offline_dynamic.status().note == APEX_METHOD
 
 
-def test_sequence_indices_spread_and_repeat() -> None:
-    assert sequence_indices(20).tolist() == [0, 2, 4, 6, 8, 11, 13, 15, 17, 19]
-    assert sequence_indices(3).tolist() == [0, 0, 0, 1, 1, 1, 1, 2, 2, 2]
-    assert sequence_indices(1).tolist() == [0] * 10
+def test_frames_are_chosen_on_a_0_2_s_grid_whatever_the_sampling_rate() -> None:
+    assert on_time_grid([i / 5 for i in range(20)]) == list(range(20))
+    assert on_time_grid([i / 10 for i in range(40)]) == list(range(0, 40, 2))
+    assert on_time_grid([0.0, 0.1, 0.2, 0.3, 0.4, 1.0]) == [0, 2, 4, 5]  # nothing near 0.6 or 0.8 s
+
+
+def test_sequences_slide_by_5_and_pad_by_repeating_the_last() -> None:
+    assert sliding_sequences(20) == [list(range(0, 10)), list(range(5, 15)), list(range(10, 20))]
+    assert sliding_sequences(7) == [[0, 1, 2, 3, 4, 5, 6, 6, 6, 6]]
+    assert sliding_sequences(23)[-1] == [15, 16, 17, 18, 19, 20, 21, 22, 22, 22]
+
+
+class RecordingLstm(torch.nn.Module):
+    """A test double for the EmoAffectNet LSTM that records the frame of each input feature (the
+    features below carry their frame index) and answers Happiness (its class 1)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fed: list[list[int]] = []
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        self.fed += batch[..., 0].round().int().tolist()
+        return torch.tensor([[0.0, 5.0, 0, 0, 0, 0, 0]]).repeat(batch.shape[0], 1)
+
+
+def indexed_faces(present: list[bool]) -> list[np.ndarray | None]:
+    """Face crops whose pixels are their frame index, or None where there is no face."""
+    return [np.full((64, 64, 3), i, np.uint8) if face else None for i, face in enumerate(present)]
+
+
+def lstm_inputs(expert: DynamicFaceExpert, chunk: Chunk) -> tuple[list[list[int]], list]:
+    recorder = RecordingLstm()
+    expert.temporal = recorder
+    expert.classifier.features = lambda crops: np.stack([np.full(512, float(crop[0, 0, 0])) for crop in crops])  # type: ignore[method-assign]
+    return recorder.fed, expert.predict(chunk)
+
+
+@pytest.mark.parametrize(
+    ("fps", "expected"),
+    [
+        (5.0, [list(range(0, 10)), list(range(5, 15)), list(range(10, 20))]),
+        (10.0, [list(range(0, 20, 2)), list(range(10, 30, 2)), list(range(20, 40, 2))]),
+    ],
+)
+def test_the_lstm_is_fed_consecutive_frames_0_2_s_apart(tiny_cache: Path, fps: float, expected: list[list[int]]) -> None:
+    fed, outputs = lstm_inputs(tiny_dynamic(tiny_cache), make_chunk(indexed_faces([True] * int(4 * fps)), fps))
+    assert fed == expected
+    assert len(outputs) == 1 and outputs[0].evidence["lstm_sequences"] == 3
+    assert BASIC[int(np.argmax(outputs[0].probs))] == "Happiness"  # the mean of the recorder's answers
+
+
+def test_a_short_window_pads_and_frames_without_a_face_are_skipped(tiny_cache: Path) -> None:
+    expert = tiny_dynamic(tiny_cache)
+    fed, _ = lstm_inputs(expert, make_chunk(indexed_faces([True] * 7), 5.0))
+    assert fed == [[0, 1, 2, 3, 4, 5, 6, 6, 6, 6]]
+    fed, outputs = lstm_inputs(expert, make_chunk(indexed_faces([True] * 5 + [False] * 5 + [True] * 10), 5.0))
+    assert fed == [[0, 1, 2, 3, 4, 10, 11, 12, 13, 14], [10, 11, 12, 13, 14, 15, 16, 17, 18, 19]]
+    assert outputs[0].evidence == {"face_frames": 15, "sampled_frames": 20, "lstm_frames": 15, "lstm_sequences": 2}
 
 
 # --- tiny models: the default profile's classes with random weights ---------------------
@@ -282,7 +343,7 @@ def test_tiny_models_run_through_the_experts(tiny_cache: Path) -> None:
         for output in outputs[:2]:
             assert assert_distribution(output.probs)[BASIC.index("Other")] == 0
         assert outputs[2].reason == NO_FACE
-        assert outputs[0].evidence == {"face_frames": 4, "sampled_frames": 20}  # the LSTM repeats frames
+        assert {k: outputs[0].evidence[k] for k in ("face_frames", "sampled_frames")} == {"face_frames": 4, "sampled_frames": 20}
 
 
 def test_tiny_static_features_are_512_d(tiny_cache: Path) -> None:

@@ -84,6 +84,27 @@ def test_pfsa_without_embeddings_falls_back_to_ppa_and_says_so():
     assert result.label == "Happily_Surprised" and "PPA" in result.note
 
 
+def test_a_faint_second_part_reads_basic_only_but_the_forced_compound_stays():
+    smile = [0.1, 0.01, 0.01, 0.01, 0.85, 0.01, 0.0003, 0.0097]  # a plain smile: Surprise 0.0003
+    result = to_compound(smile, PAIRS, "ppa", basic_only_below=0.1)
+    assert result.label == "Happily_Surprised" and result.basic_only == "Happiness"
+    blend = [0.05, 0.02, 0.02, 0.03, 0.5, 0.03, 0.3, 0.05]
+    assert to_compound(blend, PAIRS, "ppa", basic_only_below=0.1).basic_only is None
+    assert to_compound(smile, PAIRS, "ppa").basic_only is None  # 0: the rule is off
+
+
+def test_a_temperature_flattens_one_expert_before_the_fusion():
+    soft = [0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.65, 0.05]
+    sharp = [0.001] * 8
+    sharp[HAPPY] = 1 - 0.007
+    plain = fuse(MHPF(["clip", "face"]), {"clip": sharp, "face": soft})
+    tempered = fuse(MHPF(["clip", "face"], temperatures={"clip": 4.0}), {"clip": sharp, "face": soft})
+    assert sum(tempered.probs) == pytest.approx(1.0)
+    assert tempered.probs[HAPPY] < plain.probs[HAPPY]  # the sharp expert no longer decides alone
+    assert MHPF(["clip"], temperatures={"clip": 4.0}).temperatures == {"clip": 4.0}
+    assert fuse(MHPF(["clip", "face"], temperatures={"clip": 1.0}), {"clip": sharp, "face": soft}).probs == pytest.approx(plain.probs)
+
+
 def test_windows_spread_to_frames_with_overlap_averaging():
     scores = np.array([[0.6, 0.4], [0.2, 0.8]])
     frames = spread_to_frames([(0, 4), (2, 6)], scores, n_frames=7)

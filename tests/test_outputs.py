@@ -262,7 +262,7 @@ def test_windows_csv_has_a_row_per_window_and_the_right_columns(result: dict[str
     rows = read_csv(write_outputs(result, tmp_path)["windows.csv"])
     assert len(rows) == 3
     assert list(rows[0]) == [
-        *("index", "start_s", "end_s", "start_frame", "end_frame", "compound", "confidence", "top_basic"),
+        *("index", "start_s", "end_s", "start_frame", "end_frame", "compound", "confidence", "basic_only", "top_basic"),
         *(f"fused_{b}" for b in BASIC),
         *(f"compound_{c}" for c in PAIRS),
         *(f"expert_{e}" for e in EXPERTS),

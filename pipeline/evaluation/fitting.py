@@ -100,7 +100,7 @@ def fit_fusion(
         return float(np.mean([_dev_levels(c, data, module, profile)[c.levels[0]].macro_f1 for c in roles["dev"]]))
 
     result = fit_mhpf(experts, window_set(roles["train"], data, experts), dev_score, options)
-    equal = MHPF(experts, options.heads)
+    equal = MHPF(experts, options.heads, temperatures=options.temperatures)
     comparison = {}
     for corpus in roles["dev"]:
         before, after = _dev_levels(corpus, data, equal, profile), _dev_levels(corpus, data, result.module, profile)

@@ -20,7 +20,7 @@ def evaluate(corpus: Corpus, profile: Profile, out_dir: Path) -> tuple[Evaluatio
     class_names = corpus.class_names(profile)  # first: a wrong vocabulary fails before any expert runs
     data, failures = collect(corpus.videos(), profile, out_dir / VIDEOS_FOLDER)
     method = profile.compound.method if corpus.compound else None
-    module = MHPF.build(list(profile.enabled_experts()), profile.fusion.heads, profile.fusion.weights)
+    module = MHPF.build(list(profile.enabled_experts()), profile.fusion.heads, profile.fusion.weights, profile.fusion.temperatures)
     scores = corpus_scores(data, module, method, profile.compound)
     out_dir.mkdir(parents=True, exist_ok=True)
     evaluation = Evaluation(

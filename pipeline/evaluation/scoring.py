@@ -79,7 +79,7 @@ def ablation(corpus: Corpus, data: Mapping[Path, VideoExperts], profile: Profile
     rows = []
     for name, subset in ablation_subsets(experts):
         # The profile's fusion restricted to the subset: learned weights keep their values.
-        module = MHPF.build(subset, profile.fusion.heads, profile.fusion.weights)
+        module = MHPF.build(subset, profile.fusion.heads, profile.fusion.weights, profile.fusion.temperatures)
         metrics = {}
         for method in methods:
             levels = measure_levels(corpus, data, corpus_scores(data, module, method, profile.compound), names)

@@ -53,10 +53,14 @@ def scored_windows(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def compound_text(window: Mapping[str, Any]) -> str:
-    """The window's compound label with its confidence, e.g. `Happily_Surprised (0.82)`."""
+    """The window's compound label with its confidence, e.g. `Happily_Surprised (0.82)`, or
+    `basic only: Happiness (0.85)` when the pair's weaker part is too faint for a blend."""
     verdict = window["compound"]
     if verdict["label"] is None:
         return "none"
+    if verdict.get("basic_only"):  # results written before the rule existed lack the key
+        strength = max(verdict["pair_probs"])
+        return f"basic only: {verdict['basic_only']} ({strength:.2f})"
     if verdict["confidence"] is None:
         return verdict["label"]
     return f"{verdict['label']} ({verdict['confidence']:.2f})"

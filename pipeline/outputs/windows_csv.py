@@ -23,6 +23,7 @@ def window_rows(result: Mapping[str, Any]) -> tuple[list[str], list[dict[str, An
         *_SPAN,
         "compound",
         "confidence",
+        "basic_only",
         "top_basic",
         *(f"fused_{name}" for name in basic),
         *(f"compound_{name}" for name in compound),
@@ -35,6 +36,7 @@ def window_rows(result: Mapping[str, Any]) -> tuple[list[str], list[dict[str, An
         row: dict[str, Any] = {key: window[key] for key in _SPAN}
         row["compound"] = verdict["label"]
         row["confidence"] = _rounded(verdict["confidence"])
+        row["basic_only"] = verdict.get("basic_only")  # results written before the rule lack it
         row["top_basic"] = top_label(fused, basic)
         row.update(_spread("fused_", basic, fused))
         row.update(_spread("compound_", compound, verdict["scores"]))

@@ -163,6 +163,15 @@ function windowAt(t) {
   return index >= 0 ? index : shown.spans.length - 1;
 }
 
+// The window's verdict in words: the compound and its score, or "basic only" when the weaker part
+// of the winning pair is too faint for a blend (compound.basic_only in result.json).
+function verdictText(w) {
+  const c = w.compound;
+  if (!c.label) return "no expert present";
+  if (c.basic_only) return `basic only: ${c.basic_only} (${Math.max(...c.pair_probs).toFixed(2)}; forced compound ${c.label})`;
+  return `${c.label} (${c.confidence.toFixed(2)})`;
+}
+
 function drawBands(result, spans) {
   const total = result.video.duration_s;
   const bands = result.windows.map((w, i) => {
@@ -174,9 +183,10 @@ function drawBands(result, spans) {
     band.style.background = label
       ? BAND_COLOURS[result.labels.compound.indexOf(label) % BAND_COLOURS.length]
       : NO_LABEL_COLOUR;
-    band.textContent = label ? label.replace("_", " ") : "none";
-    band.title = `${w.start_s.toFixed(1)}–${w.end_s.toFixed(1)} s: `
-      + (label ? `${label} (${w.compound.confidence.toFixed(2)})` : "no expert present");
+    band.textContent = w.compound.basic_only
+      ? `basic only: ${w.compound.basic_only}`
+      : label ? label.replace("_", " ") : "none";
+    band.title = `${w.start_s.toFixed(1)}–${w.end_s.toFixed(1)} s: ${verdictText(w)}`;
     return band;
   });
   $("bands").replaceChildren(...bands);
@@ -235,8 +245,7 @@ function follow(t) {
   const w = result.windows[index];
   $("timeline").style.setProperty("--t", Math.min(1, t / result.video.duration_s));
   document.querySelectorAll(".band").forEach((band, i) => band.classList.toggle("current", i === index));
-  const label = w.compound.label ? `${w.compound.label} (${w.compound.confidence.toFixed(2)})` : "no expert present";
-  $("evidence-window").textContent = `${w.index}: ${w.start_s.toFixed(1)}–${w.end_s.toFixed(1)} s, ${label}`;
+  $("evidence-window").textContent = `${w.index}: ${w.start_s.toFixed(1)}–${w.end_s.toFixed(1)} s, ${verdictText(w)}`;
   $("evidence-transcript").textContent = evidence(w, "transcript");
   $("evidence-scene").textContent = evidence(w, "scene");
 }
