@@ -18,13 +18,13 @@ from pathlib import Path
 
 from common import clip_parser, decoded_chunks, default_clip, expert_overrides, print_figures  # bench/, the script's folder
 
-from cer.modalities.registry import build_expert
+from cer.modalities.factory import build_expert
 from cer.pipeline.config import Profile, load_profile
 from cer.pipeline.types import Chunk
 
 
 def ms_per_window(name: str, profile: Profile, chunks: list[Chunk], repeat: int) -> float:
-    expert = build_expert(name, profile.expert_config(name), profile.cache_path)
+    expert = build_expert(name, profile.experts[name], profile.expert_context)
     expert.predict(chunks[0])  # warm-up
     n_windows = sum(len(chunk.windows) for chunk in chunks)
     started = time.perf_counter()

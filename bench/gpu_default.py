@@ -111,7 +111,8 @@ QWEN25_VL_3B: dict[str, dict] = {
 def bench_scene(args: argparse.Namespace) -> dict[str, float]:
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
-    from cer.modalities.scene import Clip, SceneDescriber, SceneOptions, build_prompt, build_tiny_processor, config_token_ids
+    from cer.modalities.options import SceneOptions
+    from cer.modalities.scene import Clip, SceneDescriber, build_prompt, build_tiny_processor, config_token_ids
     from cer.pipeline.labels import PAIRS
 
     processor = build_tiny_processor()  # Qwen's processing; its small vocabulary indexes the full-size table

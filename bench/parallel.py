@@ -46,12 +46,12 @@ def main() -> None:
         chunks = decoded_chunks(default_clip(args.video, Path(scratch)), profile)
     print(f"# {len(chunks)} chunk(s), {sum(len(c.windows) for c in chunks)} window(s), experts: {', '.join(experts)}")
 
-    in_process = InProcessExecutor(experts, profile.cache_path)
+    in_process = InProcessExecutor(experts, profile.expert_context)
     sequential_s = seconds_per_round(in_process, chunks, args.rounds)
     print(f"# in process, seconds per expert over all rounds: {in_process.seconds}")
     del in_process
     with ray_session(profile.execution.ray_address):
-        executor = RayExecutor.start(experts, profile.cache_path, profile.execution)
+        executor = RayExecutor.start(experts, profile.expert_context, profile.execution)
         try:
             parallel_s = seconds_per_round(executor, chunks, args.rounds)
             print(f"# Ray actors, seconds per expert over all rounds: {executor.seconds}")

@@ -7,9 +7,10 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from cer.modalities.registry import expert_names
 from cer.modalities.sources import ModelNotAvailable, forbid_downloads
 from cer.pipeline.config import PROFILE_NAMES, ConfigError, load_profile
 from cer.pipeline.media import MediaError
+from cer.pipeline.quiet import allow_chatter, quiet_third_parties
 from cer.version import version_text
 
 DEFAULT_PROFILE = "default"
@@ -48,45 +50,43 @@ def _at_least_one(text: str) -> int:
     return value
 
 
-def _progress_bar(description: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
-    from tqdm import tqdm
-
-    bar = tqdm(desc=description, unit="window", file=sys.stderr, disable=None)
-
-    def update(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    return update, bar.close
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    from cer.pipeline.outputs.terminal import summary_table
+    from cer.pipeline.executors import choose_engine, with_engine
+    from cer.pipeline.media import probe
+    from cer.pipeline.outputs import FILE_NAMES
+    from cer.pipeline.outputs.folder import check_output_folder
+    from cer.pipeline.outputs.terminal import cache_note, summary_table
+    from cer.pipeline.progress import progress_callback
     from cer.pipeline.runner import Pipeline
 
     profile = load_profile(args.profile, _profile_overrides(args))
-    out_dir = Path(args.out) if args.out else Path("cer-out") / Path(args.video).stem
+    info = probe(args.video)  # a file that is no usable video fails here, before any model loads
+    out_dir = check_output_folder(Path(args.out) if args.out else Path("cer-out") / Path(args.video).stem)
+    profile = with_engine(profile, choose_engine(profile.execution, video_s=info.duration_s))
     print(f"cer: loading the {profile.name} profile ...", file=sys.stderr)
     with Pipeline(profile) as pipeline:
-        update, close = _progress_bar(Path(args.video).name)
+        update, close = progress_callback(Path(args.video).name, "windows")
         try:
             result = pipeline.run(args.video, out_dir, progress=update)
         finally:
             close()
+    if note := cache_note(result):
+        print(f"cer: {note}", file=sys.stderr)
     print(summary_table(result))
-    print(f"\nresults in {out_dir}/ (result.json, windows.csv, frames.csv, timeline.png, report.html)")
+    print(f"\nresults in {out_dir}/ ({', '.join(FILE_NAMES)})")
     return 0
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from cer.pipeline.batch import run_batch, totals_line
+    from cer.pipeline.batch import NOT_VIDEOS_CSV, run_batch, totals_line
+    from cer.pipeline.outputs.folder import check_output_folder
 
     profile = load_profile(args.profile, _profile_overrides(args))
+    check_output_folder(Path(args.out))  # before any model loads or video decodes
     started = time.perf_counter()
     rows = run_batch(args.inputs, Path(args.out), profile, force=args.force, jobs=args.jobs)
     print(totals_line(rows, time.perf_counter() - started))
-    print(f"results in {args.out}/ (summary.csv, failures.csv, one folder per video)")
+    print(f"results in {args.out}/ (summary.csv, failures.csv, {NOT_VIDEOS_CSV}, one folder per video)")
     return 1 if any(row.status == "failed" for row in rows) else 0
 
 
@@ -95,16 +95,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
         import uvicorn
 
         from cer.serving.app import create_app
-        from cer.serving.settings import Settings
+        from cer.serving.data_dir import StartError
+        from cer.serving.service import Service
+        from cer.serving.settings import LOOPBACK_HOSTS, Settings
     except ImportError as exc:  # the service's packages are the optional `serve` extra
         raise ConfigError(f"the HTTP service needs {exc.name or 'its packages'}: pip install 'cer-video[serve]'") from None
 
     given = {"profile": args.profile, "data_dir": args.data_dir}
-    settings = Settings(**{key: value for key, value in given.items() if value is not None})
+    settings = Settings.load(**{key: value for key, value in given.items() if value is not None})
     load_profile(settings.profile)  # a bad profile is one line here, not a traceback from the server's start-up
-    if settings.token is None and args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"cer: warning: no CER_API_TOKEN: anyone who reaches {args.host}:{args.port} can upload and read jobs", file=sys.stderr)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port)
+    if args.host not in LOOPBACK_HOSTS:
+        if settings.token is None:
+            print(f"cer: warning: no CER_API_TOKEN: anyone who reaches {args.host}:{args.port} can upload and read jobs", file=sys.stderr)
+        if settings.allowed_hosts == LOOPBACK_HOSTS:
+            names = ", ".join(LOOPBACK_HOSTS)
+            print(f"cer: note: only requests addressed to {names} are answered; CER_ALLOWED_HOSTS names the others", file=sys.stderr)
+    try:
+        # Opened here, before the server starts, so that a data folder it cannot use is one
+        # line and exit 2, not a traceback from the server's start-up.
+        stop_handler = signal.getsignal(signal.SIGTERM)
+        service = Service.open(settings)
+    except StartError as exc:
+        print(f"cer: error: {exc}", file=sys.stderr)
+        return 2
+    # Starting Ray replaces SIGTERM's handler with one that exits wherever the main thread is;
+    # uvicorn stops the server gracefully on it instead, then ends the process by the signal.
+    signal.signal(signal.SIGTERM, stop_handler)
+    uvicorn.run(create_app(settings, service), host=args.host, port=args.port)
     return 0
 
 
@@ -123,7 +140,7 @@ def cmd_expert(args: argparse.Namespace) -> int:
     from cer.pipeline.single_expert import run_expert
 
     profile = load_profile(args.profile)
-    for record in run_expert(args.name, args.input, profile):
+    for record in run_expert(args.name, args.input, profile, text_kind=args.kind):
         print(json.dumps(record), flush=True)
     return 0
 
@@ -202,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--offline", action="store_true", help="never download a model (as HF_HUB_OFFLINE=1 or CER_OFFLINE=1); missing models are an error"
     )
+    parser.add_argument(
+        "--verbose", action="store_true", help="let the libraries cer uses print their own INFO lines and bars (as CER_VERBOSE=1)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     def with_profile(sub: argparse.ArgumentParser) -> None:
@@ -227,8 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     with_ray(run)
     run.add_argument(
         "--engine",
-        choices=("ray", "inprocess"),
-        help="experts as parallel Ray actors, or one after another here (default: from the profile)",
+        choices=("auto", "ray", "inprocess"),
+        help="experts as parallel Ray actors, one after another here, or auto: chosen from the work (default: from the profile)",
     )
     run.set_defaults(handler=cmd_run)
 
@@ -263,6 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
     expert.add_argument("name", choices=expert_names(), metavar="NAME", help=f"one of {', '.join(expert_names())}")
     expert.add_argument(
         "input", help="a video (every expert); an image (static_face); an audio file (audio, text); a text file or - for stdin (text)"
+    )
+    expert.add_argument(
+        "--kind",
+        choices=("transcript", "description"),
+        help="text: what the lines are, first-person speech or a third-person description of a face and a scene "
+        "(default: the profile's, transcript)",
     )
     with_profile(expert)
     expert.set_defaults(handler=cmd_expert)
@@ -324,7 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _show_progress_lines() -> None:
-    """cer's own progress lines (models being fetched) on stderr; other libraries stay at warnings."""
+    """cer's own lines (models being fetched and loaded, progress off a terminal) on stderr;
+    other libraries stay at warnings."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("cer: %(message)s"))
     cer_log = logging.getLogger("cer")
@@ -344,6 +371,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.offline:
         forbid_downloads()
+    if args.verbose:
+        allow_chatter()
+    else:
+        quiet_third_parties()
     _show_progress_lines()
     try:
         return args.handler(args)

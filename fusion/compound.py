@@ -1,11 +1,11 @@
 """Basic-to-compound conversion over a compound vocabulary (name -> basic pair (i, j)).
 
-PPA (pair-wise probability aggregation, METHOD.md): the score of compound k = (i, j) is
+PPA (pair-wise probability aggregation, docs/method.md): the score of compound k = (i, j) is
 p[i] + p[j] of the fused basic probabilities; the label is the argmax. Neutral and Other
 never contribute.
 
 PFSA (pair-wise feature similarity aggregation). The paper names it without defining it;
-this is the project's definition (METHOD.md). For an expert e that gives the window an image
+this is the project's definition (docs/method.md). For an expert e that gives the window an image
 embedding v and text embeddings t of the labels in the same space (CLIP), all L2-normalised:
 
     s_e[k] = (1 - w) * (cos(v, t_i) + cos(v, t_j)) / 2  +  w * cos(v, t_k)

@@ -1,4 +1,4 @@
-"""Learning the MHPF weights W and B (METHOD.md) from labelled basic-emotion windows.
+"""Learning the MHPF weights W and B (docs/method.md) from labelled basic-emotion windows.
 
 Full-batch Adam on a class-balanced cross-entropy of the fused distribution; after every
 step the dev set is scored (macro F1, by the caller's measure) and the best weights so far are

@@ -1,4 +1,4 @@
-"""From window scores to frame labels (METHOD.md: overlap averaging, then argmax)."""
+"""From window scores to frame labels (docs/method.md: overlap averaging, then argmax)."""
 
 from __future__ import annotations
 

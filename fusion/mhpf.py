@@ -1,4 +1,4 @@
-"""Multi-Head Probability Fusion (METHOD.md).
+"""Multi-Head Probability Fusion (docs/method.md).
 
 Each head h holds a weight table W[h, m, c]; per class the weights are softmaxed over the
 experts present in the window, the head output is z_h[c] = sum_m a[h, m, c] p_m[c], and

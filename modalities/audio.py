@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
 from cer.modalities.base import Expert, pick_device, to_basic_order
+from cer.modalities.options import AudioOptions
 from cer.modalities.sources import Source, resolve_model
 from cer.modalities.vad import VoiceActivity, speech_extent, speech_seconds
 from cer.pipeline.config import ExpertConfig
@@ -25,7 +25,7 @@ from cer.pipeline.types import AUDIO_RATE, Chunk, ExpertOutput, ExpertStatus
 
 NO_AUDIO = "no audio track"
 NO_SPEECH = "no speech in window"
-NO_EMOTION_MODEL = "speech-emotion model unavailable in this profile (no packaged weights)"
+NO_EMOTION_MODEL = "this profile has no speech-emotion model; `--profile default` fetches one"
 
 # Labels of ehcalabres/wav2vec2-lg-xlsr-en-speech-emotion-recognition (RAVDESS), in its
 # config.id2label order. Through `to_basic`: angry->Anger, calm->Neutral, disgust->Disgust,
@@ -39,13 +39,6 @@ _PITCH_FMAX_HZ = 400.0  # highest (raised female or child voice); above is rarel
 _FRAME = 1024  # samples per analysis frame (64 ms: at least four periods of the lowest pitch)
 _HOP = 320  # samples between frames (20 ms)
 _MIN_EMOTION_S = 0.5  # shorter speech is zero-padded to this length (seconds) for the classifier
-
-
-class AudioOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    vad_threshold: float = Field(default=0.5, gt=0, lt=1)  # Silero speech probability above which a frame is speech
-    min_speech_s: float = Field(default=0.25, ge=0)  # a window with less detected speech (seconds) counts as silent
 
 
 class AudioExpert(Expert):

@@ -1,14 +1,16 @@
 """The contract every modality expert follows.
 
-An expert is built from its `ExpertConfig` (construction loads the models; importing the
-module loads nothing) and answers `predict(chunk)` with one `ExpertOutput` per window of
-the chunk, in window order. Work shared by overlapping windows is done once per chunk.
+An expert is built from its `ExpertConfig` and the folder of cached models (a
+`VocabularyExpert` also from the profile's compound vocabulary); construction loads the
+models, importing the module loads nothing. It answers `predict(chunk)` with one
+`ExpertOutput` per window of the chunk, in window order. Work shared by overlapping windows
+is done once per chunk.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -59,6 +61,16 @@ class Expert(ABC):
 
     def present(self, window_index: int, probs: Sequence[float] | np.ndarray, **evidence: object) -> ExpertOutput:
         return ExpertOutput(window_index=window_index, probs=as_basic_probs(probs), model_id=self.model_id, evidence=dict(evidence))
+
+
+class VocabularyExpert(Expert):
+    """An expert that reads the profile's compound vocabulary (clip_labels scores its compounds,
+    scene may ask for them by name). It is handed the vocabulary when it is built, and its
+    cached outputs are keyed on it; the other experts never see it."""
+
+    def __init__(self, config: ExpertConfig, cache_dir: Path, vocabulary: Mapping[str, tuple[str, str]]) -> None:
+        super().__init__(config, cache_dir)
+        self.vocabulary = dict(vocabulary)  # compound -> its two basic labels, in output order
 
 
 class UnavailableExpert(Expert):

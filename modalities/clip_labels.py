@@ -9,7 +9,7 @@ embedding is compared with the label embeddings:
 
 The authors applied the softmax to raw cosines, which leaves the distribution nearly
 uniform; the learned scale (100 for OpenAI's ViT-B/32) is what CLIP was trained with
-(METHOD.md). The 8 basic labels give the expert's probabilities (labels without words, Other
+(docs/method.md). The 8 basic labels give the expert's probabilities (labels without words, Other
 by default, get 0); the compound vocabulary is scored the same way and reported as evidence.
 The window's mean image embedding and the label embeddings go to PFSA (fusion.compound).
 
@@ -26,10 +26,10 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
-from cer.modalities.base import Expert, pick_device
+from cer.modalities.base import VocabularyExpert, pick_device
+from cer.modalities.options import ClipLabelsOptions
 from cer.modalities.sources import ModelNotAvailable, Source, resolve_model
 from cer.pipeline.config import ExpertConfig, ModelRef
 from cer.pipeline.labels import BASIC, PAIRS
@@ -38,56 +38,6 @@ from cer.pipeline.types import Chunk, ExpertOutput, LabelEmbeddings
 NO_FRAMES = "no sampled frame in window"
 OPEN_CLIP_CONFIG = "open_clip_config.json"  # open_clip's hub layout: this file beside the weights
 OPEN_CLIP_WEIGHTS = "open_clip_model.safetensors"
-
-# Our own wording. `{}` takes a label's words ("happy", "happily surprised"); no article
-# precedes it, so every label reads correctly.
-DEFAULT_TEMPLATES = (
-    "a photo of a person who looks {}.",
-    "a film still of someone feeling {}.",
-    "the facial expression of someone who is {}.",
-    "a face that is {}.",
-)
-DEFAULT_BASIC_WORDS = {
-    "Neutral": "neutral",
-    "Anger": "angry",
-    "Disgust": "disgusted",
-    "Fear": "fearful",
-    "Happiness": "happy",
-    "Sadness": "sad",
-    "Surprise": "surprised",
-}
-
-
-class ClipLabelsOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    templates: tuple[str, ...] = DEFAULT_TEMPLATES  # prompt ensemble; each holds `{}` for the label's words
-    # BASIC label -> its words in the prompts. Labels left out (Other, by default) get probability 0.
-    basic_words: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_BASIC_WORDS))
-    # compound -> its words; by default the compound's name in lower case, `_` read as a space
-    compound_words: dict[str, str] = Field(default_factory=dict)
-    batch_size: int = Field(default=32, ge=1)  # frames per forward pass
-    half_precision: bool = True  # fp16 weights and inputs on CUDA; the CPU always runs fp32
-
-    @field_validator("templates")
-    @classmethod
-    def _one_slot_each(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("at least one prompt template is needed")
-        for template in value:
-            if template.count("{}") != 1:
-                raise ValueError(f"template {template!r} must hold `{{}}` exactly once (where the label's words go)")
-        return value
-
-    @field_validator("basic_words")
-    @classmethod
-    def _known_labels(cls, value: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(value) - set(BASIC))
-        if unknown:
-            raise ValueError(f"{', '.join(unknown)} not among the basic labels {', '.join(BASIC)}")
-        if len(value) < 2:
-            raise ValueError("at least two basic labels need words (a softmax over one label says nothing)")
-        return value
 
 
 class ClipModel(Protocol):
@@ -203,26 +153,25 @@ def compound_words(vocabulary: Mapping[str, tuple[str, str]], overrides: Mapping
     return {name: overrides.get(name, name.replace("_", " ").lower()) for name in vocabulary}
 
 
-class ClipLabelsExpert(Expert):
+class ClipLabelsExpert(VocabularyExpert):
     """Zero-shot basic (and compound) probabilities from CLIP image-text similarity of whole frames."""
 
     name = "clip_labels"
     Options = ClipLabelsOptions
     options: ClipLabelsOptions
 
-    def __init__(self, config: ExpertConfig, cache_dir: Path) -> None:
-        super().__init__(config, cache_dir)
+    def __init__(self, config: ExpertConfig, cache_dir: Path, vocabulary: Mapping[str, tuple[str, str]] = PAIRS) -> None:
+        super().__init__(config, cache_dir, vocabulary)
         if "clip" not in config.models:
             raise ValueError(f"experts.{self.name}.models.clip is not set; the expert needs it")
-        vocabulary = config.compound_vocabulary or PAIRS
-        wordless = sorted({b for pair in vocabulary.values() for b in pair} - set(self.options.basic_words))
+        wordless = sorted({b for pair in self.vocabulary.values() for b in pair} - set(self.options.basic_words))
         if wordless:  # PFSA compares compounds with these labels' text embeddings
             raise ValueError(f"experts.{self.name}.options.basic_words lacks {', '.join(wordless)}, used by the compound vocabulary")
         options = self.options
         self.encoder = load_clip(config.models["clip"], cache_dir, pick_device(config.device), options.half_precision, options.batch_size)
         self.labels = LabelEmbeddings(
             basic=label_embeddings(self.encoder, options.templates, options.basic_words),
-            compound=label_embeddings(self.encoder, options.templates, compound_words(vocabulary, options.compound_words)),
+            compound=label_embeddings(self.encoder, options.templates, compound_words(self.vocabulary, options.compound_words)),
         )
 
     @property

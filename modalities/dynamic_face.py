@@ -12,6 +12,10 @@ Two methods (`options.method`):
 - `apex_pooling` (offline profile, no temporal model ships in a package): per-frame
   probabilities of the static classifier, pooled with weights that favour the frames where
   the expression is strongest. A pooling rule, not a trained model; the outputs say so.
+
+Both cut the main face as the backbone was trained (static_face.py) and follow the static
+expert's face-share rule: a window with the face in fewer than `min_face_share` of its
+sampled frames is absent, and present ones record `face_share` in their evidence.
 """
 
 from __future__ import annotations
@@ -19,11 +23,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cer.modalities.base import Expert, pick_device, to_basic_order
 from cer.modalities.face_models import (
@@ -33,10 +35,12 @@ from cer.modalities.face_models import (
     load_state_dict_file,
     weights_file,
 )
+from cer.modalities.options import DynamicFaceOptions
 from cer.modalities.static_face import (
     NO_FACE,
-    ArchitectureName,
+    face_counts,
     load_face_classifier,
+    missing_face,
     model_path,
     per_face_frame,
     window_faces,
@@ -50,23 +54,6 @@ APEX_METHOD = "apex-weighted pooling rule, not a trained model"
 LSTM_FRAME_STEP_S = 0.2  # seconds between the LSTM's input frames in training (faces taken at 5 fps)
 LSTM_SEQUENCE_HOP = 5  # frames between the starts of consecutive sequences (sequences.py: step=5)
 _NEUTRAL = BASIC.index("Neutral")
-
-
-class DynamicFaceOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    method: Literal["lstm", "apex_pooling"] = "lstm"
-    architecture: ArchitectureName = "emoaffectnet_resnet50"  # what the `backbone` model is
-    # Softmax temperature over the frames' expressiveness (peak non-neutral probability, 0..1):
-    # small values follow the apex frame, large ones approach the plain mean.
-    apex_temperature: float = Field(default=0.1, gt=0)
-    batch_size: int = Field(default=32, ge=1)  # face crops per forward pass of the backbone
-
-    @model_validator(mode="after")
-    def _lstm_reads_resnet_features(self) -> DynamicFaceOptions:
-        if self.method == "lstm" and self.architecture != "emoaffectnet_resnet50":
-            raise ValueError("method lstm reads EmoAffectNet ResNet-50 features: set architecture to emoaffectnet_resnet50")
-        return self
 
 
 def apex_pool(probs: np.ndarray, temperature: float) -> tuple[np.ndarray, np.ndarray]:
@@ -139,12 +126,13 @@ class DynamicFaceExpert(Expert):
         return self._predict_apex(chunk)
 
     def _predict_apex(self, chunk: Chunk) -> list[ExpertOutput]:
-        probs = per_face_frame(chunk, self.classifier.probabilities)
+        probs = per_face_frame(chunk, self.classifier.cut, self.classifier.probabilities)
         outputs = []
         for window in chunk.windows:
             indices, counts = window_faces(chunk, window, probs)
-            if not indices:
-                outputs.append(self.absent(window.index, NO_FACE, **counts))
+            reason = missing_face(counts, self.options.min_face_share)
+            if reason is not None:
+                outputs.append(self.absent(window.index, reason, **counts))
                 continue
             pooled, weights = apex_pool(np.stack([probs[i] for i in indices]), self.options.apex_temperature)
             apex = int(np.argmax(weights))
@@ -158,25 +146,27 @@ class DynamicFaceExpert(Expert):
         return outputs
 
     def _predict_lstm(self, chunk: Chunk) -> list[ExpertOutput]:
-        features = per_face_frame(chunk, self.classifier.features)
+        features = per_face_frame(chunk, self.classifier.cut, self.classifier.features)
         sequences: list[np.ndarray] = []
-        evidence: list[tuple[int, dict[str, int]]] = []
+        evidence: list[tuple[int, dict[str, int | float]]] = []
         for window in chunk.windows:
             frames = chunk.frames_in(window)
             on_grid = [frames[i] for i in on_time_grid([f.t_s for f in frames])]
             face_rows = [features[f.frame_index] for f in on_grid if f.frame_index in features]
             windowed = [np.stack([face_rows[i] for i in order]) for order in sliding_sequences(len(face_rows))] if face_rows else []
             sequences += windowed
-            counts = {"face_frames": sum(f.frame_index in features for f in frames), "sampled_frames": len(frames)}
+            counts = face_counts(frames, features)
             evidence.append((window.index, {**counts, "lstm_frames": len(face_rows), "lstm_sequences": len(windowed)}))
         probs = self._run_lstm(sequences)  # every sequence of the chunk in one forward pass
         outputs, used = [], 0
         for index, counts in evidence:
-            taken = counts["lstm_sequences"]
-            if taken:
+            taken = int(counts["lstm_sequences"])
+            # a window may show faces and still give no sequence (no face frame on the 0.2 s grid)
+            reason = missing_face(counts, self.options.min_face_share) or (None if taken else NO_FACE)
+            if reason is None:
                 outputs.append(self.present(index, probs[used : used + taken].mean(axis=0), **counts))
             else:
-                outputs.append(self.absent(index, NO_FACE, **counts))
+                outputs.append(self.absent(index, reason, **counts))
             used += taken
         return outputs
 

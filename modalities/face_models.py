@@ -13,7 +13,9 @@
   Module names follow the published state dicts so that they load with strict=True.
 
 Weights are loaded strictly: a file that does not fit its architecture raises ValueError
-naming the file, never a half-loaded model.
+naming the file, never a half-loaded model. How each model's faces are cut and prepared, as
+in its training, with the sources: modalities/static_face.py (`MINI_XCEPTION_CROP`,
+`mini_xception_input`, `EMOAFFECTNET_CROP`, `emoaffectnet_input`).
 """
 
 from __future__ import annotations

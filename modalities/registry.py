@@ -1,53 +1,78 @@
-"""Maps expert names (as used in profiles) to their classes, imported on first use."""
+"""Maps expert names (as used in profiles) to their classes and their options schemas.
+
+A class is named by its import path and imported only when an expert is built
+(`cer.modalities.factory`): the expert modules import torch and the like. The options schemas
+are light (`cer.modalities.options`), so that validating a profile imports no expert module.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import import_module
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    from cer.modalities.base import Expert
-    from cer.pipeline.config import ExpertConfig
+from pydantic import BaseModel
 
-# name -> "module:Class". Tests may register extra experts with `register`.
-_EXPERTS: dict[str, str] = {
-    "static_face": "cer.modalities.static_face:StaticFaceExpert",
-    "dynamic_face": "cer.modalities.dynamic_face:DynamicFaceExpert",
-    "audio": "cer.modalities.audio:AudioExpert",
-    "text": "cer.modalities.text:TextExpert",
-    "clip_labels": "cer.modalities.clip_labels:ClipLabelsExpert",
-    "scene": "cer.modalities.scene:SceneExpert",
+from cer.modalities.options import (
+    AudioOptions,
+    ClipLabelsOptions,
+    DynamicFaceOptions,
+    SceneOptions,
+    StaticFaceOptions,
+    TextOptions,
+)
+
+
+@dataclass(frozen=True)
+class Registered:
+    target: str  # "module:Class" of the expert
+    # The schema of its `options`; None: the class's own `Options`, read by importing the class
+    # (for experts registered at run time, such as the tests' own)
+    options: type[BaseModel] | None = None
+
+
+# Tests may register extra experts with `register`.
+_EXPERTS: dict[str, Registered] = {
+    "static_face": Registered("cer.modalities.static_face:StaticFaceExpert", StaticFaceOptions),
+    "dynamic_face": Registered("cer.modalities.dynamic_face:DynamicFaceExpert", DynamicFaceOptions),
+    "audio": Registered("cer.modalities.audio:AudioExpert", AudioOptions),
+    "text": Registered("cer.modalities.text:TextExpert", TextOptions),
+    "clip_labels": Registered("cer.modalities.clip_labels:ClipLabelsExpert", ClipLabelsOptions),
+    "scene": Registered("cer.modalities.scene:SceneExpert", SceneOptions),
 }
 # The six experts of the published method (tests register more under other names).
 METHOD_EXPERTS: tuple[str, ...] = tuple(_EXPERTS)
 
 
-def register(name: str, target: str) -> None:
-    """Add an expert class under `name` (`target` is "module:Class")."""
-    _EXPERTS[name] = target
+def register(name: str, target: str, options: type[BaseModel] | None = None) -> None:
+    """Add an expert class under `name` (`target` is "module:Class"); `options` is the schema
+    of its options when validation should not import the class to find it."""
+    _EXPERTS[name] = Registered(target, options)
 
 
 def expert_names() -> list[str]:
     return list(_EXPERTS)
 
 
-def expert_target(name: str) -> str:
-    """The "module:Class" of an expert, for `register` in another process (a Ray actor)."""
+def _registered(name: str) -> Registered:
     if name not in _EXPERTS:
         raise KeyError(f"unknown expert {name!r}; known experts: {', '.join(_EXPERTS)}")
     return _EXPERTS[name]
 
 
-def expert_class(name: str) -> type[Expert]:
-    module_name, class_name = expert_target(name).split(":")
-    return getattr(import_module(module_name), class_name)
+def expert_target(name: str) -> str:
+    """The "module:Class" of an expert, for `register` in another process (a Ray actor)."""
+    return _registered(name).target
 
 
-def build_expert(name: str, config: ExpertConfig, cache_dir: Path) -> Expert:
-    """Construct (and so load) one expert; an unavailable one becomes an `UnavailableExpert`."""
-    from cer.modalities.base import UnavailableExpert
+def imported(target: str) -> Any:
+    """The object a "module:Name" target names, its module imported."""
+    module_name, attribute = target.split(":")
+    return getattr(import_module(module_name), attribute)
 
-    if config.unavailable is not None:
-        return UnavailableExpert(name, config.unavailable)
-    return expert_class(name)(config, cache_dir)
+
+def options_class(name: str) -> type[BaseModel]:
+    """The schema of an expert's `options`."""
+    entry = _registered(name)
+    schema: type[BaseModel] = entry.options or imported(entry.target).Options
+    return schema

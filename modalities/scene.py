@@ -3,32 +3,34 @@ scores the description.
 
 For each window, frames taken from the chunk at `fps` (1 per second by default) and shrunk to
 at most `max_pixels` go to Qwen2.5-VL as one video, with a request for a short paragraph on
-the visible scene and the person's nonverbal behaviour and emotional state (METHOD.md, expert
-4). Two prompt styles: `free` description, and `labelled`, where the paragraph must end by
+the visible scene and the person's nonverbal behaviour and emotional state (docs/method.md,
+scene context). Two prompt styles: `free` description, and `labelled`, where the paragraph must end by
 naming one basic or compound label (of the profile's compound vocabulary). Windows are
 batched through greedy generation, left-padded, at most `max_new_tokens` long.
 
 The paragraph goes through the text-emotion head configured for this expert (model role
-`emotion`, the same component the text expert uses) to give the 8 basic probabilities, and is
-returned as `evidence["scene"]`, the explanation users see in every output.
+`emotion`, the same component the text expert uses), set to read descriptions (`text_kind`;
+third-person prose, not speech), to give the 8 basic probabilities; the status note says which
+head. The paragraph is returned as `evidence["scene"]`, the explanation users see in every output.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypedDict
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cer.modalities.base import Expert, pick_device
+from cer.modalities.base import VocabularyExpert, pick_device
+from cer.modalities.options import SceneOptions
 from cer.modalities.sources import Source, resolve_model
-from cer.modalities.text_emotion import EXEMPLARS, load_text_emotion_head
+from cer.modalities.text_emotion import example_sentences, load_text_emotion_head
 from cer.pipeline.config import ExpertConfig
 from cer.pipeline.labels import BASIC, PAIRS
-from cer.pipeline.types import Chunk, ExpertOutput, SampledFrame
+from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus, SampledFrame
 
 NO_FRAMES = "no sampled frame in window"
 NO_DESCRIPTION = "the vision-language model wrote no description"
@@ -55,28 +57,6 @@ def build_prompt(style: Literal["free", "labelled"], vocabulary: Mapping[str, tu
     basic = ", ".join(name.lower() for name in BASIC if name != "Other")
     compound = ", ".join(name.replace("_", " ").lower() for name in vocabulary)
     return FREE_PROMPT + LABELLED_ENDING.format(basic=basic, compound=compound)
-
-
-class SceneOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    prompt_style: Literal["free", "labelled"] = "free"
-    fps: float = Field(default=1.0, gt=0)  # frames per second of the window shown to the model (taken from the sampled frames)
-    # Pixel budget per frame (height x width after resizing, both multiples of 28). Qwen's own
-    # video examples use 360 x 420; more pixels cost vision tokens without helping a description.
-    max_pixels: int = Field(default=360 * 420, ge=28 * 28)
-    min_pixels: int = Field(default=28 * 28 * 4, ge=28 * 28)  # small frames are enlarged to at least this
-    batch_size: int = Field(default=4, ge=1)  # windows per `generate` call
-    max_new_tokens: int = Field(default=128, ge=1)  # bounds the paragraph (about 90 English words)
-    half_precision: bool = True  # bfloat16 weights on CUDA; the CPU always runs float32
-    emotion_head: Literal["classifier", "zero_shot"] = "classifier"  # must match the `emotion` model
-    zero_shot_temperature: float = Field(default=0.05, gt=0)  # softmax temperature of the zero-shot head, in cosine units
-
-    @model_validator(mode="after")
-    def _pixel_range(self) -> SceneOptions:
-        if self.min_pixels > self.max_pixels:
-            raise ValueError(f"min_pixels ({self.min_pixels}) exceeds max_pixels ({self.max_pixels})")
-        return self
 
 
 @dataclass(frozen=True)
@@ -162,30 +142,31 @@ def one_paragraph(text: str) -> str:
     return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
 
 
-class SceneExpert(Expert):
+class SceneExpert(VocabularyExpert):
     """Basic-emotion probabilities from a vision-language model's description of each window."""
 
     name = "scene"
     Options = SceneOptions
     options: SceneOptions
 
-    def __init__(self, config: ExpertConfig, cache_dir: Path) -> None:
-        super().__init__(config, cache_dir)
+    def __init__(self, config: ExpertConfig, cache_dir: Path, vocabulary: Mapping[str, tuple[str, str]] = PAIRS) -> None:
+        super().__init__(config, cache_dir, vocabulary)
         missing = [role for role in ("vlm", "emotion") if role not in config.models]
         if missing:
             raise ValueError(f"experts.{self.name}.models needs {', '.join(missing)} (vision-language model, text emotion)")
         options = self.options
         device = pick_device(config.device)
         self.describer = SceneDescriber.load(resolve_model(config.models["vlm"], cache_dir), device, options)
-        self.head = load_text_emotion_head(
-            options.emotion_head, resolve_model(config.models["emotion"], cache_dir), device, options.zero_shot_temperature
-        )
-        self.prompt = build_prompt(options.prompt_style, config.compound_vocabulary or PAIRS)
+        self.head = load_text_emotion_head(options, resolve_model(config.models["emotion"], cache_dir), device)
+        self.prompt = build_prompt(options.prompt_style, self.vocabulary)
 
     @property
     def model_id(self) -> str:
         vlm, emotion = (Source.parse(self.config.models[role].source).name for role in ("vlm", "emotion"))
         return f"{vlm} + {self.options.emotion_head}({emotion})"
+
+    def status(self) -> ExpertStatus:
+        return dataclasses.replace(super().status(), note=self.head.summary)
 
     def predict(self, chunk: Chunk) -> list[ExpertOutput]:
         clips = {w.index: window_clip(chunk.frames_in(w), w.duration_s, self.options.fps) for w in chunk.windows}
@@ -237,7 +218,7 @@ def build_tiny_processor() -> Any:
     around a BPE tokenizer trained here, with the chat tokens and a chat template."""
     from transformers import Qwen2_5_VLProcessor, Qwen2Tokenizer, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
 
-    corpus = [FREE_PROMPT, build_prompt("labelled", PAIRS), *(s for group in EXEMPLARS.values() for s in group)]
+    corpus = [FREE_PROMPT, build_prompt("labelled", PAIRS), *example_sentences()]
     # Trained from Qwen's own tokenizer pipeline (its pre-tokenizer and byte-level alphabet)
     tokenizer = Qwen2Tokenizer().train_new_from_iterator(corpus, vocab_size=600, new_special_tokens=list(CHAT_TOKENS), show_progress=False)
     return Qwen2_5_VLProcessor(

@@ -13,8 +13,8 @@ Forms a profile may use:
 - `tiny:NAME` a miniature random-weight model made by `cer models make-tiny`;
 - anything else is a local path (`~` expanded).
 
-Models fetch themselves on first use (hub downloads show a progress bar) unless downloads
-are off: `cer --offline`, `CER_OFFLINE=1` or `HF_HUB_OFFLINE=1`. A single file may carry a
+Models fetch themselves on first use, with a progress bar (a line every few seconds when
+stderr is not a terminal), unless downloads are off: `cer --offline`, `CER_OFFLINE=1` or `HF_HUB_OFFLINE=1`. A single file may carry a
 SHA-256 in the profile; a file that does not match it is an error, never a silent change.
 Fetches are safe when several processes (Ray actors) ask for the same model at once: each
 stages in a folder of its own and renames into place under a file lock.
@@ -36,9 +36,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from cer.pipeline.hashing import file_sha256
+from cer.pipeline.progress import ProgressBar
 
 log = logging.getLogger(__name__)
 
@@ -143,12 +144,16 @@ def resolve_model(ref: ModelRefLike, cache_dir: Path, download: bool | None = No
     return resolve(ref.source, cache_dir, ref.sha256, download)
 
 
-def is_cached(text: str, cache_dir: Path) -> bool:
+def cached_path(text: str, cache_dir: Path) -> Path | None:
+    """Where the model of a source is, when it is here without a download; else None."""
     try:
-        resolve(text, cache_dir, download=False)
+        return resolve(text, cache_dir, download=False)
     except (ModelNotAvailable, ValueError):
-        return False
-    return True
+        return None
+
+
+def is_cached(text: str, cache_dir: Path) -> bool:
+    return cached_path(text, cache_dir) is not None
 
 
 def _not_cached(what: str, where: Path) -> ModelNotAvailable:
@@ -200,6 +205,15 @@ def staging_folder(target: Path) -> Iterator[Path]:
         yield staging
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+class _DownloadBar(ProgressBar):
+    """huggingface_hub names a download by the tail of its URL (`(…)cdef01/weights.bin`); the
+    file's name says it better."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["desc"] = str(kwargs.get("desc") or "").rsplit("/", 1)[-1]
+        super().__init__(*args, **kwargs)
 
 
 # --- PyPI wheels --------------------------------------------------------------------------
@@ -275,17 +289,32 @@ def _resolve_whisper(source: Source, cache_dir: Path, download: bool) -> Path:
 
     if source.name not in whisper.available_models():
         raise ModelNotAvailable(f"unknown whisper checkpoint {source.name!r} (whisper has: {', '.join(whisper.available_models())})")
-    url = whisper._MODELS[source.name]  # the URL carries the file's SHA-256, which whisper checks
+    url = whisper._MODELS[source.name]
     with fetch_lock(cache_dir, f"whisper-{source.name}"):
         if path.exists():
             return path
         with staging_folder(path) as staging:
+            fetched = staging / Path(url).name
             try:
-                whisper._download(url, str(staging), in_memory=False)  # a progress bar on stderr
-            except (OSError, RuntimeError) as exc:
+                download_url(url, fetched)
+            except OSError as exc:
                 raise ModelNotAvailable(f"could not download whisper {source.name!r}: {exc}") from None
-            (staging / Path(url).name).rename(path)
+            verify_sha256(f"whisper:{source.name}", fetched, url.split("/")[-2])  # whisper's URLs carry the SHA-256
+            fetched.rename(path)
     return path
+
+
+def download_url(url: str, target: Path) -> None:
+    """Stream `url` into `target` with a progress bar (whisper's own download would draw a
+    terminal bar into log files too)."""
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=60) as response, open(target, "wb") as out:
+        size = response.headers.get("Content-Length")
+        with ProgressBar(desc=target.name, total=int(size) if size else None, unit="B", unit_scale=True) as bar:
+            while block := response.read(1 << 20):
+                out.write(block)
+                bar.update(len(block))
 
 
 # --- open_clip ----------------------------------------------------------------------------
@@ -307,22 +336,45 @@ def _resolve_open_clip(source: Source, cache_dir: Path, download: bool) -> Path:
         raise _not_cached(f"open_clip:{source.name}@{source.inner}", root)
     with fetch_lock(cache_dir, f"open_clip-{source.name}-{source.inner}"):
         try:
+            if cfg.get("hf_hub"):
+                return _download_open_clip_from_hub(cfg, root)
             return Path(open_clip.download_pretrained(cfg, cache_dir=str(root)))
         except (OSError, RuntimeError) as exc:
             raise ModelNotAvailable(f"could not download open_clip {source.name} weights {source.inner!r}: {exc}") from None
+
+
+def _open_clip_hub_files(cfg: dict) -> tuple[str, list[str]]:
+    """The hub repository of open_clip weights and the files open_clip would take from it, in
+    its order of preference: the safetensors twin of the file first, when the repository has one."""
+    from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+
+    repo, filename = os.path.split(cfg["hf_hub"])
+    filename = filename or HF_WEIGHTS_NAME
+    twin = HF_SAFE_WEIGHTS_NAME if filename == HF_WEIGHTS_NAME else str(Path(filename).with_suffix(".safetensors"))
+    return repo, [twin, filename]
+
+
+def _download_open_clip_from_hub(cfg: dict, root: Path) -> Path:
+    """What open_clip's own download does for hub weights, with cer's progress bar."""
+    import huggingface_hub
+    from huggingface_hub.errors import RemoteEntryNotFoundError
+
+    repo, names = _open_clip_hub_files(cfg)
+    for name in names[:-1]:
+        try:
+            return Path(huggingface_hub.hf_hub_download(repo, name, cache_dir=root, tqdm_class=_DownloadBar))
+        except RemoteEntryNotFoundError:  # the repository has no twin: the file itself follows
+            continue
+    return Path(huggingface_hub.hf_hub_download(repo, names[-1], cache_dir=root, tqdm_class=_DownloadBar))
 
 
 def _open_clip_cached(cfg: dict, root: Path) -> Path | None:
     """The file open_clip's download would give, when it is already under `root` (no network)."""
     if cfg.get("hf_hub"):
         from huggingface_hub import try_to_load_from_cache
-        from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
 
-        repo, filename = os.path.split(cfg["hf_hub"])
-        filename = filename or HF_WEIGHTS_NAME
-        # open_clip takes the safetensors twin of a file first when the repository has one
-        twin = HF_SAFE_WEIGHTS_NAME if filename == HF_WEIGHTS_NAME else str(Path(filename).with_suffix(".safetensors"))
-        for name in (twin, filename):
+        repo, names = _open_clip_hub_files(cfg)
+        for name in names:
             hit = try_to_load_from_cache(repo, name, cache_dir=root)
             if isinstance(hit, str):
                 return Path(hit)
@@ -352,11 +404,18 @@ def _resolve_hf(source: Source, cache_dir: Path, download: bool) -> Path:
             if source.inner:
                 return Path(
                     huggingface_hub.hf_hub_download(
-                        source.name, source.inner, revision=revision, cache_dir=hub_cache, local_files_only=not download
+                        source.name,
+                        source.inner,
+                        revision=revision,
+                        cache_dir=hub_cache,
+                        local_files_only=not download,
+                        tqdm_class=_DownloadBar,
                     )
                 )
             return Path(
-                huggingface_hub.snapshot_download(source.name, revision=revision, cache_dir=hub_cache, local_files_only=not download)
+                huggingface_hub.snapshot_download(
+                    source.name, revision=revision, cache_dir=hub_cache, local_files_only=not download, tqdm_class=_DownloadBar
+                )
             )
     except LocalEntryNotFoundError:  # before EntryNotFoundError, its base class
         if not download:

@@ -2,45 +2,29 @@
 
 Per chunk, once: Silero VAD (skip recognition where nobody speaks), then Whisper with word
 timestamps over the chunk audio. Words go to every window their midpoint falls in; each
-window's transcript goes through a text-emotion head. The transcript and timed words are
+window's transcript goes through a text-emotion head that reads transcripts (`text_kind`;
+first-person speech); the status note says which head. The transcript and timed words are
 returned as evidence.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
 from cer.modalities.asr import Word, load_recognizer, transcript, words_in_windows
 from cer.modalities.base import Expert, pick_device
+from cer.modalities.options import TextOptions
 from cer.modalities.sources import Source, resolve_model
 from cer.modalities.text_emotion import load_text_emotion_head
 from cer.modalities.vad import VoiceActivity
 from cer.pipeline.config import ExpertConfig
-from cer.pipeline.types import Chunk, ExpertOutput
+from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus
 
 NO_AUDIO = "no audio track"
 NO_SPEECH = "no speech in window"
-
-
-class TextOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    asr_engine: Literal["openai-whisper", "faster-whisper"] = "openai-whisper"  # must match the `asr` model's format
-    emotion_head: Literal["classifier", "zero_shot"] = "classifier"  # must match the `emotion` model
-    # Spoken language given to Whisper; None lets Whisper detect it per chunk. English by
-    # default because the emotion heads read English.
-    language: str | None = "en"
-    beam_size: int = Field(default=5, ge=1)  # Whisper beam search width
-    # Retry a segment that fails Whisper's quality checks at higher sampling temperatures
-    # (Whisper's default). Off: one deterministic beam search per segment.
-    asr_fallback: bool = True
-    compute_type: str = "int8"  # faster-whisper (CTranslate2) weight precision
-    zero_shot_temperature: float = Field(default=0.05, gt=0)  # softmax temperature of the zero-shot head, in cosine units
-    vad_threshold: float = Field(default=0.5, gt=0, lt=1)  # Silero speech probability above which a frame is speech
 
 
 class TextExpert(Expert):
@@ -65,9 +49,7 @@ class TextExpert(Expert):
             fallback=options.asr_fallback,
             compute_type=options.compute_type,
         )
-        self.head = load_text_emotion_head(
-            options.emotion_head, resolve_model(config.models["emotion"], cache_dir), device, options.zero_shot_temperature
-        )
+        self.head = load_text_emotion_head(options, resolve_model(config.models["emotion"], cache_dir), device)
         asr_name = Source.parse(config.models["asr"].source).name
         emotion_name = Source.parse(config.models["emotion"].source).name
         self._model_id = f"{options.asr_engine}({asr_name}) + {options.emotion_head}({emotion_name})"
@@ -75,6 +57,9 @@ class TextExpert(Expert):
     @property
     def model_id(self) -> str:
         return self._model_id
+
+    def status(self) -> ExpertStatus:
+        return dataclasses.replace(super().status(), note=self.head.summary)
 
     def score_texts(self, lines: list[str]) -> np.ndarray:
         """Emotion of given text lines, [n, 8] in BASIC order (no speech recognition)."""

@@ -9,15 +9,17 @@ pool, so every expert has the other video's chunks to work on while one video de
 writes its outputs. A worker that finishes a video gets the next one. Memory stays bounded
 whatever the videos' lengths: a worker holds only its chunks in flight. A video that fails
 (a corrupt file, a crashed worker) becomes a row of failures.csv and the others go on.
-summary.csv and failures.csv are written at the end, also when interrupted.
+summary.csv and failures.csv are written at the end, also when interrupted; not_videos.csv, at
+the start, lists the files of the input folders that are not videos (the first few are also
+named on stderr).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
-import sys
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,14 +32,20 @@ from ray.actor import ActorHandle
 from ray.exceptions import RayError
 
 from cer.modalities.registry import expert_target, register
-from cer.pipeline.batch_inputs import find_videos, output_folder
+from cer.pipeline.batch_inputs import SkippedFile, output_folder, scan_inputs
 from cer.pipeline.config import ExpertConfig, Profile
 from cer.pipeline.expert_cache import cached_executor
 from cer.pipeline.model_store import ensure_models
 from cer.pipeline.outputs.atomic import atomic_open
+from cer.pipeline.progress import ProgressBar
 from cer.pipeline.ray_executor import ExpertPool, PoolAddress, RayExecutor, actor_resources, pool_demand, pools_that_fit
 from cer.pipeline.ray_runtime import Built, actor_handle, cluster_resources, error_line, get_raising_cause, ray_session
 from cer.pipeline.runner import Pipeline
+
+NOT_VIDEOS_CSV = "not_videos.csv"
+SKIPPED_SHOWN = 10  # files named on stderr; not_videos.csv has them all
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -107,7 +115,7 @@ def _start_workers(profile: Profile, jobs: int | None, videos: int) -> tuple[lis
     pools: list[ExpertPool] = []
     workers: list[ActorHandle] = []
     try:
-        pools = [ExpertPool.launch(experts, profile.cache_path, profile.execution) for _ in range(lanes.pools)]
+        pools = [ExpertPool.launch(experts, profile.expert_context, profile.execution) for _ in range(lanes.pools)]
         for pool in pools:  # the pools load their models side by side
             pool.wait_ready()
         worker_class = ray.remote(_VideoWorker).options(num_cpus=lanes.worker_cpus, max_restarts=profile.execution.max_restarts)
@@ -176,13 +184,25 @@ def write_tables(out_dir: Path, rows: Sequence[VideoRow]) -> None:
         failures.writerows([row.path, row.error] for row in rows if row.status == "failed")
 
 
+def report_skipped(out_dir: Path, skipped: Sequence[SkippedFile]) -> None:
+    """not_videos.csv (every file of the input folders that is not a video, and why), and the
+    first few of them as log lines."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_open(out_dir / NOT_VIDEOS_CSV) as handle:
+        table = csv.writer(handle)
+        table.writerow(["path", "reason"])
+        table.writerows([str(file.path), file.reason] for file in skipped)
+    for file in skipped[:SKIPPED_SHOWN]:
+        log.info("skipped %s: %s", file.path, file.reason)
+    if len(skipped) > SKIPPED_SHOWN:
+        log.info("skipped %d more files that are not videos; %s lists them all", len(skipped) - SKIPPED_SHOWN, out_dir / NOT_VIDEOS_CSV)
+
+
 class _Progress:
-    """Videos done, windows per second and the ETA, on stderr when it is a terminal."""
+    """Videos done, windows per second and the ETA: a bar on a terminal, lines in a log."""
 
     def __init__(self, total: int, skipped: int) -> None:
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=total, initial=skipped, desc="cer batch", unit="video", file=sys.stderr, disable=None)
+        self.bar = ProgressBar(total=total, initial=skipped, desc="batch", unit="videos")
         self.started = time.perf_counter()
         self.windows = 0
 
@@ -199,7 +219,9 @@ class _Progress:
 def run_batch(inputs: Sequence[str], out_dir: Path, profile: Profile, force: bool = False, jobs: int | None = None) -> list[VideoRow]:
     """Process every video the inputs name that has no result yet (all of them with `force`);
     returns one row per video, as written to summary.csv."""
-    plan = {video: output_folder(out_dir, video) for video in find_videos(inputs)}
+    found = scan_inputs(inputs)
+    report_skipped(out_dir, found.skipped)
+    plan = {video: output_folder(out_dir, video) for video in found.videos}
     rows = {video: _earlier_result(video, folder) for video, folder in plan.items() if not force and (folder / "result.json").is_file()}
     todo = [(video, folder) for video, folder in plan.items() if video not in rows]
     progress = _Progress(len(plan), len(rows))
@@ -223,7 +245,8 @@ def totals_line(rows: Sequence[VideoRow], wall_s: float) -> str:
     windows = sum(row.windows or 0 for row in done)
     video_s = sum(row.duration_s or 0.0 for row in done)
     wall_s = max(wall_s, 1e-9)
-    by_status = ", ".join(f"{n} {status}" for status, n in counts.items() if n or status != "pending")
+    why = {"skipped": " (finished by an earlier run; --force computes them again)"}
+    by_status = ", ".join(f"{n} {status}{why.get(status, '') if n else ''}" for status, n in counts.items() if n or status != "pending")
     return (
         f"cer batch: {len(rows)} videos: {by_status}; {windows} windows ({video_s:.1f} s of video) in {wall_s:.1f} s: "
         f"{windows / wall_s:.2f} windows/s, {video_s / wall_s:.2f}x real time"

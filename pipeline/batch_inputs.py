@@ -10,14 +10,35 @@ import csv
 import glob
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # Containers PyAV (FFmpeg) reads that people keep videos in; matched case-insensitively.
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"})
 
 
-def _in_folder(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file in an input folder that the batch leaves alone, and why."""
+
+    path: Path
+    reason: str
+
+
+@dataclass
+class BatchInputs:
+    videos: list[Path]  # absolute, each once, in the order first named
+    skipped: list[SkippedFile] = field(default_factory=list)
+
+
+def _not_a_video(path: Path) -> str:
+    return f"not a video ({path.suffix or 'no extension'})"
+
+
+def _in_folder(folder: Path) -> tuple[list[Path], list[SkippedFile]]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    videos = [p for p in files if p.suffix.lower() in VIDEO_EXTENSIONS]
+    return videos, [SkippedFile(p.resolve(), _not_a_video(p)) for p in files if p.suffix.lower() not in VIDEO_EXTENSIONS]
 
 
 def _in_manifest(manifest: Path) -> list[Path]:
@@ -35,13 +56,15 @@ def _matching(pattern: str) -> list[Path]:
     return [p for p in matches if p.is_file()]
 
 
-def find_videos(inputs: Sequence[str]) -> list[Path]:
-    """Every video the inputs name, absolute, each once, in the order first named."""
+def scan_inputs(inputs: Sequence[str]) -> BatchInputs:
+    """Every video the inputs name, and the files of their folders that are not videos."""
     found: dict[Path, None] = {}  # a dict keeps the order and drops repeats
+    skipped: list[SkippedFile] = []
     for name in inputs:
         path = Path(name).expanduser()
         if path.is_dir():
-            videos = _in_folder(path)
+            videos, others = _in_folder(path)
+            skipped += others
         elif path.suffix.lower() == ".csv" and path.is_file():
             videos = _in_manifest(path)
         else:
@@ -49,7 +72,12 @@ def find_videos(inputs: Sequence[str]) -> list[Path]:
         found.update(dict.fromkeys(v.resolve() for v in videos))
     if not found:
         raise ValueError(f"no videos found in {', '.join(inputs)}")
-    return list(found)
+    return BatchInputs(list(found), skipped)
+
+
+def find_videos(inputs: Sequence[str]) -> list[Path]:
+    """Every video the inputs name, absolute, each once, in the order first named."""
+    return scan_inputs(inputs).videos
 
 
 def output_folder(root: Path, video: Path) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from cer.modalities.registry import options_class
 from cer.pipeline.labels import PAIRS, validate_pairs
 
 if TYPE_CHECKING:
@@ -65,7 +67,6 @@ class FaceConfig(Strict):
     score_threshold: float = Field(default=0.6, ge=0, le=1)
     nms_threshold: float = Field(default=0.3, ge=0, le=1)
     min_face_px: int = Field(default=24, ge=1)  # smaller faces are ignored
-    crop_margin: float = Field(default=0.15, ge=0, le=1)  # fraction of the box added on every side of a crop
     track_iou: float = Field(default=0.3, ge=0, le=1)  # least overlap that continues a track across sampled frames
     max_track_gap: int = Field(default=5, ge=0)  # sampled frames a track may miss before it ends
 
@@ -77,22 +78,35 @@ class ExpertConfig(Strict):
     unavailable: str | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
     models: dict[str, ModelRef] = Field(default_factory=dict)
-    options: dict[str, Any] = Field(default_factory=dict)  # validated by the expert's own Options class
+    options: dict[str, Any] = Field(default_factory=dict)  # validated by the expert's schema (cer.modalities.options)
     # Ray resources of the expert's actor. 0 CPUs: the experts share the cores (they wait for
     # chunks most of the time); a whole number also sets the actor's thread count. GPUs are
     # requested only where the cluster has some, so one profile runs anywhere; a fraction lets
     # several experts share one card.
     num_cpus: float = Field(default=0.0, ge=0)
     num_gpus: float = Field(default=0.0, ge=0, le=1)
-    # Not a YAML key: `Profile.expert_config` fills it from `compound.vocabulary`, so that the
-    # experts that score compounds (clip_labels) follow the profile's vocabulary.
-    compound_vocabulary: dict[str, tuple[str, str]] | None = None
+
+
+@dataclass(frozen=True)
+class ExpertContext:
+    """What an expert is built with besides its own config: it travels with the configs to
+    wherever the experts are built (this process, Ray actors)."""
+
+    cache_dir: Path  # the folder of cached models
+    # The profile's compound vocabulary (compound -> its two basic labels, in output order),
+    # handed to the experts that read it (`VocabularyExpert`) and to no other
+    vocabulary: Mapping[str, tuple[str, str]]
+
+
+Engine = Literal["ray", "inprocess"]  # what `auto` resolves to
 
 
 class ExecutionConfig(Strict):
     # ray: each expert in its own Ray actor, all at once; inprocess: one after another in this
-    # process (no Ray start-up, for tests and small jobs). Both give the same result.
-    engine: Literal["ray", "inprocess"] = "ray"
+    # process (no Ray start-up, for tests and small jobs). Both give the same result. auto:
+    # chosen from the work (cer.pipeline.executors.choose_engine): Ray for batches, the service,
+    # evaluations, long videos, a GPU or a cluster address; in process for one short video.
+    engine: Literal["auto", "ray", "inprocess"] = "auto"
     ray_address: str | None = None  # an existing cluster; None: $RAY_ADDRESS, else an embedded local Ray
     # Chunks sent to the experts before the oldest is collected: 2 lets the next chunk decode
     # while the experts work. Memory grows with it (each chunk holds its frames and audio).
@@ -181,14 +195,6 @@ class Profile(Strict):
             raise ValueError(f"fusion.temperatures names no expert of the profile: {', '.join(unknown)}")
         return self
 
-    @field_validator("experts")
-    @classmethod
-    def _vocabulary_is_profile_wide(cls, value: dict[str, ExpertConfig]) -> dict[str, ExpertConfig]:
-        for name, cfg in value.items():
-            if cfg.compound_vocabulary is not None:
-                raise ValueError(f"{name}.compound_vocabulary comes from compound.vocabulary; set that instead")
-        return value
-
     @property
     def cache_path(self) -> Path:
         return Path(os.environ.get("CER_CACHE") or self.cache_dir).expanduser()
@@ -198,13 +204,14 @@ class Profile(Strict):
         """The folder of the expert-output cache."""
         return Path(self.cache.dir).expanduser() if self.cache.dir else self.cache_path / "expert-outputs"
 
-    def expert_config(self, name: str) -> ExpertConfig:
-        """An expert's config with what it takes from the rest of the profile (the compound vocabulary)."""
-        return self.experts[name].model_copy(update={"compound_vocabulary": self.compound.vocabulary})
+    @property
+    def expert_context(self) -> ExpertContext:
+        """What the experts are built with besides their own configs."""
+        return ExpertContext(self.cache_path, self.compound.vocabulary)
 
     def enabled_experts(self) -> dict[str, ExpertConfig]:
-        """The enabled experts, in profile order, each config as `expert_config` gives it."""
-        return {name: self.expert_config(name) for name, cfg in self.experts.items() if cfg.enabled}
+        """The enabled experts, in profile order."""
+        return {name: cfg for name, cfg in self.experts.items() if cfg.enabled}
 
     def all_models(self) -> dict[str, ModelRef]:
         """Every model the profile names, keyed `part.role` (e.g. `static_face.classifier`)."""
@@ -306,16 +313,15 @@ def _error_lines(path: Path, exc: ValidationError) -> str:
 
 
 def validate_expert_options(profile: Profile, path: Path | str = "<profile>") -> None:
-    """Check each expert's `options` against the Options model its class declares."""
-    from cer.modalities.registry import expert_class  # deferred: the registry imports expert modules
-
+    """Check each expert's `options` against its schema (from the registry: no expert module,
+    and so no torch, is imported for it)."""
     for name, cfg in profile.experts.items():
         try:
-            cls = expert_class(name)
+            schema = options_class(name)
         except KeyError as exc:
             raise ConfigError(f"{path}: experts.{name}: {exc.args[0]}") from None
         try:
-            cls.Options.model_validate(cfg.options)
+            schema.model_validate(cfg.options)
         except ValidationError as exc:
             details = "; ".join(f"experts.{name}.options.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
             raise ConfigError(f"{path}: invalid profile: {details}") from None

@@ -11,11 +11,11 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from cer.modalities.registry import build_expert
-from cer.pipeline.config import ExpertConfig, Profile
+from cer.modalities.factory import build_expert
+from cer.pipeline.config import ExpertConfig, ExpertContext
+from cer.pipeline.progress import loading_experts
 from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus
 
 _FAILED = "expert failed: "  # starts the reason of every output `failed_outputs` makes
@@ -47,6 +47,9 @@ class ExpertExecutor(ABC):
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        # Windows answered from the expert-output cache, per expert, when the executor has a
+        # cache in front of it (absent otherwise): result.json says why an expert took no time.
+        self.from_cache: dict[str, int] = {}
 
     @property
     @abstractmethod
@@ -68,9 +71,9 @@ class ServedExpert:
     """One built expert answering chunks. The in-process executor holds one per expert; each
     Ray actor holds one in its own process, so that the model loads once there."""
 
-    def __init__(self, name: str, config: ExpertConfig, cache_dir: Path) -> None:
+    def __init__(self, name: str, config: ExpertConfig, context: ExpertContext) -> None:
         self.name = name
-        self.expert = build_expert(name, config, cache_dir)
+        self.expert = build_expert(name, config, context)
 
     def status(self) -> ExpertStatus:
         return self.expert.status()
@@ -88,9 +91,14 @@ class ServedExpert:
 class InProcessExecutor(ExpertExecutor):
     """Builds every expert in this process and runs them one after another."""
 
-    def __init__(self, experts: Mapping[str, ExpertConfig], cache_dir: Path) -> None:
+    def __init__(self, experts: Mapping[str, ExpertConfig], context: ExpertContext) -> None:
         super().__init__()
-        self.experts = {name: ServedExpert(name, cfg, cache_dir) for name, cfg in experts.items()}
+        self.experts: dict[str, ServedExpert] = {}
+        with loading_experts(len(experts)) as bar:
+            for name, cfg in experts.items():
+                self.experts[name] = ServedExpert(name, cfg, context)
+                bar.set_postfix_str(f"{name} ready", refresh=False)
+                bar.update()
         self.seconds = dict.fromkeys(self.experts, 0.0)
 
     @property
@@ -106,20 +114,3 @@ class InProcessExecutor(ExpertExecutor):
             answers[name], seconds = expert.predict(handle)
             self.seconds[name] += seconds
         return answers
-
-
-def make_executor(profile: Profile) -> ExpertExecutor:
-    """The executor for the profile's enabled experts; behind the expert-output cache when the
-    profile enables it, and then an expert is built only once some output is not cached."""
-    from cer.pipeline.expert_cache import cached_executor  # deferred: that module builds on this one
-
-    return cached_executor(profile, lambda experts: start_executor(profile, experts))
-
-
-def start_executor(profile: Profile, experts: Mapping[str, ExpertConfig]) -> ExpertExecutor:
-    """The executor `profile.execution.engine` names, with `experts` built."""
-    if profile.execution.engine == "inprocess":
-        return InProcessExecutor(experts, profile.cache_path)
-    from cer.pipeline.ray_executor import RayExecutor  # deferred: importing Ray takes a second
-
-    return RayExecutor.start(experts, profile.cache_path, profile.execution)

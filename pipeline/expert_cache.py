@@ -7,7 +7,8 @@ An output is found by three things:
   so that a video is read once, not once per run);
 - the expert key: a hash of everything besides the video that decides the expert's outputs,
   namely its name and config (models, options, device), the source of its module, the window and
-  sampling parameters and, for experts that read face crops, the face config;
+  sampling parameters, for experts that read face crops the face config and, for those that
+  read the compound vocabulary, the vocabulary;
 - the window's index (the windows follow from the video and the window parameters).
 
 Caching is an `ExpertExecutor` around the real one, so neither the runner nor Ray know of it.
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import inspect
 import io
 import json
 import os
@@ -32,6 +32,9 @@ from typing import Any
 
 import numpy as np
 
+from cer.modalities.base import VocabularyExpert
+from cer.modalities.factory import expert_class
+from cer.pipeline.code_closure import module_closure
 from cer.pipeline.config import ExpertConfig, Profile
 from cer.pipeline.execution import ExpertExecutor, is_failure
 from cer.pipeline.hashing import file_sha256
@@ -72,19 +75,20 @@ CREATE TABLE IF NOT EXISTS files (
 
 def expert_description(profile: Profile, name: str) -> dict[str, Any]:
     """What an expert's outputs depend on besides the video (the expert key hashes this)."""
-    from cer.modalities.registry import expert_class  # deferred: the registry imports expert modules
-
     cls = expert_class(name)
-    # The module's source, so that editing an expert retires its old outputs.
-    code = hashlib.sha256(Path(inspect.getfile(cls)).read_bytes()).hexdigest()
+    # The sources of the expert's module and of the helpers it imports, so that editing any of
+    # them retires its old outputs; the face experts also depend on how faces are found and cut.
+    face_code = ("cer.pipeline.faces", "cer.pipeline.face_detectors") if cls.uses_faces else ()
+    code = module_closure(cls.__module__, face_code)
     return {
         "format": CACHE_FORMAT,
         "expert": name,
-        "config": profile.expert_config(name).model_dump(mode="json", exclude=_RAY_FIELDS),
+        "config": profile.experts[name].model_dump(mode="json", exclude=_RAY_FIELDS),
         "code": code,
         "windows": profile.windows.model_dump(mode="json"),
         "media": profile.media.model_dump(mode="json"),
         "faces": profile.faces.model_dump(mode="json") if cls.uses_faces else None,
+        "vocabulary": profile.compound.vocabulary if issubclass(cls, VocabularyExpert) else None,
     }
 
 
@@ -293,6 +297,7 @@ class CachingExecutor(ExpertExecutor):
         self._build = build
         self._serving: dict[str, ExpertExecutor] = {}  # expert -> the built executor running it
         self.seconds = dict.fromkeys(self.experts, 0.0)
+        self.from_cache = dict.fromkeys(self.experts, 0)
 
     def _serve(self, names: Sequence[str]) -> list[ExpertExecutor]:
         """The executors running `names`, building one for those that have none yet."""
@@ -332,6 +337,8 @@ class CachingExecutor(ExpertExecutor):
 
     def collect(self, handle: _Submitted) -> dict[str, list[ExpertOutput]]:
         answers = dict(handle.cached)
+        for name, outputs in handle.cached.items():
+            self.from_cache[name] += len(outputs)
         for executor, call in handle.calls:
             for name, outputs in executor.collect(call).items():
                 self.seconds[name] = executor.seconds[name]

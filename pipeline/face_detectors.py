@@ -16,6 +16,7 @@ import numpy as np
 
 from cer.modalities.sources import ModelNotAvailable, resolve_model
 from cer.pipeline.config import FaceConfig
+from cer.pipeline.quiet import native_stderr_muted
 from cer.pipeline.types import FaceBox
 
 
@@ -42,7 +43,7 @@ def _nms(xywh: np.ndarray, scores: np.ndarray, score_threshold: float, nms_thres
 class BlazeFaceDetector:
     """MediaPipe's BlazeFace full-range model, run with ai-edge-litert.
 
-    Model facts (MODELS.md): 192 x 192 RGB input scaled to [-1, 1]; one anchor per cell of a
+    Model facts (docs/models.md): 192 x 192 RGB input scaled to [-1, 1]; one anchor per cell of a
     48 x 48 grid (2,304 anchors, row by row: the order that puts the boxes on the faces of the
     test photos); 16 regressors per anchor whose first four are the box centre offset from
     the anchor and the box size, in input pixels; one logit per anchor.
@@ -57,7 +58,8 @@ class BlazeFaceDetector:
 
         # The model is small: past a few threads there is no gain, and experts run beside it.
         self._interpreter = Interpreter(model_path=str(model_path), num_threads=min(4, os.cpu_count() or 1))
-        self._interpreter.allocate_tensors()
+        with native_stderr_muted():  # XNNPACK announces itself here with an INFO line
+            self._interpreter.allocate_tensors()
         self._input_index, self._regressors_index, self._logits_index = self._tensor_indices()
         self._anchors = self._anchor_centres()
         self.score_threshold = score_threshold

@@ -1,9 +1,11 @@
-"""Face detection and tracking on sampled frames, and the main face crop of each frame.
+"""Face detection and tracking on sampled frames, and how a face is cut out of a frame.
 
 The runner feeds a video chunk by chunk; `FaceTracker` keeps its tracks between chunks so
 that a face keeps its track id across chunk boundaries. Per chunk, the main track is the
 face with the most (area x score) summed over the chunk's frames: large, confident and
-present often. Its crop on each frame is what the static and dynamic face experts see.
+present often. Each frame keeps the main track's box beside its image, and every face model
+cuts its own crop from them (`crop_face` with the model's `CropSpec`): the models were
+trained on different crops of a face (modalities/static_face.py documents each).
 """
 
 from __future__ import annotations
@@ -30,24 +32,40 @@ def iou(a: FaceBox, b: FaceBox) -> float:
     return inter / (a.area + b.area - inter)
 
 
-def crop_face(image: np.ndarray, box: FaceBox, margin: float) -> np.ndarray:
-    """The square RGB crop around `box`, enlarged by `margin` x its size on every side.
+@dataclass(frozen=True)
+class CropSpec:
+    """How one face model wants its face cut out of a frame around the detector's box."""
 
-    The square is shifted (not cut) to stay inside the image, and shrunk only when the image
-    itself is smaller, so face models always get an undistorted, non-empty square.
+    square: bool  # widen the shorter side of the box to the longer one, about the box centre
+    margin: float = 0.0  # fraction of the (squared) box side added on every side
+    fill: tuple[int, int, int] = (0, 0, 0)  # RGB of the crop's pixels that lie beyond the image
+
+
+def crop_rect(box: FaceBox, spec: CropSpec) -> tuple[int, int, int, int]:
+    """The crop's (left, top, right, bottom) in whole pixels; it may reach beyond the image."""
+    width, height = max(box.x1 - box.x0, 1.0), max(box.y1 - box.y0, 1.0)
+    if spec.square:
+        width = height = max(width, height)
+    width, height = width * (1 + 2 * spec.margin), height * (1 + 2 * spec.margin)
+    left, top = round((box.x0 + box.x1 - width) / 2), round((box.y0 + box.y1 - height) / 2)
+    return left, top, left + max(1, round(width)), top + max(1, round(height))
+
+
+def crop_face(image: np.ndarray, box: FaceBox, spec: CropSpec) -> np.ndarray:
+    """The RGB crop of `box` cut as `spec` says, with `spec.fill` where it reaches beyond the image.
+
+    Padded, never shifted or cut at the border: a face that touches the image border stays
+    centred and at its size in the crop, as it would be in a larger picture with that fill
+    around it.
     """
+    left, top, right, bottom = crop_rect(box, spec)
+    crop = np.empty((bottom - top, right - left, image.shape[2]), dtype=image.dtype)
+    crop[...] = spec.fill
     height, width = image.shape[:2]
-    box_w, box_h = max(box.x1 - box.x0, 1.0), max(box.y1 - box.y0, 1.0)
-    side = max(1, round(min(max(box_w, box_h) * (1 + 2 * margin), width, height)))
-    centre_x, centre_y = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2
-    left = int(np.clip(round(centre_x - side / 2), 0, width - side))
-    top = int(np.clip(round(centre_y - side / 2), 0, height - side))
-    return np.ascontiguousarray(image[top : top + side, left : left + side])
-
-
-def _clip_to_image(box: FaceBox, width: int, height: int) -> FaceBox:
-    # Detectors may place a box partly outside the frame; areas and crops need it inside.
-    return replace(box, x0=max(box.x0, 0.0), y0=max(box.y0, 0.0), x1=min(box.x1, float(width)), y1=min(box.y1, float(height)))
+    x0, y0, x1, y1 = max(left, 0), max(top, 0), min(right, width), min(bottom, height)
+    if x0 < x1 and y0 < y1:
+        crop[y0 - top : y1 - top, x0 - left : x1 - left] = image[y0:y1, x0:x1]
+    return crop
 
 
 @dataclass
@@ -126,7 +144,7 @@ def main_track(frames: list[SampledFrame]) -> int:
 
 
 class FaceTracker:
-    """Detects faces on sampled frames, tracks them across chunks and crops the main face."""
+    """Detects faces on sampled frames, tracks them across chunks and marks the main face."""
 
     def __init__(self, config: FaceConfig, cache_dir: Path) -> None:
         self.config = config
@@ -144,19 +162,20 @@ class FaceTracker:
         return self._tracker.tracks_started
 
     def detect(self, image: np.ndarray) -> list[FaceBox]:
-        """Faces on one RGB uint8 image, inside it and at least `min_face_px` on each side."""
-        height, width = image.shape[:2]
-        boxes = (_clip_to_image(box, width, height) for box in self._detector.detect(image))
+        """Faces on one RGB uint8 image, at least `min_face_px` on each side.
+
+        A face cut by the image border keeps the box the detector gave, partly outside the
+        image: clipping it would shrink and move the face in every crop cut from it.
+        """
         min_px = self.config.min_face_px
-        return [box for box in boxes if min(box.x1 - box.x0, box.y1 - box.y0) >= min_px]
+        return [box for box in self._detector.detect(image) if min(box.x1 - box.x0, box.y1 - box.y0) >= min_px]
 
     def process(self, frames: list[SampledFrame]) -> int:
         """Detect and track faces on a chunk's frames (in time order) and set each frame's
-        `faces` and `main_face` in place. Returns the chunk's main track id, or NO_TRACK."""
+        `faces` and `main_box` in place. Returns the chunk's main track id, or NO_TRACK."""
         for frame in frames:
             frame.faces = self._tracker.update(self.detect(frame.image))
         main_id = main_track(frames)
         for frame in frames:
-            box = next((b for b in frame.faces if b.track_id == main_id), None)
-            frame.main_face = None if box is None else crop_face(frame.image, box, self.config.crop_margin)
+            frame.main_box = next((b for b in frame.faces if b.track_id == main_id), None)
         return main_id

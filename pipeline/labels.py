@@ -1,4 +1,4 @@
-"""Label sets shared by every part of cer (METHOD.md fixes these orders).
+"""Label sets shared by every part of cer (docs/method.md lists these orders).
 
 This module depends on nothing so that every other module may import it.
 """

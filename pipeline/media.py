@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import Literal
 
 import av
 import numpy as np
@@ -18,15 +19,30 @@ from cer.pipeline.types import AUDIO_RATE, SampledFrame, VideoInfo
 AUDIO_BLOCK_SAMPLES = AUDIO_RATE  # samples handed over at a time by the audio stream (1 s)
 
 
+# What is wrong with a video, for programs (the HTTP service answers by it); the message says
+# it for people.
+MediaProblem = Literal[
+    "not_found", "not_a_file", "empty", "unreadable", "no_video_stream", "corrupt", "no_frames",
+    "zero_length", "truncated", "damaged", "no_audio_stream", "still_image",
+]  # fmt: skip
+# FFmpeg demuxers that read still images (a photo opens as a one-frame "video")
+_IMAGE_DEMUXERS = ("image2", "image2pipe")
+
+
 class MediaError(ValueError):
-    """A video that cannot be used; the message says why in one line."""
+    """A video that cannot be used; the message says why in one line, `code` says which problem."""
+
+    def __init__(self, message: str, code: MediaProblem = "unreadable") -> None:
+        super().__init__(message)
+        self.code: MediaProblem = code
 
 
 def _open(path: Path) -> av.container.InputContainer:
     try:
         return av.open(str(path), metadata_errors="ignore")
     except av.FFmpegError as exc:
-        raise MediaError(f"{path.name}: not a readable video (corrupt or unsupported format): {exc.strerror or exc}") from None
+        problem = f"not a readable video (corrupt or unsupported format): {exc.strerror or exc}"
+        raise MediaError(f"{path.name}: {problem}", "unreadable") from None
 
 
 def _upright_rotation(frame: av.VideoFrame) -> int:
@@ -39,30 +55,35 @@ def _upright_rotation(frame: av.VideoFrame) -> int:
 
 
 def probe(path: str | Path) -> VideoInfo:
-    """Read a video's facts, decoding its first frame to prove it is decodable."""
+    """Read a video's facts, decoding its first frame to prove it is decodable, and check that
+    its packets cover the duration its header announces. Every entry point (`cer run`,
+    `cer batch`, `cer eval`, the HTTP service) checks media here, so all refuse the same files."""
     path = Path(path)
     if not path.exists():
-        raise MediaError(f"{path}: file not found")
+        raise MediaError(f"{path}: file not found", "not_found")
     if not path.is_file():
-        raise MediaError(f"{path}: not a file")
+        raise MediaError(f"{path}: not a file", "not_a_file")
     if path.stat().st_size == 0:
-        raise MediaError(f"{path.name}: empty file (0 bytes)")
+        raise MediaError(f"{path.name}: empty file (0 bytes)", "empty")
     with _open(path) as container:
         if not container.streams.video:
-            raise MediaError(f"{path.name}: no video stream (audio-only or not a video file)")
+            raise MediaError(f"{path.name}: no video stream (audio-only or not a video file)", "no_video_stream")
+        if container.format.name in _IMAGE_DEMUXERS or container.format.name.endswith("_pipe"):
+            raise MediaError(f"{path.name}: a still image, not a video", "still_image")
         stream = container.streams.video[0]
         try:
             first = next(container.decode(stream), None)
         except av.FFmpegError as exc:
-            raise MediaError(f"{path.name}: corrupt video, no frame could be decoded ({exc.strerror or exc})") from None
+            raise MediaError(f"{path.name}: corrupt video, no frame could be decoded ({exc.strerror or exc})", "corrupt") from None
         if first is None:
-            raise MediaError(f"{path.name}: the video stream has no frames")
+            raise MediaError(f"{path.name}: the video stream has no frames", "no_frames")
         duration = _duration_s(container, stream)
         if duration <= 0:
-            raise MediaError(f"{path.name}: zero-length video")
+            raise MediaError(f"{path.name}: zero-length video", "zero_length")
         rate = stream.average_rate or stream.guessed_rate or Fraction(25)
         n_frames = stream.frames if stream.frames > 0 else max(1, round(duration * float(rate)))
         fps = n_frames / duration if stream.frames > 0 else float(rate)
+        _check_complete(path, duration)
         rotation = _upright_rotation(first)
         width, height = first.width, first.height
         if rotation in (90, 270):
@@ -77,6 +98,35 @@ def probe(path: str | Path) -> VideoInfo:
             n_frames=n_frames,
             rotation=rotation,
         )
+
+
+def _check_complete(path: Path, duration_s: float) -> None:
+    """Refuse a video whose packets stop well before its announced duration. Decoding the first
+    frame proves little for an mp4 with its index up front (`faststart`) cut short: it opens
+    and decodes, then its packets end early. Small gaps are tolerated."""
+    covered_s = video_extent_s(path)
+    if covered_s < duration_s - max(0.5, 0.05 * duration_s):
+        raise MediaError(
+            f"{path.name}: the video data stops at {covered_s:.1f} s of the {duration_s:.1f} s its header announces "
+            "(an incomplete download or upload, or a damaged file)",
+            "truncated",
+        )
+
+
+def video_extent_s(path: Path) -> float:
+    """Seconds of video the file's packets hold, read without decoding them."""
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        origin = stream.start_time or 0
+        end = origin
+        try:
+            for packet in container.demux(stream):
+                stamp = packet.pts if packet.pts is not None else packet.dts
+                if stamp is not None:
+                    end = max(end, stamp + (packet.duration or 0))
+        except av.FFmpegError:
+            pass  # a damaged tail: what was read so far is the extent
+        return float((end - origin) * stream.time_base) if stream.time_base else 0.0
 
 
 def _duration_s(container: av.container.InputContainer, stream: av.VideoStream) -> float:
@@ -116,7 +166,8 @@ def iter_sampled_frames(info: VideoInfo, sample_fps: float, max_side: int) -> It
                 next_t = (int(t / step + 1e-6) + 1) * step  # the next sampling instant after t
                 yield SampledFrame(t_s=round(t, 6), frame_index=min(frame_index, info.n_frames - 1), image=_to_rgb(frame, max_side))
         except av.FFmpegError as exc:
-            raise MediaError(f"{path.name}: decoding failed after {next_t:.1f} s ({exc.strerror or exc}); the file is damaged") from None
+            problem = f"decoding failed after {next_t:.1f} s ({exc.strerror or exc}); the file is damaged"
+            raise MediaError(f"{path.name}: {problem}", "damaged") from None
 
 
 def _to_rgb(frame: av.VideoFrame, max_side: int) -> np.ndarray:
@@ -141,7 +192,7 @@ def iter_audio_blocks(info: VideoInfo) -> Iterator[np.ndarray]:
     pending_len = 0
     with _open(Path(info.path)) as container:
         if not container.streams.audio:
-            raise MediaError(f"{Path(info.path).name}: no audio stream")
+            raise MediaError(f"{Path(info.path).name}: no audio stream", "no_audio_stream")
         try:
             for frame in container.decode(container.streams.audio[0]):
                 for out in resampler.resample(frame):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from cer.modalities.sources import Source, downloads_allowed, is_cached, resolve_model
+from cer.modalities.sources import Source, cached_path, downloads_allowed, is_cached, resolve_model
 from cer.pipeline.config import PROFILE_NAMES, Profile, load_profile
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,7 @@ class ModelRow:
     source: str
     licence: str
     cached: bool
+    size_bytes: int | None  # on disk, when cached; unknown otherwise (asking the hub would be a download's worth of requests)
 
 
 def model_rows(profile_names: list[str] | None = None) -> list[ModelRow]:
@@ -26,8 +28,31 @@ def model_rows(profile_names: list[str] | None = None) -> list[ModelRow]:
     for name in profile_names or PROFILE_NAMES:
         profile = load_profile(name)
         for role, ref in profile.all_models().items():
-            rows.append(ModelRow(name, role, ref.source, ref.licence, is_cached(ref.source, profile.cache_path)))
+            path = cached_path(ref.source, profile.cache_path)
+            rows.append(ModelRow(name, role, ref.source, ref.licence, path is not None, None if path is None else disk_size(path)))
     return rows
+
+
+def disk_size(path: Path) -> int:
+    """Bytes of a model file, or of every file in a model folder (hub snapshots hold links to
+    the files, which are followed)."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
+
+
+def size_text(size_bytes: int | None) -> str:
+    """`12.3 MB`; `?` when unknown."""
+    if size_bytes is None:
+        return "?"
+    if size_bytes < 1000:
+        return f"{size_bytes} B"
+    size, unit = size_bytes / 1000, "kB"
+    for larger in ("MB", "GB"):
+        if size < 1000:
+            break
+        size, unit = size / 1000, larger
+    return f"{size:.1f} {unit}"
 
 
 def pull(profile: Profile, report: Callable[[str], None] = print) -> None:
@@ -59,7 +84,7 @@ def ensure_models(profile: Profile) -> None:
 
 
 def format_rows(rows: list[ModelRow]) -> str:
-    header = ("profile", "model", "source", "licence", "cached")
-    table = [header] + [(r.profile, r.role, r.source, r.licence, "yes" if r.cached else "no") for r in rows]
+    header = ("profile", "model", "source", "licence", "size", "cached")
+    table = [header] + [(r.profile, r.role, r.source, r.licence, size_text(r.size_bytes), "yes" if r.cached else "no") for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table)

@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import ray
@@ -21,8 +20,9 @@ from ray.actor import ActorHandle
 from ray.exceptions import RayError
 
 from cer.modalities.registry import expert_target, register
-from cer.pipeline.config import ConfigError, ExecutionConfig, ExpertConfig
+from cer.pipeline.config import ConfigError, ExecutionConfig, ExpertConfig, ExpertContext
 from cer.pipeline.execution import ExpertExecutor, ServedExpert, failed_outputs
+from cer.pipeline.progress import loading_experts
 from cer.pipeline.ray_runtime import Built, actor_handle, cluster_resources, error_line, get_raising_cause, ray_session
 from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus
 
@@ -34,9 +34,9 @@ class ExpertActorDied(RuntimeError):
 class _ExpertActor:
     """The body of one expert's actor: the expert is built once, when the actor starts."""
 
-    def __init__(self, name: str, target: str, config: ExpertConfig, cache_dir: Path) -> None:
+    def __init__(self, name: str, target: str, config: ExpertConfig, context: ExpertContext) -> None:
         register(name, target)  # the driver's registry, with experts registered at run time (tests)
-        self.served = Built(lambda: ServedExpert(name, config, cache_dir))
+        self.served = Built(lambda: ServedExpert(name, config, context))
 
     def status(self) -> ExpertStatus:
         return self.served.get().status()
@@ -94,7 +94,7 @@ class ExpertPool:
         return cls(actors, dict(address.names), dict(address.statuses))
 
     @classmethod
-    def launch(cls, experts: Mapping[str, ExpertConfig], cache_dir: Path, execution: ExecutionConfig) -> ExpertPool:
+    def launch(cls, experts: Mapping[str, ExpertConfig], context: ExpertContext, execution: ExecutionConfig) -> ExpertPool:
         """Start the actors; their models load in the background until `wait_ready`."""
         cluster = cluster_resources()
         resources = actor_resources(experts, cluster)
@@ -107,9 +107,7 @@ class ExpertPool:
         names = {expert: f"cer-{expert}-{uuid.uuid4().hex[:12]}" for expert in experts}
         actors = {
             expert: actor_handle(
-                actor_class.options(name=names[expert], **resources[expert], **restarts).remote(
-                    expert, expert_target(expert), cfg, cache_dir
-                )
+                actor_class.options(name=names[expert], **resources[expert], **restarts).remote(expert, expert_target(expert), cfg, context)
             )
             for expert, cfg in experts.items()
         }
@@ -118,15 +116,25 @@ class ExpertPool:
     def wait_ready(self) -> None:
         """Wait until every model is loaded; a model that fails to load raises its own error
         here (and the pool is killed)."""
+        # Ray types a handle's method attributes as Never, so the calls' type is spelled out here.
+        calls: dict[ray.ObjectRef[ExpertStatus], str] = {actor.status.remote(): name for name, actor in self.actors.items()}
+        statuses: dict[str, ExpertStatus] = {}
         try:
-            self.statuses = dict(zip(self.actors, get_raising_cause([a.status.remote() for a in self.actors.values()]), strict=True))
+            with loading_experts(len(calls)) as bar:
+                waiting = list(calls)
+                while waiting:  # in the order the models finish loading, to show each as it does
+                    ready, waiting = ray.wait(waiting, num_returns=1)
+                    statuses[calls[ready[0]]] = get_raising_cause(ready)[0]
+                    bar.set_postfix_str(f"{calls[ready[0]]} ready", refresh=False)
+                    bar.update()
         except BaseException:
             self.kill()
             raise
+        self.statuses = {name: statuses[name] for name in self.actors}
 
     @classmethod
-    def start(cls, experts: Mapping[str, ExpertConfig], cache_dir: Path, execution: ExecutionConfig) -> ExpertPool:
-        pool = cls.launch(experts, cache_dir, execution)
+    def start(cls, experts: Mapping[str, ExpertConfig], context: ExpertContext, execution: ExecutionConfig) -> ExpertPool:
+        pool = cls.launch(experts, context, execution)
         pool.wait_ready()
         return pool
 
@@ -149,12 +157,12 @@ class RayExecutor(ExpertExecutor):
         self._on_close = on_close
 
     @classmethod
-    def start(cls, experts: Mapping[str, ExpertConfig], cache_dir: Path, execution: ExecutionConfig) -> RayExecutor:
+    def start(cls, experts: Mapping[str, ExpertConfig], context: ExpertContext, execution: ExecutionConfig) -> RayExecutor:
         """A pool of its own, in a Ray session of its own unless Ray is already up; `close` ends both."""
         owned = ExitStack()
         owned.enter_context(ray_session(execution.ray_address))
         try:
-            pool = ExpertPool.start(experts, cache_dir, execution)
+            pool = ExpertPool.start(experts, context, execution)
         except BaseException:
             owned.close()
             raise

@@ -1,4 +1,4 @@
-"""Assembles the `cer.result/v1` document (DESIGN.md) from windows, expert outputs and fusion."""
+"""Assembles the `cer.result/v1` document (docs/outputs.md) from windows, expert outputs and fusion."""
 
 from __future__ import annotations
 
@@ -78,8 +78,13 @@ def video_record(info: VideoInfo) -> dict[str, Any]:
     return asdict(info)
 
 
-def expert_record(status: ExpertStatus) -> dict[str, Any]:
-    return {"status": status.status, "model_id": status.model_id, "reason": status.reason, "note": status.note}
+def expert_record(status: ExpertStatus, from_cache: int | None = None) -> dict[str, Any]:
+    """The expert's status; with `from_cache`, also how many of the video's windows it answered
+    from the expert-output cache (None: no cache in front of it)."""
+    record: dict[str, Any] = {"status": status.status, "model_id": status.model_id, "reason": status.reason, "note": status.note}
+    if from_cache is not None:
+        record["cached_windows"] = from_cache
+    return record
 
 
 def fusion_record(module: MHPF, weights_file: str | None) -> dict[str, Any]:

@@ -13,11 +13,14 @@ from cer.fusion.mhpf import MHPF, fuse
 from cer.pipeline import result as results
 from cer.pipeline.chunks import ChunkWork, iter_chunks
 from cer.pipeline.config import Profile, load_profile
-from cer.pipeline.execution import ExpertExecutor, make_executor
+from cer.pipeline.execution import ExpertExecutor
+from cer.pipeline.executors import make_executor
+from cer.pipeline.face_presence import Sighting, seen_spans
 from cer.pipeline.faces import FaceTracker
 from cer.pipeline.labels import BASIC
 from cer.pipeline.media import probe
 from cer.pipeline.model_store import ensure_models
+from cer.pipeline.outputs.folder import check_output_folder
 from cer.pipeline.types import Chunk, ExpertOutput
 from cer.pipeline.windows import make_windows
 from cer.version import __version__, git_revision
@@ -45,6 +48,8 @@ class Pipeline:
 
     def run(self, video: str | Path, out_dir: str | Path | None = None, progress: Progress | None = None) -> dict[str, Any]:
         """Process one video; with `out_dir`, also write every output file there."""
+        if out_dir is not None:
+            check_output_folder(Path(out_dir))  # a folder that cannot be written fails before any decoding
         timings: dict[str, Any] = {}
         clock = time.perf_counter()
         info = probe(video)
@@ -53,11 +58,16 @@ class Pipeline:
         windows = make_windows(info.duration_s, info.fps, info.n_frames, cfg.length_s, cfg.hop_s, cfg.min_tail_s)
         vocabulary = self.profile.compound.vocabulary
         expert_seconds_before = dict(self.executor.seconds)
+        from_cache_before = dict(self.executor.from_cache)
         self.faces.reset()
         records: list[dict[str, Any]] = []
         stage_seconds = {"decode_s": 0.0, "faces_s": 0.0}
+        sightings: list[Sighting] = []
         fusion_s = 0.0
-        for chunk, answers in self._answered_chunks(iter_chunks(info, windows, self.profile.media), stage_seconds):
+        if progress:
+            progress(0, len(windows))
+        chunks = iter_chunks(info, windows, self.profile.media)
+        for chunk, answers in self._answered_chunks(chunks, stage_seconds, sightings):
             started = time.perf_counter()
             for position, window in enumerate(chunk.windows):
                 outputs = {name: outs[position] for name, outs in answers.items()}
@@ -82,15 +92,20 @@ class Pipeline:
                 progress(len(records), len(windows))
         timings.update(stage_seconds, fusion_s=fusion_s)
         timings["experts_s"] = {name: seconds - expert_seconds_before.get(name, 0.0) for name, seconds in self.executor.seconds.items()}
+        from_cache = {name: count - from_cache_before.get(name, 0) for name, count in self.executor.from_cache.items()}
         document = {
             "schema": results.SCHEMA,
             "cer": {"version": __version__, "git": git_revision()},
             "video": results.video_record(info),
             "profile": self.profile.name,
             "labels": {"basic": list(BASIC), "compound": list(vocabulary), "pairs": {k: list(v) for k, v in vocabulary.items()}},
-            "experts": {name: results.expert_record(status) for name, status in self.executor.statuses.items()},
+            "experts": {name: results.expert_record(status, from_cache.get(name)) for name, status in self.executor.statuses.items()},
             "fusion": results.fusion_record(self.fusion, self.profile.fusion.weights),
-            "faces": {"detector": self.faces.detector_name, "tracks": self.faces.track_count},
+            "faces": {
+                "detector": self.faces.detector_name,
+                "tracks": self.faces.track_count,
+                "seen": seen_spans(sightings, info.n_frames),
+            },
             "windows": records,
             "summary": results.summary(records, list(vocabulary)),
             "timings": timings,
@@ -104,11 +119,12 @@ class Pipeline:
         return document
 
     def _answered_chunks(
-        self, chunks: Iterator[ChunkWork], stage_seconds: dict[str, float]
+        self, chunks: Iterator[ChunkWork], stage_seconds: dict[str, float], sightings: list[Sighting]
     ) -> Iterator[tuple[Chunk, dict[str, list[ExpertOutput]]]]:
         """Each chunk with every expert's answers, in order. A chunk is sent to the experts as
         soon as its faces are known and collected once `chunks_in_flight` are out, so decoding
-        the next chunk overlaps the experts' work while memory stays a few chunks deep."""
+        the next chunk overlaps the experts' work while memory stays a few chunks deep. Whether
+        each sampled frame showed a face is added to `sightings`."""
         in_flight: deque[tuple[Chunk, Any]] = deque()
         while True:
             started = time.perf_counter()
@@ -118,6 +134,7 @@ class Pipeline:
                 started = time.perf_counter()
                 self.faces.process(work.new_frames)
                 stage_seconds["faces_s"] += time.perf_counter() - started
+                sightings.extend((frame.frame_index, bool(frame.faces)) for frame in work.new_frames)
                 in_flight.append((work.chunk, self.executor.submit(work.chunk)))
             if not in_flight:
                 return

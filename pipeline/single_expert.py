@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from cer.modalities.registry import build_expert
+from cer.modalities.factory import build_expert
+from cer.modalities.text_kinds import TextKind
 from cer.pipeline.chunks import iter_chunks
 from cer.pipeline.config import Profile
 from cer.pipeline.labels import BASIC
@@ -61,16 +62,22 @@ def input_kind(name: str, source: str) -> str:
     return "text" if suffix in {".txt", ""} and name == "text" else "video"
 
 
-def run_expert(name: str, source: str, profile: Profile) -> Iterator[dict[str, Any]]:
-    """One JSON-ready record per window, per face (images) or per line (text)."""
+def run_expert(name: str, source: str, profile: Profile, text_kind: TextKind | None = None) -> Iterator[dict[str, Any]]:
+    """One JSON-ready record per window, per face (images) or per line (text). `text_kind`
+    tells the text expert's emotion head what it reads (default: the profile's choice)."""
     if name not in profile.experts:
         raise ValueError(f"profile {profile.name!r} has no expert {name!r}; it has {', '.join(profile.experts)}")
+    if text_kind is not None and name != "text":
+        raise ValueError(f"--kind applies to the text expert; expert {name} reads no text lines")
     kind = input_kind(name, source)
     readable = ("video", *READS.get(name, ()))
     if kind not in readable:
         choices = " or ".join(INPUT_NAMES[k] for k in readable)
         raise ValueError(f"expert {name} does not read {INPUT_NAMES[kind]}: give it {choices}")
-    expert = build_expert(name, profile.expert_config(name), profile.cache_path)
+    config = profile.experts[name]
+    if text_kind is not None:
+        config = config.model_copy(update={"options": {**config.options, "text_kind": text_kind}})
+    expert = build_expert(name, config, profile.expert_context)
     status = expert.status()
     if status.status != "ok" and status.reason and name != "audio":
         raise ValueError(f"expert {name} is unavailable in profile {profile.name!r}: {status.reason}")
@@ -85,6 +92,7 @@ def run_expert(name: str, source: str, profile: Profile) -> Iterator[dict[str, A
 
 
 def _text_lines(expert: Any, source: str) -> Iterator[dict[str, Any]]:
+    """One record per non-empty line, with the kind of text the head read it as."""
     import sys
 
     try:
@@ -93,7 +101,7 @@ def _text_lines(expert: Any, source: str) -> Iterator[dict[str, Any]]:
         raise MediaError(f"{'stdin' if source == '-' else source}: not UTF-8 text") from None
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     for number, (line, probs) in enumerate(zip(lines, expert.score_texts(lines), strict=True), start=1):
-        yield {"line": number, "text": line, **_probs_record(probs)}
+        yield {"line": number, "text": line, "kind": expert.options.text_kind, **_probs_record(probs)}
 
 
 def _read_image(path: Path) -> np.ndarray:
@@ -106,7 +114,7 @@ def _read_image(path: Path) -> np.ndarray:
 
 
 def _image(expert: Any, path: Path, profile: Profile) -> Iterator[dict[str, Any]]:
-    from cer.pipeline.faces import FaceTracker, crop_face
+    from cer.pipeline.faces import FaceTracker
 
     image = _read_image(path)
     tracker = FaceTracker(profile.faces, profile.cache_path)
@@ -114,8 +122,8 @@ def _image(expert: Any, path: Path, profile: Profile) -> Iterator[dict[str, Any]
     if not boxes:
         yield {"face": None, "probs": None, "top": None, "reason": "no face found in the image"}
         return
-    crops = [crop_face(image, box, profile.faces.crop_margin) for box in boxes]
-    for number, (box, probs) in enumerate(zip(boxes, expert.classify_crops(crops), strict=True)):
+    # each face model cuts its own crop around the box, as its training faces were cut
+    for number, (box, probs) in enumerate(zip(boxes, expert.classify_faces(image, boxes), strict=True)):
         yield {"face": number, "box": [round(v, 1) for v in (box.x0, box.y0, box.x1, box.y1)], **_probs_record(probs)}
 
 

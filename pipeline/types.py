@@ -63,7 +63,9 @@ class SampledFrame:
     frame_index: int  # index of this frame among all video frames
     image: np.ndarray  # H x W x 3, uint8, RGB
     faces: list[FaceBox] = field(default_factory=list)
-    main_face: np.ndarray | None = None  # RGB crop of the main track's face, when present
+    # The main track's box on this frame, when present: each face model cuts its own crop
+    # from `image` around it, as it was trained (cer.pipeline.faces.crop_face).
+    main_box: FaceBox | None = None
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Temporal segmentation into overlapping windows (METHOD.md)."""
+"""Temporal segmentation into overlapping windows (docs/method.md)."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from cer.pipeline.config import CompoundMethod
+from cer.serving.files import JobFiles
 from cer.serving.store import JobRecord, JobStatus
 
 
@@ -70,6 +71,21 @@ class Progress(BaseModel):
     windows_total: int = Field(description="0 until the first chunk of windows is done")
 
 
+class Player(BaseModel):
+    """What a browser's <video> is to play. Settled when the job has run (before, the upload)."""
+
+    url: str = Field(description="the upload, or a copy browsers can play (H.264, at most 720p) when they cannot play its codec")
+    warning: str | None = Field(description="why a browser may not play the video: its codec, when no playable copy could be made")
+
+    @classmethod
+    def of(cls, files: JobFiles, job_id: str) -> Player:
+        urls = JobUrls.of(job_id)
+        if files.preview(job_id).is_file():
+            return cls(url=f"{urls.job}/preview", warning=None)
+        failure = files.preview_failure(job_id)
+        return cls(url=urls.video, warning=failure.read_text() if failure.is_file() else None)
+
+
 def _time(seconds: float | None) -> datetime | None:
     return datetime.fromtimestamp(seconds, timezone.utc) if seconds is not None else None
 
@@ -88,9 +104,10 @@ class Job(BaseModel):
     finished_at: datetime | None
     error: str | None
     urls: JobUrls
+    player: Player
 
     @classmethod
-    def of(cls, record: JobRecord) -> Job:
+    def of(cls, record: JobRecord, files: JobFiles) -> Job:
         return cls(
             id=UUID(record.id),
             status=record.status,
@@ -105,6 +122,7 @@ class Job(BaseModel):
             finished_at=_time(record.finished_at),
             error=record.error,
             urls=JobUrls.of(record.id),
+            player=Player.of(files, record.id),
         )
 
 
@@ -126,11 +144,17 @@ class ExpertState(BaseModel):
 
 
 class Readiness(BaseModel):
-    ready: bool = Field(description="every worker's pipeline (Ray and the experts) is loaded")
+    ready: bool = Field(
+        description="every worker's pipeline (Ray and the experts) is loaded, every worker takes jobs, and the storage works"
+    )
     profile: str
     engine: str
     workers: int
     workers_loaded: int
+    workers_alive: int = Field(description="workers taking jobs")
     experts: dict[str, ExpertState]
     error: str | None = Field(description="why the pipelines could not be loaded")
+    storage_error: str | None = Field(
+        description="why the data folder's last write failed (the job store's or a job's files': a full disk, ...), until one works"
+    )
     jobs: dict[JobStatus, int]

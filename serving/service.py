@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-import fcntl
-import logging
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import IO
 
 from cer.pipeline.config import Profile, load_profile
+from cer.pipeline.executors import choose_engine, with_engine
+from cer.serving import data_dir
 from cer.serving.files import JobFiles
 from cer.serving.settings import Settings
 from cer.serving.store import JobStore
+from cer.serving.upload_slots import UploadSlots
 from cer.serving.worker import WorkerPool
-
-log = logging.getLogger("cer.serving")
-
-
-class DataDirInUse(RuntimeError):
-    """Another server already uses the data folder: two would each think the other's running
-    jobs were left over from a crash."""
-
-
-def _lock(settings: Settings) -> IO[str]:
-    handle = open(settings.data_dir / "server.lock", "a")  # noqa: SIM115 - held open for the server's life
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the kernel drops it when the process dies
-    except BlockingIOError:
-        handle.close()
-        raise DataDirInUse(f"another cer serve is using {settings.data_dir}") from None
-    return handle
 
 
 @dataclass
@@ -39,35 +22,44 @@ class Service:
     store: JobStore
     files: JobFiles
     pool: WorkerPool
-    held: ExitStack  # the data folder's lock, the store and, with the Ray engine, the Ray session
+    uploads: UploadSlots
+    held: ExitStack  # the data folder's lock, the store and `ray`
+    ray: ExitStack  # with the Ray engine, the Ray session
 
     @classmethod
     def open(cls, settings: Settings) -> Service:
-        """Validate the profile, recover the jobs a crash left behind, start the workers.
+        """Validate the profile, open the data folder (data_dir.StartError when it cannot be
+        used), recover the jobs a crash left behind, start the workers.
 
         Call it from the main thread: Ray's own processes are started with the parent-death
         signal, which Linux sends when the *thread* that started them ends. Every pipeline then
         borrows this one session, and closing one of them cannot stop Ray under the others."""
         profile = load_profile(settings.profile)
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        profile = with_engine(profile, choose_engine(profile.execution, many_videos=True))  # `auto`: a service runs many videos
         with ExitStack() as held:  # released here if opening fails, else by `close`
-            held.callback(_lock(settings).close)
-            store = JobStore(settings.data_dir / "jobs.sqlite3")
+            held.callback(data_dir.lock(settings.data_dir).close)
+            store = data_dir.open_store(settings.data_dir)
             held.callback(store.close)
-            files = JobFiles(settings.data_dir)
-            recovered = store.recover(files.has_result)
-            orphans = files.remove_orphans(store.ids())
-            if any(recovered.values()) or orphans:
-                found = (len(recovered["done"]), len(recovered["queued"]), len(orphans))
-                log.warning("cer serve: unclean stop: %d job(s) found done, %d requeued, %d partial upload(s) removed", *found)
+            files = data_dir.open_job_files(settings.data_dir)
+            data_dir.recover(store, files)
+            ray = held.enter_context(ExitStack())
             if profile.execution.engine == "ray":
                 from cer.pipeline.ray_runtime import ray_session  # deferred: importing Ray takes a second
 
-                held.enter_context(ray_session(profile.execution.ray_address))
+                ray.enter_context(ray_session(profile.execution.ray_address))
             pool = WorkerPool(profile, settings.concurrency, store, files)
             pool.start()
-            return cls(settings, profile, store, files, pool, held.pop_all())
+            uploads = UploadSlots(settings.max_uploads, settings.max_upload_bytes_in_flight)
+            return cls(settings, profile, store, files, pool, uploads, held.pop_all(), ray)
+
+    @property
+    def capacity(self) -> int:
+        """Jobs that may be queued or running at once: one per live worker, and the waiting line."""
+        return self.pool.alive + self.settings.max_queue
 
     def close(self) -> None:
-        self.pool.stop()  # first: the workers use the store and Ray
+        if not self.pool.stop():  # first: the workers use the store and Ray
+            # Shutting Ray down under a thread inside a Ray call (a model still loading) ends the
+            # process from Ray's core, with an error; Ray's own exit hook ends it quietly instead.
+            self.ray.pop_all()
         self.held.close()

@@ -12,7 +12,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -84,40 +84,63 @@ def _record(row: sqlite3.Row | None) -> JobRecord | None:
 
 class JobStore:
     """Thread-safe: one connection shared under a lock (the workers and the API's thread pool
-    all use it; SQLite serialises writers anyway)."""
+    all use it; SQLite serialises writers anyway).
+
+    Opening it checks the file (sqlite3.DatabaseError when it is not a sound job store). A
+    write that fails (a full disk, an I/O error) is remembered in `failure` until a write
+    succeeds, so that readiness and uploads can tell while nothing else is being written."""
 
     def __init__(self, path: Path) -> None:
+        self.failure: sqlite3.Error | None = None
         # autocommit (isolation_level=None): transactions are opened explicitly in `_transaction`
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # In WAL mode NORMAL loses nothing when the process dies (only on power loss), which is
-        # the failure the restart guarantee is about, and saves an fsync per progress update.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # In WAL mode NORMAL loses nothing when the process dies (only on power loss), which
+            # is the failure the restart guarantee is about, and saves an fsync per progress update.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._check()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _check(self) -> None:
+        (verdict,) = self._db.execute("PRAGMA quick_check").fetchone()
+        if verdict != "ok":
+            raise sqlite3.DatabaseError(f"damaged: {verdict}")
+        self._db.execute(f"SELECT {_COLUMNS} FROM jobs LIMIT 0")  # a `jobs` table of another program's fails here
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
+                self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                if self._db.in_transaction:
+                    # SQLite may have rolled back already (it does on some SQLITE_FULL); a
+                    # rollback that fails as well leaves the next BEGIN to fail and try again
+                    with suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    self.failure = exc
                 raise
-            self._db.execute("COMMIT")
+            self.failure = None
 
     def _one(self, sql: str, *params: object) -> sqlite3.Row | None:
         with self._lock:
             return self._db.execute(sql, params).fetchone()
 
-    def add(self, job: NewJob, max_queued: int) -> bool:
-        """Queue `job` unless `max_queued` jobs already wait; the check and the insert are one
-        transaction, so concurrent uploads cannot overfill the queue."""
+    def add(self, job: NewJob, capacity: int) -> bool:
+        """Queue `job` unless `capacity` jobs are already queued or running; the check and the
+        insert are one transaction, so concurrent uploads cannot overfill the queue."""
         with self._transaction() as db:
-            (queued,) = db.execute("SELECT count(*) FROM jobs WHERE status = 'queued'").fetchone()
-            if queued >= max_queued:
+            (active,) = db.execute("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')").fetchone()
+            if active >= capacity:
                 return False
             db.execute(
                 "INSERT INTO jobs (id, filename, media_type, size_bytes, duration_s, compound, status, created_at)"

@@ -2,11 +2,13 @@
 
 Starlette's form parser spools a whole upload to a temporary file before the route sees it,
 so a size limit could only be checked once every byte had arrived. Here the `file` part is
-written chunk by chunk to its final place and the upload stops as soon as it passes the limit.
+written chunk by chunk into the job folder and the upload stops as soon as it passes the
+limit, or as soon as the client stops sending for longer than the upload timeout.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,30 +119,44 @@ class _Parts:
         self.complete = True
 
 
+class UploadStalled(ApiError):
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(408, "upload_timeout", f"no byte of the upload arrived for {timeout_s:g} s; it was dropped")
+
+
 class Body:
     """The request body as it arrives. Unlike Starlette's `Request.stream`, it says when the
     body has ended, so that the rest of a refused body can be discarded whenever the refusal
-    comes (Starlette refuses to read an ended stream again)."""
+    comes (Starlette refuses to read an ended stream again); and it gives up on a client that
+    stops sending (UploadStalled), which would otherwise hold its folder and slot for ever."""
 
-    def __init__(self, request: Request) -> None:
+    def __init__(self, request: Request, timeout_s: float) -> None:
         self._receive = request.receive
+        self._timeout_s = timeout_s
         self.ended = False
 
     async def chunks(self) -> AsyncIterator[bytes]:
         while not self.ended:
-            message = await self._receive()
+            try:
+                message = await asyncio.wait_for(self._receive(), self._timeout_s)
+            except asyncio.TimeoutError:
+                raise UploadStalled(self._timeout_s) from None
             if message["type"] == "http.disconnect":
                 raise ClientDisconnect
             self.ended = not message.get("more_body", False)
             yield message.get("body", b"")
 
     async def discard(self) -> None:
-        """Read what is left of the body, and drop it (see DISCARD_MAX_BYTES)."""
+        """Read what is left of the body, and drop it (see DISCARD_MAX_BYTES); a client that
+        stops sending gets the answer after one upload timeout."""
         seen = 0
-        async for chunk in self.chunks():
-            seen += len(chunk)
-            if seen > DISCARD_MAX_BYTES:
-                return
+        try:
+            async for chunk in self.chunks():
+                seen += len(chunk)
+                if seen > DISCARD_MAX_BYTES:
+                    return
+        except UploadStalled:
+            return
 
 
 async def receive_upload(request: Request, body: Body, target: Path, max_bytes: int) -> Upload:
@@ -158,6 +174,8 @@ async def receive_upload(request: Request, body: Body, target: Path, max_bytes: 
                 parser.write(chunk)
                 if parts.pending:
                     await run_in_threadpool(out.writelines, parts.take())
+        except UploadStalled:
+            raise  # nothing more is coming to discard
         except ApiError:
             await body.discard()  # the error showed before the body's end
             raise

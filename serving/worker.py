@@ -2,25 +2,40 @@
 start-up), taking the oldest queued job from the store and writing its progress back.
 
 The pipelines load in a background thread, so the server answers (`/healthz`, uploads,
-which queue) while models load; `/readyz` says when they are all loaded. With the Ray engine
-they borrow the Ray session the service holds (see serving.service).
+which queue) while models load; `/readyz` says when they are all loaded and taking jobs. A
+worker outlives the failures of the store and the disk (it rests and tries again; the job goes
+back to the queue), so that jobs run again once they are put right. With the Ray engine they
+borrow the Ray session the service holds (see serving.service).
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
+from collections.abc import Callable
+from functools import partial
 
 from cer.pipeline.config import Profile
 from cer.pipeline.media import MediaError
+from cer.pipeline.outputs import write_outputs
 from cer.pipeline.runner import Pipeline
 from cer.pipeline.types import ExpertStatus
-from cer.serving.files import JobFiles
+from cer.serving.files import JobFiles, shown_name
+from cer.serving.preview import unplayable_codecs, write_preview
+from cer.serving.storage import describe, is_storage_failure
 from cer.serving.store import JobRecord, JobStore
+from cer.serving.video_check import media_message
 
 log = logging.getLogger("cer.serving")
 
 IDLE_POLL_S = 5.0  # an idle worker rechecks the queue this often even without a wake-up
+# After a storage failure a worker rests RETRY_FIRST_S, then twice as long each time it fails
+# again, up to RETRY_MAX_S: it finds the disk back within that long of it coming back.
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 5.0
+# What the page says over the player when an upload in a codec browsers cannot play has no copy.
+NO_PREVIEW = "this browser may not play the video's codec, and no playable copy of it could be made"
 
 
 class Interrupted(Exception):
@@ -34,6 +49,7 @@ class WorkerPool:
         self.store = store
         self.files = files
         self.error: str | None = None  # why the pipelines could not be loaded
+        self.storage_failure: str | None = None  # why the last job's files could not be written, until one's are
         self.statuses: dict[str, ExpertStatus] = {}  # of the first loaded pipeline's experts
         self._workers: list[tuple[Pipeline, threading.Thread]] = []
         self._stopping = threading.Event()
@@ -51,8 +67,13 @@ class WorkerPool:
         return len(self._workers)
 
     @property
+    def alive(self) -> int:
+        """Workers taking jobs: loaded, and their thread still running."""
+        return sum(thread.is_alive() for _, thread in list(self._workers))
+
+    @property
     def ready(self) -> bool:
-        return self.loaded == self.concurrency
+        return self.alive == self.concurrency
 
     def start(self) -> None:
         self._loader.start()
@@ -62,17 +83,22 @@ class WorkerPool:
         with self._wake:
             self._wake.notify()
 
-    def stop(self, timeout_s: float = 30.0) -> None:
+    def stop(self, timeout_s: float = 30.0) -> bool:
         """Stop taking jobs; a running job is interrupted at its next progress report and
-        goes back to the queue. Then release the pipelines."""
+        goes back to the queue. Then release the pipelines. False when a thread is still at
+        work after `timeout_s` (loading a model, or inside a run)."""
         self._stopping.set()
         with self._wake:
             self._wake.notify_all()
         self._loader.join(timeout_s)
+        stopped = not self._loader.is_alive()
         for pipeline, thread in reversed(self._workers):
             thread.join(timeout_s)
-            if not thread.is_alive():  # one still inside a run keeps its pipeline; the process is ending anyway
+            if thread.is_alive():  # one still inside a run keeps its pipeline; the process is ending anyway
+                stopped = False
+            else:
                 pipeline.close()
+        return stopped
 
     def _load(self) -> None:
         try:
@@ -90,10 +116,20 @@ class WorkerPool:
             log.exception("cer serve: the %s profile's pipelines could not be loaded", self.profile.name)
 
     def _serve(self, pipeline: Pipeline) -> None:
+        pause = Backoff()
         while not self._stopping.is_set():
-            job = self._next_job()
-            if job is not None:
-                self._run(pipeline, job)
+            try:
+                job = self._next_job()
+                healthy = job is None or self._run(pipeline, job)
+            except Exception:
+                # Only the store can fail here (claiming a job: a full disk, an I/O error), or a
+                # bug; either way this worker must outlive it, or every queued job waits forever.
+                log.exception("cer serve: a worker could not take the next job; it tries again")
+                healthy = False
+            if healthy:
+                pause.reset()
+            else:
+                self._stopping.wait(pause.next())
 
     def _next_job(self) -> JobRecord | None:
         """The next job, or None after waiting for one. Claiming under the condition's lock
@@ -104,22 +140,94 @@ class WorkerPool:
                 self._wake.wait(IDLE_POLL_S)
             return job
 
-    def _run(self, pipeline: Pipeline, job: JobRecord) -> None:
+    def _run(self, pipeline: Pipeline, job: JobRecord) -> bool:
+        """Run the job and record how it ended; False when the data folder's storage failed,
+        which sends the job back to the queue (it is not the job's fault) and the worker to rest."""
+        stored = True
+        try:
+            self._process(pipeline, job)
+            self.storage_failure = None
+            end = partial(self.store.finish, job.id)
+        except Interrupted:
+            end = partial(self.store.requeue, job.id)
+        except MediaError as exc:
+            end = partial(self.store.fail, job.id, media_message(exc, self.files.video(job.id), shown_name(job.filename)))
+        except Exception as exc:
+            stored = not is_storage_failure(exc)
+            if stored:
+                log.exception("cer serve: job %s failed", job.id)
+                # the details (paths, the server's internals) go to the log, not to the client
+                end = partial(self.store.fail, job.id, f"internal error ({type(exc).__name__}); the server's log has the details")
+            else:
+                log.exception("cer serve: job %s: the data folder's storage failed; the job goes back to the queue", job.id)
+                self.storage_failure = describe(exc)
+                end = partial(self.store.requeue, job.id)
+        if not self._settle(end):
+            self.files.remove(job.id)  # deleted while it ran: the run may have recreated files
+        return stored
+
+    def _process(self, pipeline: Pipeline, job: JobRecord) -> None:
         def progress(done: int, total: int) -> None:
-            if self._stopping.is_set() or not self.store.set_progress(job.id, done, total):
+            self._check_stopping()
+            try:
+                still_there = self.store.set_progress(job.id, done, total)
+            except sqlite3.Error:
+                return  # progress is only shown: the run goes on, and its end is recorded once the store works again
+            if not still_there:
                 raise Interrupted
 
+        self._make_preview(job)
         pipeline.profile = self._variants[job.compound or self.profile.compound.method]
-        video = self.files.video(job.id)
+        result = pipeline.run(self.files.video(job.id), progress=progress)
+        result["video"]["path"] = shown_name(job.filename)  # what clients see: their own name, not the server's path
+        write_outputs(result, self.files.out_dir(job.id))
+
+    def _make_preview(self, job: JobRecord) -> None:
+        """A copy of the upload that browsers play, when they cannot play the upload itself
+        (HEVC `.mov`, ...). Not having one does not fail the job: the page warns instead."""
+        video, preview, failure = self.files.video(job.id), self.files.preview(job.id), self.files.preview_failure(job.id)
+        if preview.exists() or failure.exists():
+            return  # the job runs again (after a restart): this was settled the first time
         try:
-            pipeline.run(video, self.files.out_dir(job.id), progress=progress)
-            still_there = self.store.finish(job.id)
+            refused = unplayable_codecs(video)
+            if refused is None:
+                return
+            log.info("cer serve: job %s: browsers cannot play its %s; making a copy they can", job.id, refused)
+            write_preview(video, preview, check=self._check_stopping)
         except Interrupted:
-            still_there = self.store.requeue(job.id)  # False when it was deleted
-        except MediaError as exc:
-            still_there = self.store.fail(job.id, str(exc).removeprefix(f"{video.name}: "))
-        except Exception as exc:
-            log.exception("cer serve: job %s failed", job.id)
-            still_there = self.store.fail(job.id, f"internal error: {type(exc).__name__}: {exc}")
-        if not still_there:
-            self.files.remove(job.id)  # deleted while it ran: the run may have recreated files
+            raise
+        except Exception:
+            log.warning("cer serve: job %s: no playable copy of its video could be made", job.id, exc_info=True)
+            failure.write_text(NO_PREVIEW)  # the details (paths, FFmpeg's words) are in the log
+
+    def _check_stopping(self) -> None:
+        """Stop a job's work where it stands: the server is stopping."""
+        if self._stopping.is_set():
+            raise Interrupted
+
+    def _settle(self, end: Callable[[], bool]) -> bool:
+        """Record the end of a job (`end`: a store call, False when the job was deleted), trying
+        again while the store fails. The job shows running meanwhile; a server stopped first
+        leaves it to the next start's recovery."""
+        pause = Backoff()
+        while True:
+            try:
+                return end()
+            except sqlite3.Error as exc:
+                log.warning("cer serve: the job store cannot record a job's end (%s); trying again", exc)
+                if self._stopping.wait(pause.next()):
+                    return True
+
+
+class Backoff:
+    """Pauses after failures: RETRY_FIRST_S, doubling up to RETRY_MAX_S while they last."""
+
+    def __init__(self) -> None:
+        self._next_s = RETRY_FIRST_S
+
+    def next(self) -> float:
+        pause_s, self._next_s = self._next_s, min(RETRY_MAX_S, 2 * self._next_s)
+        return pause_s
+
+    def reset(self) -> None:
+        self._next_s = RETRY_FIRST_S

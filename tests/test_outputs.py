@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
+import re
+import subprocess
+import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +20,9 @@ from matplotlib.image import imread
 from cer.pipeline.labels import BASIC, PAIRS
 from cer.pipeline.outputs import summary_table, validate_result, write_abaw_file, write_outputs
 from cer.pipeline.outputs.atomic import atomic_open
+from cer.pipeline.outputs.folder import OutputFolderError, check_output_folder
+from cer.pipeline.outputs.palette import COMPOUND_COLOURS, NO_LABEL_COLOUR
+from cer.pipeline.outputs.terminal import cache_note
 from cer.pipeline.outputs.timeline import DPI, WIDTH_IN
 
 EXPERTS = ("static_face", "dynamic_face", "audio", "text")
@@ -114,7 +122,7 @@ def result() -> dict[str, Any]:
         "profile": "tiny",
         "labels": {"basic": list(BASIC), "compound": list(PAIRS), "pairs": {k: list(v) for k, v in PAIRS.items()}},
         "experts": {name: {"status": "ok", "model_id": f"test/{name}", "reason": None, "note": None} for name in EXPERTS},
-        "faces": {"detector": "yunet", "tracks": 1},
+        "faces": {"detector": "yunet", "tracks": 1, "seen": [[0, 30]]},  # a face in the first 3 s
         "windows": windows,
         "summary": {
             "n_windows": 3,
@@ -164,6 +172,8 @@ BREAKAGES: dict[str, tuple[Callable[[dict[str, Any]], Any], str]] = {
     "missing-key": (lambda r: r["video"].pop("fps"), "result.video"),
     "nan": (lambda r: r["timings"].update(total_s=float("nan")), "result.timings.total_s"),
     "unknown-label": (lambda r: r["summary"].update(dominant_basic="Joy"), "result.summary.dominant_basic"),
+    "more-cached-than-windows": (lambda r: r["experts"]["audio"].update(cached_windows=4), "result.experts.audio.cached_windows"),
+    "face-beyond-the-video": (lambda r: r["faces"].update(seen=[[70, 90]]), "result.faces.seen[0]"),
 }
 
 
@@ -185,7 +195,7 @@ def test_write_outputs_refuses_an_invalid_result(result: dict[str, Any], tmp_pat
 
 def test_write_outputs_writes_every_file_atomically(result: dict[str, Any], tmp_path: Path) -> None:
     paths = write_outputs(result, tmp_path / "out")
-    names = {"result.json", "windows.csv", "frames.csv", "timeline.png", "report.html"}
+    names = {"result.json", "windows.csv", "frames.csv", "frames_probs.csv", "timeline.png", "report.html"}
     assert set(paths) == names
     assert {p.name for p in (tmp_path / "out").iterdir()} == names  # no temporary files left
     assert json.loads(paths["result.json"].read_text(encoding="utf-8")) == result
@@ -297,8 +307,6 @@ def test_report_is_self_contained_and_escaped(result: dict[str, Any], tmp_path: 
     assert "wow, really" in html
     assert "http://" not in html and "https://" not in html
     assert 'src="data:image/png;base64,' in html
-    assert "absent: no speech" in html
-    assert "audio: absent in 2 of 3 window(s): no speech (2)" in html
 
 
 def test_summary_table_lists_windows_and_present_experts(result: dict[str, Any]) -> None:
@@ -307,3 +315,139 @@ def test_summary_table_lists_windows_and_present_experts(result: dict[str, Any])
     assert "Fearfully_Surprised" in lines[2] and "audio" in lines[2]
     assert "audio" not in lines[3] and "text" in lines[3]
     assert lines[4].split()[-1] == "none"
+
+
+def test_frames_probs_csv_has_one_row_per_frame_with_probabilities_scores_and_faces(result: dict[str, Any], tmp_path: Path) -> None:
+    rows = read_csv(write_outputs(result, tmp_path)["frames_probs.csv"])
+    assert list(rows[0]) == ["frame", "time_s", "face", *(f"fused_{b}" for b in BASIC), *(f"compound_{c}" for c in PAIRS)]
+    assert [int(row["frame"]) for row in rows] == list(range(N_FRAMES))
+    assert float(rows[25]["time_s"]) == pytest.approx(2.5)
+    assert [row["face"] for row in rows] == ["1"] * 30 + ["0"] * 50
+    fused = [[float(row[f"fused_{b}"]) for b in BASIC] for row in rows[:60]]
+    assert all(sum(probs) == pytest.approx(1.0, abs=1e-4) for probs in fused)
+    # Frames 0-19: window 0 alone; 20-39: windows 0 and 1 averaged, as frames.csv averages them.
+    happiness = BASIC.index("Happiness")
+    assert fused[0][happiness] == pytest.approx(result["windows"][0]["fused"]["probs"][happiness], abs=1e-6)
+    both = (result["windows"][0]["fused"]["probs"][happiness] + result["windows"][1]["fused"]["probs"][happiness]) / 2
+    assert fused[30][happiness] == pytest.approx(both, abs=1e-6)
+    assert float(rows[30]["compound_Sadly_Surprised"]) == pytest.approx(0.8)
+    # Frames 60-79 only window 2 covers, where no expert spoke: no numbers rather than made-up ones.
+    assert {row["fused_Neutral"] for row in rows[60:]} == {""} and {row["compound_Sadly_Angry"] for row in rows[60:]} == {""}
+
+
+def test_frames_probs_of_an_older_result_leaves_the_face_column_empty(result: dict[str, Any], tmp_path: Path) -> None:
+    del result["faces"]["seen"]
+    rows = read_csv(write_outputs(result, tmp_path)["frames_probs.csv"])
+    assert len(rows) == N_FRAMES and {row["face"] for row in rows} == {""}
+
+
+LONG_REASON = "the offline profile has no CLIP model; `--profile default` fetches one"
+
+
+def test_report_cells_give_one_short_reason_and_the_legend_each_reason_in_full(result: dict[str, Any], tmp_path: Path) -> None:
+    result["experts"]["clip_labels"] = {"status": "unavailable", "model_id": "none", "reason": LONG_REASON, "note": None}
+    for w in result["windows"]:
+        w["experts"]["clip_labels"] = expert_output(None, LONG_REASON)
+    html = write_outputs(result, tmp_path)["report.html"].read_text(encoding="utf-8")
+    windows_table = html[html.index("<h2>Windows</h2>") : html.index("<h2>Why experts are absent</h2>")]
+    legend = html[html.index("<h2>Why experts are absent</h2>") :]
+    # A cell names the reason in short and holds the full text for hovering.
+    assert '<td title="no speech">absent: no speech</td>' in windows_table
+    assert windows_table.count(f'<td title="{LONG_REASON}">unavailable</td>') == 3  # nothing in it needs escaping
+    assert f">{LONG_REASON}<" not in windows_table  # never as a cell's visible text
+    # The legend: each expert's reasons once, in full, with the windows they cover.
+    assert legend.count(LONG_REASON) == 1
+    assert "<tr><td>audio</td><td>2 of 3</td><td>no speech</td></tr>" in legend
+    assert "<tr><td>static_face</td><td>1 of 3</td><td>no face</td></tr>" in legend
+
+
+def test_report_has_a_single_scene_column(result: dict[str, Any], tmp_path: Path) -> None:
+    result["experts"]["scene"] = {"status": "ok", "model_id": "test/scene", "reason": None, "note": None}
+    for w in result["windows"]:
+        w["experts"]["scene"] = expert_output([0.125] * 8, scene="a person in a kitchen")
+    html = write_outputs(result, tmp_path)["report.html"].read_text(encoding="utf-8")
+    header = next(line for line in html.splitlines() if line.startswith("<tr><th>#</th>"))
+    headings = [cell.split("</th>")[0] for cell in header.split("<th>")[1:]]
+    assert headings.count("scene") == 1 and "scene description" in headings
+    assert "a person in a kitchen" in html
+
+
+def test_report_says_which_experts_answered_from_the_cache(result: dict[str, Any], tmp_path: Path) -> None:
+    html = write_outputs(result, tmp_path / "off")["report.html"].read_text(encoding="utf-8")
+    assert "from the cache" not in html  # no cache, no column
+    result["experts"]["audio"]["cached_windows"] = 3
+    result["experts"]["text"]["cached_windows"] = 1
+    for name in ("static_face", "dynamic_face"):
+        result["experts"][name]["cached_windows"] = 0
+    html = write_outputs(result, tmp_path / "on")["report.html"].read_text(encoding="utf-8")
+    experts = html[html.index("<h2>Experts</h2>") : html.index("<h2>Windows</h2>")]
+    rows = {line.split("</td>")[0].removeprefix("<tr><td>"): line for line in experts.splitlines() if line.startswith("<tr><td>")}
+    assert "<th>from the cache</th>" in experts
+    assert rows["audio"].endswith("<td>all 3 windows</td></tr>")
+    assert rows["text"].endswith("<td>1 of 3 windows</td></tr>")
+    assert rows["static_face"].endswith("<td>none</td></tr>")
+
+
+def test_the_terminal_note_names_the_experts_answered_from_the_cache(result: dict[str, Any]) -> None:
+    assert cache_note(result) is None  # the cache was off
+    result["experts"]["audio"]["cached_windows"] = 0
+    assert cache_note(result) is None  # on, but nothing was in it
+    result["experts"]["audio"]["cached_windows"] = 3
+    note = cache_note(result)
+    assert note is not None and "audio 3 of 3 windows" in note and "static_face" not in note
+    for expert in result["experts"].values():
+        expert["cached_windows"] = 3
+    assert (cache_note(result) or "").startswith("every expert's output came from the expert-output cache")
+
+
+def test_timeline_compound_colours_are_the_web_pages() -> None:
+    """The page draws its bands in JavaScript; its palette must be the one the timeline uses."""
+    script = (Path(__file__).resolve().parents[1] / "serving" / "static" / "app.js").read_text(encoding="utf-8")
+    band_colours = re.search(r"const BAND_COLOURS = \[(.*?)\];", script, re.S)
+    no_label = re.search(r'const NO_LABEL_COLOUR = "(#[0-9a-fA-F]+)";', script)
+    assert band_colours is not None and no_label is not None
+    assert tuple(re.findall(r'"(#[0-9a-fA-F]+)"', band_colours.group(1))) == COMPOUND_COLOURS
+    assert no_label.group(1) == NO_LABEL_COLOUR
+
+
+def test_timeline_draws_the_compounds_in_the_palette_colours(result: dict[str, Any], tmp_path: Path) -> None:
+    image = imread(write_outputs(result, tmp_path)["timeline.png"])[..., :3]
+    found = {tuple(pixel) for pixel in np.unique((image * 255).round().astype(int).reshape(-1, 3), axis=0).tolist()}
+    # Windows 0 and 1 are labelled Fearfully_Surprised and Happily_Surprised: the first two colours.
+    for colour in COMPOUND_COLOURS[:2]:
+        assert tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5)) in found
+
+
+# --- the output folder -------------------------------------------------------------------------
+
+
+def test_an_out_that_is_a_file_fails_before_any_work(tmp_path: Path, demo_clip: Path) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder")
+    done = subprocess.run(
+        [sys.executable, "-m", "cer", "run", str(demo_clip), "--profile", "tiny", "--out", str(taken)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2 and "a file of that name exists" in done.stderr and "Traceback" not in done.stderr
+    assert "loading the" not in done.stderr  # refused before any model loaded
+    with pytest.raises(OutputFolderError, match="a file of that name exists"):
+        check_output_folder(taken)
+
+
+def test_two_runs_into_one_folder_leave_the_files_of_one(result: dict[str, Any], tmp_path: Path) -> None:
+    runs = []
+    for name in ("first.mp4", "second.mp4"):
+        run = copy.deepcopy(result)
+        run["video"]["path"] = f"/videos/{name}"
+        runs.append(run)
+    threads = [threading.Thread(target=write_outputs, args=(copy.deepcopy(runs[i % 2]), tmp_path)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    written = json.loads((tmp_path / "result.json").read_text())["video"]["path"]
+    assert Path(written).name in (tmp_path / "report.html").read_text()  # the report is of the same run
+    other = next(Path(run["video"]["path"]).name for run in runs if run["video"]["path"] != written)
+    assert other not in (tmp_path / "report.html").read_text()

@@ -53,5 +53,5 @@ def test_offline_statuses_explain_what_is_missing(offline_pipeline, shared_data)
     assert experts["static_face"]["status"] == "ok"
     assert "not a trained model" in experts["dynamic_face"]["note"]
     assert experts["audio"]["status"] == "unavailable" and "speech-emotion" in experts["audio"]["reason"]
-    assert experts["clip_labels"]["status"] == "unavailable" and "no CLIP weights" in experts["clip_labels"]["reason"]
+    assert experts["clip_labels"]["status"] == "unavailable" and "no CLIP model" in experts["clip_labels"]["reason"]
     assert experts["scene"]["status"] == "unavailable" and "no vision-language model" in experts["scene"]["reason"]

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from cer.modalities.scene import NO_FRAMES, SceneExpert, SceneOptions, build_prompt, one_paragraph, window_clip
+from cer.modalities.options import SceneOptions
+from cer.modalities.scene import NO_FRAMES, SceneExpert, build_prompt, one_paragraph, window_clip
 from cer.modalities.tiny import make_tiny
 from cer.pipeline.config import ExpertConfig, ModelRef, load_vocabulary
 from cer.pipeline.labels import PAIRS
@@ -31,7 +32,7 @@ def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def scene_config(vocabulary: dict[str, tuple[str, str]] | None = None, **options: Any) -> ExpertConfig:
+def scene_config(**options: Any) -> ExpertConfig:
     return ExpertConfig(
         device="cpu",
         models={
@@ -39,7 +40,6 @@ def scene_config(vocabulary: dict[str, tuple[str, str]] | None = None, **options
             "emotion": ModelRef(source="tiny:text_emotion", licence="generated"),
         },
         options={**TINY_OPTIONS, **options},
-        compound_vocabulary=vocabulary,
     )
 
 
@@ -81,6 +81,13 @@ def test_tiny_expert_describes_each_window_and_scores_the_description(expert: Sc
     assert len({o.evidence["scene"] for o in outputs[:3]}) > 1, "different frames should give different words"
 
 
+def test_the_scene_expert_reads_descriptions_and_says_so(expert: SceneExpert, tiny_cache: Path) -> None:
+    assert expert.options.text_kind == "description"  # chosen by the expert, not by the profile
+    assert "descriptions" in expert.status().note
+    as_speech = SceneExpert(scene_config(text_kind="transcript"), tiny_cache)  # a profile may override it
+    assert "transcripts" in as_speech.status().note
+
+
 def test_batched_generation_gives_what_one_window_at_a_time_gives(expert: SceneExpert, chunk: Chunk, tiny_cache: Path) -> None:
     one_by_one = SceneExpert(scene_config(batch_size=1), tiny_cache).predict(chunk)
     batched = expert.predict(chunk)
@@ -107,7 +114,7 @@ def test_prompt_style_option_changes_the_request(expert: SceneExpert, tiny_cache
 
 def test_labelled_prompt_follows_the_profile_vocabulary(tiny_cache: Path) -> None:
     raf_ce = load_vocabulary("raf_ce")
-    prompt = SceneExpert(scene_config(raf_ce, prompt_style="labelled"), tiny_cache).prompt
+    prompt = SceneExpert(scene_config(prompt_style="labelled"), tiny_cache, raf_ce).prompt
     assert "happily disgusted" in prompt and "fearfully angry" in prompt
 
 
@@ -152,6 +159,8 @@ def test_six_expert_tiny_pipeline_shows_the_description_everywhere(tiny_run: tup
     assert set(result["experts"]) == {"static_face", "dynamic_face", "audio", "text", "clip_labels", "scene"}
     assert result["experts"]["scene"]["status"] == "ok"
     stored = json.loads((out / "result.json").read_text())
+    # each expert's text head, and the kind of text it reads, is recorded with its status
+    assert "descriptions" in stored["experts"]["scene"]["note"] and "transcripts" in stored["experts"]["text"]["note"]
     scenes = [w["experts"]["scene"]["evidence"]["scene"] for w in stored["windows"]]
     assert all(isinstance(s, str) and s for s in scenes)
     for window in stored["windows"]:
@@ -164,11 +173,11 @@ def test_six_expert_tiny_pipeline_shows_the_description_everywhere(tiny_run: tup
 
 
 def test_offline_profile_reports_scene_unavailable_with_the_reason() -> None:
-    from cer.modalities.registry import build_expert
+    from cer.modalities.factory import build_expert
     from cer.pipeline.config import load_profile
 
     profile = load_profile("offline")
     assert "scene" not in {key.split(".")[0] for key in profile.all_models()}
-    expert = build_expert("scene", profile.expert_config("scene"), profile.cache_path)
+    expert = build_expert("scene", profile.experts["scene"], profile.expert_context)
     status = expert.status()
-    assert status.status == "unavailable" and "no vision-language model weights" in status.reason
+    assert status.status == "unavailable" and "no vision-language model" in status.reason

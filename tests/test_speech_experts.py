@@ -150,6 +150,13 @@ def test_offline_zero_shot_scores_text_lines(offline_text: TextExpert) -> None:
 
 
 @pytest.mark.offline
+def test_offline_text_expert_reads_transcripts_and_says_so(offline_text: TextExpert) -> None:
+    assert offline_text.options.text_kind == "transcript"
+    note = offline_text.status().note
+    assert note is not None and note.startswith("zero-shot head for transcripts")
+
+
+@pytest.mark.offline
 def test_silence_has_no_speech_for_text_and_audio(offline_text: TextExpert, offline_audio: AudioExpert) -> None:
     chunk = chunk_of(silence(6.0), [window(0, 0.0, 4.0), window(1, 2.0, 6.0)])
     for expert in (offline_text, offline_audio):

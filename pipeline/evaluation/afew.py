@@ -5,7 +5,7 @@
     ROOT/Train_AFEW/...
 
 A clip's prediction is the argmax of its windows' mean fused probabilities. AFEW has no
-"Other": macro F1 and UAR average over the classes present, as METHOD.md asks.
+"Other": macro F1 and UAR average over the classes present (docs/batch-and-evaluation.md).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ frames to ignore.
 A video with two annotated people has two files (`_left`, `_right`). cer follows the main face
 track only, so both are scored against the same predictions (a known limit for those videos).
 
-Frame level (the headline): window scores spread to frames (METHOD.md). Window level: each
+Frame level (the headline): window scores spread to frames (docs/method.md). Window level: each
 window's label is the most frequent one among its annotated frames.
 """
 

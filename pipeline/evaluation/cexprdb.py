@@ -1,4 +1,4 @@
-"""C-EXPR-DB, the ABAW compound-expression test set: test only, never tuned on (METHOD.md).
+"""C-EXPR-DB, the ABAW compound-expression test set: test only, never tuned on (docs/batch-and-evaluation.md).
 
 Inputs: a folder of videos, and the organisers' frame list, a CSV file with an
 `image_location` column of `VIDEO/NNNNN.jpg` entries (frames numbered from 1). Output: the
@@ -8,7 +8,7 @@ a frame no scored window covers takes the previous line's label.
 Labels, when given (they are not public for the challenge part), follow the AffWild2 layout:
 `LABELS/VIDEO.txt` with the seven compound names on the first line, then one label 0..6 per
 frame, -1 to ignore. Metrics are then computed on the frame-list lines that have a label:
-exactly what the submission says, scored as METHOD.md scores it (macro F1 over all seven).
+exactly what the submission says, scored as docs/batch-and-evaluation.md says (macro F1 over all seven).
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ method free of expert work.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from cer.pipeline.config import Profile
+from cer.pipeline.executors import choose_engine
 from cer.pipeline.expert_cache import ExpertCache, expert_keys
 from cer.pipeline.labels import BASIC
 from cer.pipeline.media import probe
+from cer.pipeline.progress import ProgressBar
 from cer.pipeline.types import ExpertOutput, Window
 from cer.pipeline.windows import make_windows
 
@@ -65,18 +66,16 @@ def _compute(videos: Sequence[Path], profile: Profile, work_dir: Path) -> list[s
     With Ray this is `cer batch`, which also writes each video's outputs under `work_dir`; in
     process only the cache is filled (`cer run` or `cer batch` give the per-video files later,
     from the cache, at no expert cost)."""
-    if profile.execution.engine == "ray":
+    if choose_engine(profile.execution, many_videos=True) == "ray":
         from cer.pipeline.batch import run_batch  # deferred: imports Ray
 
         rows = run_batch([str(v) for v in videos], work_dir, profile, force=True)
         return [f"{row.path}: {row.error}" for row in rows if row.status == "failed"]
-    from tqdm import tqdm
-
     from cer.pipeline.runner import Pipeline
 
     failures = []
     with Pipeline(profile) as pipeline:
-        for video in tqdm(videos, desc="cer eval: experts", unit="video", file=sys.stderr, disable=None):
+        for video in ProgressBar(videos, desc="eval: running the experts", unit="videos"):
             try:
                 pipeline.run(video)
             except Exception as exc:  # noqa: BLE001 - as in a batch: recorded, and the other videos go on
@@ -95,8 +94,12 @@ def collect(videos: Sequence[Path], profile: Profile, work_dir: Path) -> tuple[d
     profile = with_cache(profile)
     store = ExpertCache(profile.expert_cache_path)
     keys = expert_keys(profile)
-    plans = {video: _windows(video, profile) for video in dict.fromkeys(videos)}
-    stored = {video: _read(store, video, windows, keys) for video, (_, windows) in plans.items()}
+    plans: dict[Path, tuple[int, list[Window]]] = {}
+    stored: dict[Path, dict[str, dict[int, ExpertOutput]]] = {}
+    # Probing and hashing every video of a corpus takes minutes on the first evaluation.
+    for video in ProgressBar(list(dict.fromkeys(videos)), desc="eval: reading the videos", unit="videos"):
+        plans[video] = _windows(video, profile)
+        stored[video] = _read(store, video, plans[video][1], keys)
     todo = [video for video, found in stored.items() if any(len(f) < len(plans[video][1]) for f in found.values())]
     failures = _compute(todo, profile, work_dir) if todo else []
     stored.update({video: _read(store, video, plans[video][1], keys) for video in todo})

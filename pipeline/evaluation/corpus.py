@@ -99,7 +99,7 @@ def frame_scores(video: VideoExperts, scores: np.ndarray, n_frames: int) -> np.n
 
 
 def frame_predictions(video: VideoExperts, scores: np.ndarray, n_frames: int) -> np.ndarray:
-    """Per frame: argmax of `frame_scores` (METHOD.md); frames no scored window covers take the
+    """Per frame: argmax of `frame_scores` (docs/method.md); frames no scored window covers take the
     previous frame's label; -1 everywhere when no window is scored."""
     return frame_labels(frame_scores(video, scores, n_frames))
 

@@ -4,7 +4,7 @@ equal and fitted weights on dev.
 A SPEC names one labelled split of basic emotions:
     afew:ROOT:SPLIT                  e.g. afew:/data/AFEW:Train_AFEW
     affwild2:VIDEOS:ANNOTATIONS      e.g. affwild2:/data/aff/videos:/data/aff/annotations/Train_Set
-or, as a test split only, `c-expr-db:VIDEOS:FRAME_LIST`. C-EXPR-DB is test only (METHOD.md):
+or, as a test split only, `c-expr-db:VIDEOS:FRAME_LIST`. C-EXPR-DB is test only (docs/batch-and-evaluation.md):
 it is refused for train and dev, and so is any split that shares a video with another role
 (train, dev, test).
 """

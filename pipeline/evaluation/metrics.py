@@ -1,4 +1,4 @@
-"""Classification metrics in numpy (METHOD.md): macro F1 (the headline), per-class F1, UAR,
+"""Classification metrics in numpy (docs/batch-and-evaluation.md): macro F1 (the headline), per-class F1, UAR,
 accuracy and the confusion matrix.
 
 Labels are class indices. A prediction of -1 means "no prediction" (no expert spoke for that
@@ -93,7 +93,7 @@ class Metrics:
 
 def measure(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str], all_classes: bool = False) -> Metrics:
     """Every metric at once. Averages run over the classes present in `y_true`, or over all
-    `class_names` with `all_classes` (the compound metric of METHOD.md counts all seven)."""
+    `class_names` with `all_classes` (the compound metric, docs/batch-and-evaluation.md, counts all seven)."""
     y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
     classes = np.arange(len(class_names)) if all_classes else present_classes(y_true)
     per_class = f1_per_class(y_true, y_pred, classes)

@@ -24,7 +24,7 @@ from cer.pipeline.evaluation.metrics import Metrics
 from cer.pipeline.evaluation.scoring import AblationRow
 from cer.pipeline.outputs.atomic import atomic_open
 
-# Macro F1 (%) of Ryumina et al. (METHOD.md), shown beside ours: (this method 2025, predecessor 2024).
+# Macro F1 (%) of Ryumina et al. (docs/method.md), shown beside ours: (this method 2025, predecessor 2024).
 PUBLISHED = {"AffWild2": (46.95, 32.15), "AFEW": (49.02, None), "C-EXPR-DB": (34.85, 25.56)}
 # The level each published figure is measured at: the corpora's own label units (AffWild2 and
 # C-EXPR-DB label frames, AFEW labels clips).

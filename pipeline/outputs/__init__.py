@@ -1,4 +1,4 @@
-"""Writers of one video's output folder (DESIGN.md, data flow step 6)."""
+"""Writers of one video's output folder (docs/outputs.md)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cer.pipeline.outputs.folder import check_output_folder, writing_into
 from cer.pipeline.outputs.frames_csv import write_abaw_file, write_frames_csv
+from cer.pipeline.outputs.frames_probs import write_frames_probs
 from cer.pipeline.outputs.report import write_report
 from cer.pipeline.outputs.result_json import validate_result, write_result_json
 from cer.pipeline.outputs.terminal import summary_table
@@ -15,7 +17,7 @@ from cer.pipeline.outputs.windows_csv import write_windows_csv
 
 __all__ = ["FILE_NAMES", "summary_table", "validate_result", "write_abaw_file", "write_outputs"]
 
-FILE_NAMES: tuple[str, ...] = ("frames.csv", "windows.csv", "timeline.png", "report.html", "result.json")
+FILE_NAMES: tuple[str, ...] = ("frames.csv", "frames_probs.csv", "windows.csv", "timeline.png", "report.html", "result.json")
 
 
 def write_outputs(result: dict[str, Any], out_dir: Path) -> dict[str, Path]:
@@ -27,15 +29,16 @@ def write_outputs(result: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     """
     started = time.perf_counter()
     validate_result(result)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = check_output_folder(out_dir)
     paths = {name: out_dir / name for name in FILE_NAMES}
-    write_frames_csv(result, paths["frames.csv"])
-    write_windows_csv(result, paths["windows.csv"])
-    png = write_timeline(result, paths["timeline.png"])
-    write_report(result, paths["report.html"], timeline_png=png)
-    timings = result["timings"]
-    timings["outputs_s"] = time.perf_counter() - started
-    timings["total_s"] += timings["outputs_s"]
-    write_result_json(result, paths["result.json"])
+    with writing_into(out_dir):
+        write_frames_csv(result, paths["frames.csv"])
+        write_frames_probs(result, paths["frames_probs.csv"])
+        write_windows_csv(result, paths["windows.csv"])
+        png = write_timeline(result, paths["timeline.png"])
+        write_report(result, paths["report.html"], timeline_png=png)
+        timings = result["timings"]
+        timings["outputs_s"] = time.perf_counter() - started
+        timings["total_s"] += timings["outputs_s"]
+        write_result_json(result, paths["result.json"])
     return paths

@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import base64
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from cer.pipeline.outputs.atomic import atomic_open
 from cer.pipeline.outputs.frames_csv import result_frame_labels
 from cer.pipeline.outputs.timeline import render_timeline
 from cer.pipeline.outputs.views import (
+    absences,
     compound_text,
     evidence_values,
     expert_names,
     expert_verdict,
+    short_reason,
     time_span,
     top_label,
 )
+
+# Evidence shown beside the windows' verdicts: key -> column heading. "scene description",
+# not "scene": the scene expert has a column of its own.
+_EVIDENCE_COLUMNS = {"transcript": "transcript", "face_frames": "face frames", "scene": "scene description"}
 
 _CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }
@@ -27,6 +32,7 @@ table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.5em; text-align: left; vertical-align: top; }
 th { background: #f2f2f2; }
 td { white-space: pre-wrap; max-width: 28em; }
+td[title] { text-decoration: underline dotted; cursor: help; }
 img { max-width: 100%; }
 .note { color: #8a4b00; }
 """
@@ -60,12 +66,25 @@ def write_report(result: Mapping[str, Any], path: Path, timeline_png: bytes | No
         handle.write(html)
 
 
+class Hover(NamedTuple):
+    """A cell that shows `text` and, on hover, `title` (the full text behind a short one)."""
+
+    text: str
+    title: str
+
+
 def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """An HTML table (no header row when `headers` is empty); every cell is escaped here,
-    so callers pass plain values."""
+    so callers pass plain values (or `Hover` cells)."""
     head = "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in headers) + "</tr>\n" if headers else ""
-    body = "".join("<tr>" + "".join(f"<td>{escape(_text(cell))}</td>" for cell in row) + "</tr>\n" for row in rows)
+    body = "".join("<tr>" + "".join(_cell(cell) for cell in row) + "</tr>\n" for row in rows)
     return f"<table>\n{head}{body}</table>"
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, Hover):
+        return f'<td title="{escape(value.title)}">{escape(value.text)}</td>'
+    return f"<td>{escape(_text(value))}</td>"
 
 
 def _text(value: Any) -> str:
@@ -111,16 +130,28 @@ def _summary_section(result: Mapping[str, Any]) -> str:
 
 def _experts_section(result: Mapping[str, Any]) -> str:
     seconds = result["timings"]["experts_s"]
-    rows = [
-        (name, info["status"], info["model_id"], info["reason"], info["note"], seconds.get(name))
-        for name, info in result["experts"].items()
-    ]
-    return "<h2>Experts</h2>\n" + _table(("expert", "status", "model", "reason", "note", "time (s)"), rows)
+    headers = ["expert", "status", "model", "reason", "note", "time (s)"]
+    experts = result["experts"]
+    rows = [[name, info["status"], info["model_id"], info["reason"], info["note"], seconds.get(name)] for name, info in experts.items()]
+    # Only with the cache on: it says why an expert took no time.
+    if any("cached_windows" in info for info in experts.values()):
+        headers.append("from the cache")
+        for row, info in zip(rows, experts.values(), strict=True):
+            row.append(_from_cache(info.get("cached_windows", 0), len(result["windows"])))
+    return "<h2>Experts</h2>\n" + _table(headers, rows)
+
+
+def _from_cache(cached: int, n_windows: int) -> str:
+    """How many of the windows the expert answered from the expert-output cache."""
+    if cached == 0:
+        return "none"
+    return f"all {cached} windows" if cached == n_windows else f"{cached} of {n_windows} windows"
 
 
 def _windows_section(result: Mapping[str, Any]) -> str:
     experts = expert_names(result)
-    headers = ["#", "time", "compound", "pair", "top basic", *experts, "transcript", "faces", "scene"]
+    evidence = [key for key in _EVIDENCE_COLUMNS if any(evidence_values(window, key) for window in result["windows"])]
+    headers = ["#", "time", "compound", "pair", "top basic", *experts, *(_EVIDENCE_COLUMNS[key] for key in evidence)]
     rows = []
     for window in result["windows"]:
         verdict = window["compound"]
@@ -136,15 +167,24 @@ def _windows_section(result: Mapping[str, Any]) -> str:
                 pair,
                 top_label(window["fused"]["probs"], result["labels"]["basic"]),
                 *(_verdict_text(result, window, name) for name in experts),
-                *(_evidence_text(window, key) for key in ("transcript", "face_frames", "scene")),
+                *(_evidence_text(window, key) for key in evidence),
             ]
         )
-    return "<h2>Windows</h2>\n" + _table(headers, rows)
+    note = "<p>An absent expert's cell gives the reason in short: hover it, or see <i>Why experts are absent</i> below.</p>"
+    return "<h2>Windows</h2>\n" + note + "\n" + _table(headers, rows)
 
 
-def _verdict_text(result: Mapping[str, Any], window: Mapping[str, Any], name: str) -> str:
+def _verdict_text(result: Mapping[str, Any], window: Mapping[str, Any], name: str) -> str | Hover:
+    """The expert's top class, or why it is absent in short (the full reason on hover and in
+    the legend below the table)."""
     top, reason = expert_verdict(result, window, name)
-    return top if top is not None else f"absent: {reason}"
+    if top is not None:
+        return top
+    reason = reason or "no reason given"
+    status = result["experts"][name]
+    if status["status"] != "ok":
+        return Hover("unavailable", status["reason"] or reason)
+    return Hover(f"absent: {short_reason(reason)}", reason)
 
 
 def _evidence_text(window: Mapping[str, Any], key: str) -> str:
@@ -157,16 +197,15 @@ def _evidence_text(window: Mapping[str, Any], key: str) -> str:
 
 
 def _absence_section(result: Mapping[str, Any]) -> str:
-    lines = []
-    windows = result["windows"]
+    """The legend of the absent cells: each expert's reasons in full, once, with how many
+    windows each one covers."""
+    n_windows = len(result["windows"])
+    rows = []
     for name, info in result["experts"].items():
         if info["status"] != "ok":
-            lines.append(f"{name}: unavailable for the whole video: {info['reason'] or 'no reason given'}")
+            rows.append((name, f"unavailable ({n_windows} of {n_windows})", info["reason"] or "no reason given"))
             continue
-        reasons = Counter(reason for window in windows if (reason := expert_verdict(result, window, name)[1]))
-        if reasons:
-            detail = "; ".join(f"{reason} ({count})" for reason, count in reasons.most_common())
-            lines.append(f"{name}: absent in {sum(reasons.values())} of {len(windows)} window(s): {detail}")
-    if not lines:
-        return "<h2>Absent experts</h2>\n<p>Every expert spoke in every window.</p>"
-    return "<h2>Absent experts</h2>\n<ul>\n" + "".join(f"<li>{escape(line)}</li>\n" for line in lines) + "</ul>"
+        rows += [(name, f"{count} of {n_windows}", reason) for reason, count in absences(result, name).most_common()]
+    if not rows:
+        return "<h2>Why experts are absent</h2>\n<p>Every expert spoke in every window.</p>"
+    return "<h2>Why experts are absent</h2>\n" + _table(("expert", "absent in windows", "why"), rows)

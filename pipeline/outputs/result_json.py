@@ -68,6 +68,13 @@ def _consistency_problems(result: Mapping[str, Any]) -> Iterator[Problem]:
                 yield ("labels", "pairs", name), f"{member!r} is not a basic label"
     for i, window in enumerate(result["windows"]):
         yield from _window_problems(("windows", i), window, result["experts"], basic, compound)
+    for name, expert in result["experts"].items():
+        if expert.get("cached_windows", 0) > len(result["windows"]):
+            yield ("experts", name, "cached_windows"), f"is more than the {len(result['windows'])} windows"
+    n_frames = result["video"]["n_frames"]
+    for i, (start, end) in enumerate(result["faces"].get("seen", [])):
+        if not start < end <= n_frames:
+            yield ("faces", "seen", i), f"[{start}, {end}) is not a range of the video's {n_frames} frames"
     summary = result["summary"]
     if summary["n_windows"] != len(result["windows"]):
         yield ("summary", "n_windows"), f"is {summary['n_windows']} but there are {len(result['windows'])} windows"

@@ -20,3 +20,17 @@ def summary_table(result: Mapping[str, Any]) -> str:
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in (headers, *rows)]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
+
+
+def cache_note(result: Mapping[str, Any]) -> str | None:
+    """A line saying which experts answered from the expert-output cache (and so took no time),
+    or None when none did."""
+    n_windows = len(result["windows"])
+    counts = {name: info.get("cached_windows", 0) for name, info in result["experts"].items()}
+    if not any(counts.values()):
+        return None
+    if n_windows and all(count == n_windows for count in counts.values()):
+        which = "every expert's output"
+    else:
+        which = "some expert outputs: " + ", ".join(f"{name} {count} of {n_windows} windows" for name, count in counts.items() if count)
+    return f"{which} came from the expert-output cache (computed by an earlier run); `cer cache clear` empties it"

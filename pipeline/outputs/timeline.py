@@ -4,28 +4,34 @@ from __future__ import annotations
 
 import io
 import itertools
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.collections import PolyCollection, QuadMesh
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from cer.pipeline.outputs.atomic import atomic_open
-from cer.pipeline.outputs.views import expert_names
+from cer.pipeline.outputs.palette import NO_LABEL_COLOUR, compound_colour
+from cer.pipeline.outputs.views import absences, expert_names, short_reason
 
 WIDTH_IN = 12.0
 DPI = 100
-# Row heights in inches: the compound band is thin, the fused stack needs room to read.
-_COMPOUND_ROW_IN, _FUSED_ROW_IN, _EXPERT_ROW_IN, _LEGEND_IN = 0.6, 1.4, 1.0, 0.5
+# Row heights in inches: the compound band is thin, the fused stack needs room to read; the
+# title and the compound legend above the rows take the rest.
+_COMPOUND_ROW_IN, _FUSED_ROW_IN, _EXPERT_ROW_IN, _LEGEND_IN = 0.6, 1.4, 1.2, 1.0
+_LABEL_PT, _SMALL_PT = 10, 8  # row labels; tick labels, legends and notes
+_NOTE_CHARS = 110  # a note across an unavailable expert's row is wrapped at this width
+_LABEL_CHARS = 24  # and a reason under a row's name at this one, to keep the left margin narrow
 # One colour per basic class, in BASIC order, chosen to be telling (Anger red, Sadness blue...).
 _BASIC_COLOURS = ("#9e9e9e", "#d62728", "#6b8e23", "#9467bd", "#ffbf00", "#1f77b4", "#17becf", "#8c564b")
 # Style keywords for both a PolyCollection and a legend Patch, hence the loose value type.
 _ABSENT: dict[str, Any] = {"facecolor": "#e6e6e6", "edgecolor": "#9e9e9e", "hatch": "///", "linewidth": 0}
+_NO_LABEL: dict[str, Any] = {**_ABSENT, "facecolor": NO_LABEL_COLOUR}  # the web page's grey, hatched as absent
 
 
 def render_timeline(result: Mapping[str, Any]) -> bytes:
@@ -34,6 +40,7 @@ def render_timeline(result: Mapping[str, Any]) -> bytes:
     ratios = [_COMPOUND_ROW_IN, _FUSED_ROW_IN, *([_EXPERT_ROW_IN] * len(experts))]
     # Figure, not pyplot: no global state, so the service may draw from several threads.
     figure = Figure(figsize=(WIDTH_IN, sum(ratios) + _LEGEND_IN), dpi=DPI, layout="constrained")
+    figure.suptitle(_title(result), fontsize=12)
     axes = figure.subplots(len(ratios), 1, sharex=True, gridspec_kw={"height_ratios": ratios})
     cells = _cells(result["windows"])
     _draw_compounds(axes[0], result, cells)
@@ -42,12 +49,26 @@ def render_timeline(result: Mapping[str, Any]) -> bytes:
     mesh = next((mesh for mesh in meshes if mesh is not None), None)
     if mesh is not None:
         figure.colorbar(mesh, ax=list(axes[2:]), label="probability", shrink=0.9)
-    axes[-1].set_xlabel("time (s)")
+    axes[-1].set_xlabel("time (s)", fontsize=_LABEL_PT)
     axes[-1].set_xlim(0, max(result["video"]["duration_s"], cells[-1][1] if cells else 0, 1e-3))
     buffer = io.BytesIO()
     # No "Software" text chunk: it holds matplotlib's web address, and the report must hold none.
     figure.savefig(buffer, format="png", metadata={"Software": None})
     return buffer.getvalue()
+
+
+def _title(result: Mapping[str, Any]) -> str:
+    duration = result["video"]["duration_s"]
+    return f"{Path(result['video']['path']).name}: compound expressions over {duration:.1f} s ({result['profile']} profile)"
+
+
+def _readable(name: str) -> str:
+    """A label or expert name as words: `Happily_Surprised` -> `Happily Surprised`."""
+    return name.replace("_", " ")
+
+
+def _row_label(ax: Axes, text: str) -> None:
+    ax.set_ylabel(text, rotation=0, ha="right", va="center", fontsize=_LABEL_PT)
 
 
 def write_timeline(result: Mapping[str, Any], path: Path) -> bytes:
@@ -94,18 +115,18 @@ def _mark_absent(ax: Axes, cells: Sequence[tuple[float, float]], absent: Sequenc
 
 def _draw_compounds(ax: Axes, result: Mapping[str, Any], cells: Sequence[tuple[float, float]]) -> None:
     names = result["labels"]["compound"]
-    colours = dict(zip(names, _compound_colours(len(names)), strict=True))
+    colours = {name: compound_colour(i) for i, name in enumerate(names)}
     labels = [window["compound"]["label"] for window in result["windows"]]
     labelled = [(cell, label) for cell, label in zip(cells, labels, strict=True) if label is not None]
     _bands(ax, [cell for cell, _ in labelled], facecolors=[colours[label] for _, label in labelled], linewidth=0)
-    _mark_absent(ax, cells, [label is None for label in labels])
+    _bands(ax, [cell for cell, label in zip(cells, labels, strict=True) if label is None], **_NO_LABEL)
     ax.set_yticks([])
-    ax.set_ylabel("compound", rotation=0, ha="right", va="center")
-    handles = [Patch(color=colours[name], label=name) for name in names]
-    handles.append(Patch(label="no expert spoke", **_ABSENT))
+    _row_label(ax, "compound")
+    handles = [Patch(color=colours[name], label=_readable(name)) for name in names]
+    handles.append(Patch(label="no expert spoke", **_NO_LABEL))
     # Above the top row, in columns: a long vocabulary then costs a few lines, not the row's height.
     columns = min(len(handles), 4)
-    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.02), ncol=columns, fontsize=8, frameon=False)
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.02), ncol=columns, fontsize=_SMALL_PT + 1, frameon=False)
     if not cells:
         ax.text(0.5, 0.5, "no windows", transform=ax.transAxes, ha="center", va="center")
 
@@ -124,21 +145,29 @@ def _draw_fused(ax: Axes, result: Mapping[str, Any], cells: Sequence[tuple[float
             _rects(ax, spoken_cells, bottoms[:, c], tops[:, c], facecolor=colour, linewidth=0)
     _mark_absent(ax, cells, [not ok for ok in present])
     ax.set_ylim(0, 1)
-    ax.set_ylabel("fused", rotation=0, ha="right", va="center")
+    ax.tick_params(labelsize=_SMALL_PT)
+    _row_label(ax, "fused\n(basic emotions)")
     handles = [Patch(color=colour, label=name) for colour, name in zip(_BASIC_COLOURS, basic, strict=True)]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1), fontsize=7, frameon=False)
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1), fontsize=_SMALL_PT, frameon=False)
 
 
 def _draw_expert(ax: Axes, result: Mapping[str, Any], name: str, cells: Sequence[tuple[float, float]]) -> QuadMesh | None:
-    """Heatmap of one expert's 8 probabilities per window; returns the mesh (None if no windows)."""
+    """Heatmap of one expert's 8 probabilities per window; returns the mesh (None if no windows).
+    An unavailable expert's row says why across it, with the fix; an expert absent in some
+    windows has its main reason, in short, under its name."""
     basic = result["labels"]["basic"]
-    ax.set_yticks(np.arange(len(basic)) + 0.5, basic, fontsize=6)
+    ax.set_yticks(np.arange(len(basic)) + 0.5, basic, fontsize=_SMALL_PT)
     ax.set_ylim(0, len(basic))
-    ax.set_ylabel(name, rotation=0, ha="right", va="center")
     status = result["experts"][name]
+    label = _readable(name)
     if status["status"] != "ok":
-        note = f"unavailable: {status['reason'] or 'no reason given'}"
-        ax.text(0.5, 0.5, note, transform=ax.transAxes, ha="center", va="center", fontsize=8, zorder=3)
+        note = textwrap.fill(f"unavailable: {status['reason'] or 'no reason given'}", _NOTE_CHARS)
+        plate = {"facecolor": "white", "alpha": 0.85, "edgecolor": "none"}  # legible over the hatching
+        ax.text(0.5, 0.5, note, transform=ax.transAxes, ha="center", va="center", fontsize=_SMALL_PT + 1, zorder=3, bbox=plate)
+    elif reasons := absences(result, name):
+        reason, _ = reasons.most_common(1)[0]
+        label += f"\nabsent in {sum(reasons.values())} of {len(cells)}:\n{textwrap.fill(short_reason(reason), _LABEL_CHARS)}"
+    _row_label(ax, label)
     if not cells:
         return None
     outputs = [window["experts"].get(name) for window in result["windows"]]
@@ -149,12 +178,3 @@ def _draw_expert(ax: Axes, result: Mapping[str, Any], name: str, cells: Sequence
     )
     edges = [cells[0][0], *(right for _, right in cells)]
     return ax.pcolormesh(edges, np.arange(len(basic) + 1), grid.T, cmap="viridis", vmin=0, vmax=1, zorder=2)
-
-
-def _compound_colours(count: int) -> list[tuple[float, float, float, float]]:
-    """Distinct colours for any vocabulary size: qualitative maps while they last, then a ramp."""
-    if count <= 20:
-        # An integer takes a qualitative map's colours by index (a float would by position in 0..1).
-        qualitative = colormaps["tab10" if count <= 10 else "tab20"]
-        return [qualitative(i) for i in range(count)]
-    return [colormaps["turbo"](i / (count - 1)) for i in range(count)]

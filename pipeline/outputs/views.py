@@ -3,11 +3,14 @@ only its own layout, never its own copy of how to read an expert's verdict)."""
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 # Evidence keys that carry free text worth showing beside the probabilities.
 TEXT_EVIDENCE: tuple[str, ...] = ("transcript", "scene")
+SHORT_REASON_CHARS = 40  # what fits a table cell or the label of a timeline row
 
 
 def expert_names(result: Mapping[str, Any]) -> list[str]:
@@ -33,6 +36,21 @@ def expert_verdict(result: Mapping[str, Any], window: Mapping[str, Any], name: s
         return top_label(output["probs"], result["labels"]["basic"]), None
     reason = output["reason"] if output is not None else result["experts"][name]["reason"]
     return None, reason or "no reason given"
+
+
+def short_reason(reason: str) -> str:
+    """The gist of an absence reason, for places that repeat it: the text up to its first ";"
+    or ":" (details and the fix follow those), at most SHORT_REASON_CHARS characters. The full
+    reason is shown once elsewhere (the report's legend)."""
+    gist = re.split(r"[;:]", reason, maxsplit=1)[0].strip() or reason
+    if len(gist) <= SHORT_REASON_CHARS:
+        return gist
+    return gist[: SHORT_REASON_CHARS - 1].rstrip() + "\N{HORIZONTAL ELLIPSIS}"
+
+
+def absences(result: Mapping[str, Any], name: str) -> Counter[str]:
+    """Why the expert was absent, with the number of windows for each reason."""
+    return Counter(reason for window in result["windows"] if (reason := expert_verdict(result, window, name)[1]) is not None)
 
 
 def evidence_values(window: Mapping[str, Any], key: str) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from cer.serving.schemas import Job, JobAccepted, JobPage, JobUrls, UploadForm
 from cer.serving.service import Service
 from cer.serving.store import JobRecord
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(require_token)], responses=error_responses(401))
+# 422: a path or query parameter that does not validate (a job id that is not a UUID, ...)
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(require_token)], responses=error_responses(401, 422, 503, 507))
 
 MAX_OFFSET = 10**9  # far beyond any real store, well inside SQLite's 64-bit integers
 
@@ -63,7 +64,7 @@ def _output(service: Service, job_id: UUID, name: str) -> FileResponse:
 @router.post(
     "",
     status_code=202,
-    responses=error_responses(400, 413, 415, 422, 429, 503),
+    responses=error_responses(400, 408, 413, 415, 422, 429),
     openapi_extra=_UPLOAD_BODY,
     summary="Upload a video (multipart field `file`) and queue a job for it",
 )
@@ -81,12 +82,12 @@ def list_jobs(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> JobPage:
     records, total = service.store.page(limit, offset)
-    return JobPage(items=[Job.of(record) for record in records], total=total, limit=limit, offset=offset)
+    return JobPage(items=[Job.of(record, service.files) for record in records], total=total, limit=limit, offset=offset)
 
 
 @router.get("/{job_id}", responses=error_responses(404), summary="A job's status, progress and timestamps")
 def get_job(job_id: JobId, service: ServiceDep) -> Job:
-    return Job.of(_record(service, job_id))
+    return Job.of(_record(service, job_id), service.files)
 
 
 @router.delete("/{job_id}", status_code=204, responses=error_responses(404), summary="Delete a job and its files")
@@ -107,6 +108,19 @@ def delete_job(job_id: JobId, service: ServiceDep) -> Response:
 def get_video(job_id: JobId, service: ServiceDep) -> FileResponse:
     record = _record(service, job_id)
     return FileResponse(service.files.video(record.id), media_type=record.media_type)
+
+
+@router.get(
+    "/{job_id}/preview",
+    response_class=FileResponse,
+    responses={200: {"content": {"video/mp4": {}}}, **error_responses(404)},
+    summary="A copy of the video that browsers play (H.264), made when they cannot play the upload's codec",
+)
+def get_preview(job_id: JobId, service: ServiceDep) -> FileResponse:
+    preview = service.files.preview(_record(service, job_id).id)
+    if not preview.is_file():
+        raise ApiError(404, "no_preview", f"job {job_id} has no preview: its video plays as it is, or no copy was made (see its player)")
+    return FileResponse(preview, media_type="video/mp4")
 
 
 @router.get(

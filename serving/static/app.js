@@ -5,6 +5,7 @@ const $ = (id) => document.getElementById(id);
 const POLL_MS = 1000;
 const BAND_COLOURS = ["#c0392b", "#27ae60", "#2c6fbb", "#e67e22", "#8e44ad", "#16a085", "#7f6000", "#b03a7a", "#556b2f"];
 const NO_LABEL_COLOUR = "#999";
+const ABSENT_COLOUR = "#ccc"; // a heatmap cell of a window the expert gave no probabilities for
 const HEATMAP_COLUMNS = 600; // canvas pixels across the whole video
 const DOWNLOADS = [
   ["result", "result.json"], ["windows_csv", "windows.csv"], ["frames_csv", "frames.csv"],
@@ -130,7 +131,7 @@ async function openJob(id) {
       return;
     }
     showProgress(job);
-    if (job.status === "failed") setStatus(`${job.filename}: failed: ${job.error}`, true);
+    if (job.status === "failed") setStatus(`failed: ${job.error}`, true); // the error names the upload
     if (job.status === "done") await showResult(job);
     if (job.status === "done" || job.status === "failed") {
       refreshRecent();
@@ -206,7 +207,7 @@ function heatmapRow(result, spans, expert) {
     const probs = w.experts[expert] && w.experts[expert].probs;
     basic.forEach((_, k) => {
       // square root: differences among small probabilities stay visible
-      context.fillStyle = probs ? `rgba(25, 60, 160, ${Math.sqrt(probs[k])})` : "#ccc";
+      context.fillStyle = probs ? `rgba(25, 60, 160, ${Math.sqrt(probs[k])})` : ABSENT_COLOUR;
       context.fillRect(x0, k, x1 - x0, 1);
     });
   });
@@ -214,8 +215,9 @@ function heatmapRow(result, spans, expert) {
     const box = canvas.getBoundingClientRect();
     const w = result.windows[windowAt(((event.clientX - box.left) / box.width) * total)];
     const k = Math.min(basic.length - 1, Math.floor(((event.clientY - box.top) / box.height) * basic.length));
-    const probs = w.experts[expert] && w.experts[expert].probs;
-    canvas.title = `${expert}, window ${w.index}: ${basic[k]} ` + (probs ? probs[k].toFixed(2) : "(absent)");
+    const output = w.experts[expert];
+    canvas.title = `${expert}, window ${w.index}: ${basic[k]} `
+      + (output && output.probs ? output.probs[k].toFixed(2) : `(absent: ${(output && output.reason) || "no output"})`);
   });
   const row = document.createElement("div");
   row.className = "row";
@@ -227,6 +229,55 @@ function heatmapRow(result, spans, expert) {
   track.append(canvas);
   row.append(label, track);
   return row;
+}
+
+// --- which experts ran, and why rows are grey ---------------------------------------------
+
+function expertsRanText(result) {
+  const names = Object.keys(result.experts);
+  const ran = names.filter((name) => result.experts[name].status === "ok").length;
+  return `${ran} of ${names.length} experts ran`;
+}
+
+// One line per expert whose row has grey in it: one that did not run (the reason result.json
+// gives), or one that ran but said nothing in some windows (their reasons, e.g. no face seen).
+function absenceLines(result) {
+  const lines = [];
+  for (const [name, expert] of Object.entries(result.experts)) {
+    if (expert.status !== "ok") {
+      lines.push(`${name} did not run: ${expert.reason || expert.status}`);
+      continue;
+    }
+    const absent = result.windows.map((w) => w.experts[name]).filter((output) => !(output && output.probs));
+    if (!absent.length) continue;
+    const reasons = [...new Set(absent.map((output) => output && output.reason).filter(Boolean))];
+    lines.push(`${name} absent in ${absent.length} of ${result.windows.length} windows` + (reasons.length ? `: ${reasons.join("; ")}` : ""));
+  }
+  return lines;
+}
+
+function showAbsenceLegend(result) {
+  const lines = absenceLines(result);
+  const items = lines.map((line) => {
+    const item = document.createElement("li");
+    item.textContent = line;
+    return item;
+  });
+  if (items.length) {
+    const key = document.createElement("li");
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = ABSENT_COLOUR;
+    key.append(swatch, "grey: the expert gave no probabilities for that stretch of the video");
+    items.unshift(key);
+  }
+  $("absent-legend").replaceChildren(...items);
+  $("absent-legend").hidden = !items.length;
+}
+
+function showPlayerWarning(player) {
+  $("player-warning").textContent = player.warning || "";
+  $("player-warning").hidden = !player.warning;
 }
 
 function evidence(w, key) {
@@ -269,9 +320,12 @@ async function showResult(job) {
   const result = await (await api(job.urls.result)).json();
   const spans = windowSpans(result.windows);
   shown = { result, spans };
-  $("player").src = await fileUrl(job.urls.video);
+  $("result-heading").textContent = `${job.filename}: ${expertsRanText(result)}`;
+  showPlayerWarning(job.player);
+  $("player").src = await fileUrl(job.player.url); // a copy browsers can play, for codecs they cannot
   drawBands(result, spans);
   $("heatmaps").replaceChildren(...Object.keys(result.experts).map((expert) => heatmapRow(result, spans, expert)));
+  showAbsenceLegend(result);
   $("basic-names").textContent = result.labels.basic.join(", ");
   await showDownloads(job);
   $("viewer").hidden = false;

@@ -16,7 +16,7 @@ from cer.serving.settings import Settings
 
 TOKEN = "serving-tests-token-0123456789"
 # Small limits, so that the tests reach each of them cheaply.
-LIMITS = {"concurrency": 2, "max_queue": 4, "max_upload_bytes": 3 * 2**20, "max_duration_s": 20.0}
+LIMITS = {"concurrency": 2, "max_queue": 4, "max_upload_bytes": 3 * 2**20, "max_duration_s": 20.0, "max_uploads": 8}
 
 
 @dataclass
@@ -26,6 +26,9 @@ class RunningServer:
 
     def client(self, token: str | None = TOKEN) -> Client:
         return Client(self.url, token)
+
+    def job_folders(self) -> set[str]:
+        return {entry.name for entry in (self.settings.data_dir / "jobs").iterdir()}
 
 
 @contextmanager

@@ -7,19 +7,16 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import av
 import httpx
 import numpy as np
 import pytest
 
 from cer.pipeline.demo import write_clip
 from cer.serving.client import Client
-from cer.serving.service import DataDirInUse, Service
+from cer.serving.data_dir import DataDirInUse
+from cer.serving.service import Service
+from tests.bad_media import faststart_truncated
 from tests.serving.live import TOKEN, RunningServer
-
-
-def job_folders(server: RunningServer) -> set[str]:
-    return {entry.name for entry in (server.settings.data_dir / "jobs").iterdir()}
 
 
 def test_health_needs_no_token(server: RunningServer) -> None:
@@ -43,6 +40,8 @@ def test_job_from_upload_to_every_result_file(server: RunningServer, client: Cli
 
     result = client.http.get(urls["result"]).json()
     assert result["schema"] == "cer.result/v1" and result["profile"] == "tiny"
+    assert result["video"]["path"] == "silent.mp4"  # the upload's name, not where the server keeps it
+    assert str(server.settings.data_dir) not in client.http.get(urls["report_html"]).text
     assert len(result["windows"]) == job["progress"]["windows_total"]
     assert {w["compound"]["method"] for w in result["windows"]} == {"pfsa"}
     expected_types = {"windows_csv": "text/csv", "frames_csv": "text/csv", "timeline_png": "image/png",
@@ -60,7 +59,7 @@ def test_job_from_upload_to_every_result_file(server: RunningServer, client: Cli
 
     assert client.http.delete(urls["job"]).status_code == 204
     assert client.http.get(urls["job"]).status_code == 404
-    assert accepted["id"] not in job_folders(server)
+    assert accepted["id"] not in server.job_folders()
 
 
 @pytest.mark.parametrize("route", ["", "/result", "/video", "/timeline.png"])
@@ -81,21 +80,6 @@ def test_only_job_ids_reach_the_file_routes(client: Client) -> None:
 # --- refused uploads ---------------------------------------------------------------------
 
 
-def _faststart_truncated(source: Path, target: Path) -> Path:
-    """An mp4 with its index up front (as phones and web tools write them), cut in half: it
-    opens and its first frame decodes, but most of the video is missing."""
-    remuxed = target.with_suffix(".full.mp4")
-    with av.open(str(source)) as inp, av.open(str(remuxed), "w", options={"movflags": "faststart"}) as out:
-        stream = out.add_stream_from_template(inp.streams.video[0])
-        for packet in inp.demux(inp.streams.video[0]):
-            if packet.dts is not None:
-                packet.stream = stream
-                out.mux(packet)
-    data = remuxed.read_bytes()
-    target.write_bytes(data[: len(data) // 2])
-    return target
-
-
 @pytest.fixture(scope="module")
 def bad_files(tmp_path_factory: pytest.TempPathFactory, silent_clip: Path) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("bad")
@@ -108,7 +92,7 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory, silent_clip: Path) -> di
     return {
         "text": text,
         "truncated": truncated,
-        "faststart_truncated": _faststart_truncated(silent_clip, folder / "cut.mp4"),
+        "faststart_truncated": faststart_truncated(silent_clip, folder / "cut.mp4"),
         "long": long_clip,
         "audio_only": audio_only,
     }
@@ -118,10 +102,10 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory, silent_clip: Path) -> di
 def leaves_nothing(server: RunningServer, client: Client) -> Iterator[None]:
     """The test's uploads must leave no job and no folder behind."""
     before_jobs = client.http.get("/v1/jobs").json()["total"]
-    before_folders = job_folders(server)
+    before_folders = server.job_folders()
     yield
     assert client.http.get("/v1/jobs").json()["total"] == before_jobs
-    assert job_folders(server) == before_folders
+    assert server.job_folders() == before_folders
 
 
 @pytest.mark.usefixtures("leaves_nothing")

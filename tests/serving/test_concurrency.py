@@ -1,5 +1,6 @@
 """Twenty uploads at once: each is accepted or told to come back later (429 with
-Retry-After), and every accepted job finishes."""
+Retry-After: the queue is full, or too many uploads are arriving), and every accepted job
+finishes."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def test_twenty_uploads_at_once(server: RunningServer, silent_clip: Path) -> Non
     assert server.settings.max_queue <= len(accepted) < UPLOADS
     for response in refused:
         assert int(response.headers["retry-after"]) >= 1
-        assert response.json()["error"]["code"] == "queue_full"
+        assert response.json()["error"]["code"] in ("queue_full", "too_many_uploads")
     with server.client() as api:
         finished = [api.wait(job_id) for job_id in accepted]
     assert [job["status"] for job in finished] == ["done"] * len(accepted)

@@ -1,11 +1,12 @@
-"""Settings come from CER_* variables and refuse a token that protects nothing."""
+"""Settings come from CER_* variables, refuse a token that protects nothing (and never show
+it), and refuse limits that could not work."""
 
 from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
 
-from cer.serving.settings import Settings
+from cer.serving.settings import LOOPBACK_HOSTS, Settings, SettingsError
 
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,3 +34,32 @@ def test_a_useless_token_is_refused(monkeypatch: pytest.MonkeyPatch, token: str,
 def test_limits_are_checked() -> None:
     with pytest.raises(ValidationError, match="concurrency"):
         Settings(concurrency=0)
+
+
+def test_a_refused_token_is_not_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CER_API_TOKEN", "short-secret")
+    with pytest.raises(SettingsError) as refused:
+        Settings.load()
+    assert str(refused.value) == "CER_API_TOKEN: must be at least 16 characters"
+    with pytest.raises(ValidationError) as raw:
+        Settings()
+    assert "short-secret" not in str(raw.value)
+
+
+def test_allowed_hosts_are_loopback_unless_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().allowed_hosts == LOOPBACK_HOSTS
+    monkeypatch.setenv("CER_ALLOWED_HOSTS", "cer.example, [::1],Other.Example")
+    settings = Settings()
+    assert settings.allowed_hosts == ("cer.example", "::1", "other.example")
+    assert settings.allows_host("OTHER.example") and not settings.allows_host("localhost")
+    monkeypatch.setenv("CER_ALLOWED_HOSTS", "*")
+    assert Settings().allows_host("anything.example")
+    monkeypatch.setenv("CER_ALLOWED_HOSTS", " , ")
+    with pytest.raises(SettingsError, match="CER_ALLOWED_HOSTS: names no host"):
+        Settings.load()
+
+
+def test_upload_limits_must_fit_one_upload() -> None:
+    assert Settings(max_queue=0).max_queue == 0  # no waiting line: a job only when a worker is free
+    with pytest.raises(SettingsError, match="CER_MAX_UPLOAD_BYTES_IN_FLIGHT is smaller than CER_MAX_UPLOAD_BYTES"):
+        Settings.load(max_upload_bytes=2**20, max_upload_bytes_in_flight=2**19)

@@ -1,5 +1,5 @@
 """The job store and the job folders, without a server: queue order and limit, the ends of a
-running job, recovery after a crash, orphaned uploads."""
+running job, recovery after a crash, cut-off uploads."""
 
 from __future__ import annotations
 
@@ -24,26 +24,30 @@ def new_job() -> NewJob:
 def test_jobs_run_in_the_order_they_came(store: JobStore) -> None:
     jobs = [new_job() for _ in range(3)]
     for job in jobs:
-        assert store.add(job, max_queued=10)
+        assert store.add(job, capacity=10)
     claimed = [store.claim_next() for _ in jobs]
     assert [record.id for record in claimed if record] == [job.id for job in jobs]
     assert all(record.status == "running" and record.attempts == 1 for record in claimed if record)
     assert store.claim_next() is None
 
 
-def test_a_full_queue_takes_no_more(store: JobStore) -> None:
-    assert store.add(new_job(), max_queued=2)
-    assert store.add(new_job(), max_queued=2)
-    assert not store.add(new_job(), max_queued=2)
-    store.claim_next()  # a running job no longer counts against the queue
-    assert store.add(new_job(), max_queued=2)
-    assert store.counts() == {"queued": 2, "running": 1, "done": 0, "failed": 0}
+def test_a_full_store_takes_no_more(store: JobStore) -> None:
+    """`capacity` counts the jobs queued and running: the service passes its live workers
+    plus the waiting line."""
+    assert store.add(new_job(), capacity=2)
+    assert store.add(new_job(), capacity=2)
+    assert not store.add(new_job(), capacity=2)
+    claimed = store.claim_next()
+    assert not store.add(new_job(), capacity=2)  # a running job still takes its worker
+    assert claimed and store.finish(claimed.id)
+    assert store.add(new_job(), capacity=2)
+    assert store.counts() == {"queued": 2, "running": 0, "done": 1, "failed": 0}
 
 
 def test_the_ends_of_a_running_job(store: JobStore) -> None:
     done, failed = new_job(), new_job()
     for job in (done, failed):
-        store.add(job, max_queued=10)
+        store.add(job, capacity=10)
         store.claim_next()
     assert store.set_progress(done.id, 2, 3)
     assert store.finish(done.id) and store.fail(failed.id, "no frames")
@@ -56,7 +60,7 @@ def test_the_ends_of_a_running_job(store: JobStore) -> None:
 
 def test_a_job_deleted_while_running_tells_its_worker(store: JobStore) -> None:
     job = new_job()
-    store.add(job, max_queued=10)
+    store.add(job, capacity=10)
     store.claim_next()
     assert store.delete(job.id)
     assert not store.set_progress(job.id, 1, 2)
@@ -68,7 +72,7 @@ def test_recovery_finishes_or_requeues_what_a_crash_left_running(tmp_path: Path)
     store = JobStore(tmp_path / "jobs.sqlite3")
     finished_unrecorded, cut_off, waiting = new_job(), new_job(), new_job()
     for job in (finished_unrecorded, cut_off, waiting):
-        store.add(job, max_queued=10)
+        store.add(job, capacity=10)
     store.claim_next()
     store.claim_next()
     store.close()  # the crash
@@ -83,14 +87,20 @@ def test_recovery_finishes_or_requeues_what_a_crash_left_running(tmp_path: Path)
     assert reopened.claim_next().id == cut_off.id  # it keeps its place in the queue
 
 
-def test_folders_without_a_job_are_removed(tmp_path: Path) -> None:
+def test_only_cut_off_uploads_count_as_partial(tmp_path: Path) -> None:
     files = JobFiles(tmp_path)
-    kept, orphan = str(uuid.uuid4()), str(uuid.uuid4())
-    for job_id in (kept, orphan):
+    known, partial, empty, whole, finished = (str(uuid.uuid4()) for _ in range(5))
+    for job_id in (known, partial, empty, whole, finished):
         files.create(job_id)
-        files.video(job_id).write_bytes(b"partial upload")
-    assert files.remove_orphans([kept]) == [orphan]
-    assert files.folder(kept).is_dir() and not files.folder(orphan).exists()
+    files.video(known).write_bytes(b"a queued job's video")
+    files.upload(partial).write_bytes(b"half an upload")
+    files.upload(whole).write_bytes(b"a whole upload")
+    files.keep_upload(whole)
+    files.out_dir(finished).mkdir()
+    (files.root / "notes").mkdir()  # not named like a job: not the server's
+    unknown = files.unknown([known])
+    assert unknown.partial == sorted([partial, empty])
+    assert unknown.jobs == sorted([whole, finished])
 
 
 def test_job_folders_take_only_uuids(tmp_path: Path) -> None:

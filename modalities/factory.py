@@ -1,0 +1,27 @@
+"""Builds an expert by its profile name: imports the class the registry names, then constructs
+it (which loads its models)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cer.modalities.base import Expert, UnavailableExpert, VocabularyExpert
+from cer.modalities.registry import expert_target, imported
+
+if TYPE_CHECKING:
+    from cer.pipeline.config import ExpertConfig, ExpertContext
+
+
+def expert_class(name: str) -> type[Expert]:
+    cls: type[Expert] = imported(expert_target(name))
+    return cls
+
+
+def build_expert(name: str, config: ExpertConfig, context: ExpertContext) -> Expert:
+    """Construct (and so load) one expert; an unavailable one becomes an `UnavailableExpert`."""
+    if config.unavailable is not None:
+        return UnavailableExpert(name, config.unavailable)
+    cls = expert_class(name)
+    if issubclass(cls, VocabularyExpert):
+        return cls(config, context.cache_dir, context.vocabulary)
+    return cls(config, context.cache_dir)

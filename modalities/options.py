@@ -1,0 +1,173 @@
+"""The `options` schema of each expert, apart from the experts themselves.
+
+A profile's `experts.NAME.options` is validated against these when the profile loads. They
+import nothing but pydantic and data (labels, text kinds), so that loading a profile imports
+no torch, OpenCV or h5py (the expert modules do). Each expert class names its own
+(`Options`); the registry maps expert names to them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from cer.modalities.text_kinds import TextKind
+from cer.pipeline.labels import BASIC
+
+# --- the face experts (static_face, dynamic_face) ---
+
+# The least share of a window's sampled frames that must show the main face for the face
+# experts to speak for the window. Half: with windows that hop by half their length (4 s
+# every 2 s), a face seen for at least one hop without a break still has a window of its
+# own, and 10 of 20 frames (2 s at 5 fps) are one whole sequence of the EmoAffectNet LSTM.
+# Measured with the offline detector on ../shared/data: single_face.mp4 1.00;
+# face_noface.mov 0.60, 0.10 (the face leaves at 2.4 s), 0.00; no_face.mp4 0.00.
+MIN_FACE_SHARE = 0.5
+
+ArchitectureName = Literal["emoaffectnet_resnet50", "mini_xception"]
+
+
+class StaticFaceOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    architecture: ArchitectureName = "emoaffectnet_resnet50"  # which classifier the `classifier` model is
+    batch_size: int = Field(default=32, ge=1)  # face crops per forward pass
+    min_face_share: float = Field(default=MIN_FACE_SHARE, ge=0, le=1)  # below it a window is absent
+
+
+class DynamicFaceOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: Literal["lstm", "apex_pooling"] = "lstm"
+    architecture: ArchitectureName = "emoaffectnet_resnet50"  # what the `backbone` model is
+    # Softmax temperature over the frames' expressiveness (peak non-neutral probability, 0..1):
+    # small values follow the apex frame, large ones approach the plain mean.
+    apex_temperature: float = Field(default=0.1, gt=0)
+    batch_size: int = Field(default=32, ge=1)  # face crops per forward pass of the backbone
+    min_face_share: float = Field(default=MIN_FACE_SHARE, ge=0, le=1)  # below it a window is absent
+
+    @model_validator(mode="after")
+    def _lstm_reads_resnet_features(self) -> DynamicFaceOptions:
+        if self.method == "lstm" and self.architecture != "emoaffectnet_resnet50":
+            raise ValueError("method lstm reads EmoAffectNet ResNet-50 features: set architecture to emoaffectnet_resnet50")
+        return self
+
+
+# --- audio ---
+
+
+class AudioOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    vad_threshold: float = Field(default=0.5, gt=0, lt=1)  # Silero speech probability above which a frame is speech
+    min_speech_s: float = Field(default=0.25, ge=0)  # a window with less detected speech (seconds) counts as silent
+
+
+# --- the experts that read text: text (transcripts) and scene (descriptions) ---
+
+
+class TextHeadOptions(BaseModel):
+    """The options of a text-emotion head; the experts that read text extend them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    emotion_head: Literal["classifier", "zero_shot"] = "classifier"  # must match the `emotion` model
+    # What the head reads: each expert sets its own default (text: transcript, scene: description)
+    text_kind: TextKind = "transcript"
+    # zero_shot: log-odds added to Neutral after calibration (a prior: most speech is neutral);
+    # None: the kind's own, chosen on development data
+    neutral_log_odds: float | None = None
+
+    @model_validator(mode="after")
+    def _prior_needs_zero_shot(self) -> TextHeadOptions:
+        # a fine-tuned classifier's probabilities are its own; a prior set for it would be ignored silently
+        if self.neutral_log_odds is not None and self.emotion_head != "zero_shot":
+            raise ValueError("neutral_log_odds applies to emotion_head: zero_shot only")
+        return self
+
+
+class TextOptions(TextHeadOptions):
+    asr_engine: Literal["openai-whisper", "faster-whisper"] = "openai-whisper"  # must match the `asr` model's format
+    text_kind: TextKind = "transcript"  # what the emotion head reads: this expert hears speech
+    # Spoken language given to Whisper; None lets Whisper detect it per chunk. English by
+    # default because the emotion heads read English.
+    language: str | None = "en"
+    beam_size: int = Field(default=5, ge=1)  # Whisper beam search width
+    # Retry a segment that fails Whisper's quality checks at higher sampling temperatures
+    # (Whisper's default). Off: one deterministic beam search per segment.
+    asr_fallback: bool = True
+    compute_type: str = "int8"  # faster-whisper (CTranslate2) weight precision
+    vad_threshold: float = Field(default=0.5, gt=0, lt=1)  # Silero speech probability above which a frame is speech
+
+
+class SceneOptions(TextHeadOptions):
+    text_kind: TextKind = "description"  # what the emotion head reads: the model's third-person paragraph
+    prompt_style: Literal["free", "labelled"] = "free"
+    fps: float = Field(default=1.0, gt=0)  # frames per second of the window shown to the model (taken from the sampled frames)
+    # Pixel budget per frame (height x width after resizing, both multiples of 28). Qwen's own
+    # video examples use 360 x 420; more pixels cost vision tokens without helping a description.
+    max_pixels: int = Field(default=360 * 420, ge=28 * 28)
+    min_pixels: int = Field(default=28 * 28 * 4, ge=28 * 28)  # small frames are enlarged to at least this
+    batch_size: int = Field(default=4, ge=1)  # windows per `generate` call
+    max_new_tokens: int = Field(default=128, ge=1)  # bounds the paragraph (about 90 English words)
+    half_precision: bool = True  # bfloat16 weights on CUDA; the CPU always runs float32
+
+    @model_validator(mode="after")
+    def _pixel_range(self) -> SceneOptions:
+        if self.min_pixels > self.max_pixels:
+            raise ValueError(f"min_pixels ({self.min_pixels}) exceeds max_pixels ({self.max_pixels})")
+        return self
+
+
+# --- clip_labels ---
+
+# Our own wording. `{}` takes a label's words ("happy", "happily surprised"); no article
+# precedes it, so every label reads correctly.
+DEFAULT_TEMPLATES = (
+    "a photo of a person who looks {}.",
+    "a film still of someone feeling {}.",
+    "the facial expression of someone who is {}.",
+    "a face that is {}.",
+)
+DEFAULT_BASIC_WORDS = {
+    "Neutral": "neutral",
+    "Anger": "angry",
+    "Disgust": "disgusted",
+    "Fear": "fearful",
+    "Happiness": "happy",
+    "Sadness": "sad",
+    "Surprise": "surprised",
+}
+
+
+class ClipLabelsOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    templates: tuple[str, ...] = DEFAULT_TEMPLATES  # prompt ensemble; each holds `{}` for the label's words
+    # BASIC label -> its words in the prompts. Labels left out (Other, by default) get probability 0.
+    basic_words: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_BASIC_WORDS))
+    # compound -> its words; by default the compound's name in lower case, `_` read as a space
+    compound_words: dict[str, str] = Field(default_factory=dict)
+    batch_size: int = Field(default=32, ge=1)  # frames per forward pass
+    half_precision: bool = True  # fp16 weights and inputs on CUDA; the CPU always runs fp32
+
+    @field_validator("templates")
+    @classmethod
+    def _one_slot_each(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one prompt template is needed")
+        for template in value:
+            if template.count("{}") != 1:
+                raise ValueError(f"template {template!r} must hold `{{}}` exactly once (where the label's words go)")
+        return value
+
+    @field_validator("basic_words")
+    @classmethod
+    def _known_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(BASIC))
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)} not among the basic labels {', '.join(BASIC)}")
+        if len(value) < 2:
+            raise ValueError("at least two basic labels need words (a softmax over one label says nothing)")
+        return value

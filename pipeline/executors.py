@@ -1,0 +1,58 @@
+"""Which executor runs a profile's experts: in this process or as Ray actors (the `engine`,
+`auto` resolved from the work), behind the expert-output cache when the profile enables it.
+
+Kept apart from `cer.pipeline.execution` (the executors' common interface and the in-process
+one) so that the cache and the Ray executor, which build on that interface, are only imported
+from here, and no import cycle forms.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from cer.pipeline.config import Engine, ExecutionConfig, ExpertConfig, Profile
+from cer.pipeline.execution import ExpertExecutor, InProcessExecutor
+from cer.pipeline.expert_cache import cached_executor
+
+
+def make_executor(profile: Profile) -> ExpertExecutor:
+    """The executor for the profile's enabled experts; behind the expert-output cache when the
+    profile enables it, and then an expert is built only once some output is not cached."""
+    return cached_executor(profile, lambda experts: start_executor(profile, experts))
+
+
+# Seconds of video above which Ray pays for its start-up in `auto`. Measured on a 2-core machine
+# (offline profile, 60 s video): 8.6x real time in process, 10x on Ray, and Ray's start-up costs
+# 10-13 s, so Ray wins past about 12 minutes there; machines with more cores win sooner.
+LONG_VIDEO_S = 600.0
+
+
+def choose_engine(execution: ExecutionConfig, video_s: float | None = None, many_videos: bool = False) -> Engine:
+    """The engine for the work: the profile's, unless it says `auto`. Then Ray for many videos
+    (batches, the service, evaluations), long videos, a GPU (several experts share it at once) or
+    a cluster to use; in process for one short video on a CPU machine, where starting Ray would
+    cost more than it saves."""
+    if execution.engine != "auto":
+        return execution.engine
+    if many_videos or execution.ray_address or os.environ.get("RAY_ADDRESS"):
+        return "ray"
+    if video_s is not None and video_s > LONG_VIDEO_S:
+        return "ray"
+    import torch  # deferred: the experts import it anyway
+
+    return "ray" if torch.cuda.is_available() else "inprocess"
+
+
+def with_engine(profile: Profile, engine: Engine) -> Profile:
+    """`profile` with its execution engine set (an `auto` resolved for the work at hand)."""
+    return profile.model_copy(update={"execution": profile.execution.model_copy(update={"engine": engine})})
+
+
+def start_executor(profile: Profile, experts: Mapping[str, ExpertConfig]) -> ExpertExecutor:
+    """The executor `profile.execution.engine` names (`auto` resolved here), with `experts` built."""
+    if choose_engine(profile.execution) == "inprocess":
+        return InProcessExecutor(experts, profile.expert_context)
+    from cer.pipeline.ray_executor import RayExecutor  # deferred: importing Ray takes a second
+
+    return RayExecutor.start(experts, profile.expert_context, profile.execution)

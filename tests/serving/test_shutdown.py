@@ -1,0 +1,45 @@
+"""`cer serve` stops cleanly: SIGTERM (a service manager) and SIGINT (Ctrl-C) end it after a
+graceful shutdown, without a traceback, with the in-process engine and with Ray."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+
+from cer.serving.client import Client, local_server
+
+ONE_EXPERT = Path(__file__).with_name("one_expert.yaml")
+STOP_S = 120  # the workers get 30 s to stop; far more than a clean stop needs
+# How the process ends: by the signal it got, as uvicorn re-raises it after shutting down
+# (SIGINT's KeyboardInterrupt is answered by `cer: interrupted` and exit code 130, or by asyncio).
+ENDINGS = {signal.SIGTERM: {-signal.SIGTERM}, signal.SIGINT: {0, 130, -signal.SIGINT}}
+
+
+def stop_and_read(data_dir: Path, profile: str, sig: signal.Signals) -> tuple[int, str]:
+    """Start `cer serve`, wait until its pipelines are loaded, send `sig`: its exit code and output."""
+    with local_server(data_dir, profile) as server, Client(server.url) as api:
+        api.wait_ready()
+        server.process.send_signal(sig)
+        code = server.process.wait(STOP_S)
+    return code, server.log.read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_the_server_without_a_traceback(tmp_path: Path, sig: signal.Signals) -> None:
+    code, output = stop_and_read(tmp_path, str(ONE_EXPERT), sig)
+    assert "Traceback" not in output, output
+    assert "Application shutdown complete" in output, output
+    assert code in ENDINGS[sig], output
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_ray_server_without_a_traceback(tmp_path: Path) -> None:
+    profile = tmp_path / "one_expert_ray.yaml"
+    profile.write_text(f"extends: {ONE_EXPERT}\nexecution: {{engine: ray}}\n")
+    code, output = stop_and_read(tmp_path / "serve", str(profile), signal.SIGTERM)
+    assert "Traceback" not in output and "core worker" not in output, output
+    assert "Application shutdown complete" in output, output
+    assert code == -signal.SIGTERM, output  # not Ray's own SIGTERM handler's exit code (15)
