@@ -31,7 +31,8 @@ import numpy as np
 from common import print_figures  # bench/, the script's folder
 
 from cer.modalities.sources import resolve_model
-from cer.modalities.text_emotion import TEXT_KINDS, Readout, TextKind, ZeroShotHead, fit_readout
+from cer.modalities.text_emotion import Readout, ZeroShotHead, fit_readout
+from cer.modalities.text_kinds import TEXT_KINDS, TextKind
 from cer.pipeline.config import load_profile
 from cer.pipeline.evaluation.metrics import f1_per_class
 from cer.pipeline.labels import BASIC

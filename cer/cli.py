@@ -67,7 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with Pipeline(profile) as pipeline:
         update, close = progress_callback(Path(args.video).name, "windows")
         try:
-            result = pipeline.run(args.video, out_dir, progress=update)
+            result = pipeline.run(info, out_dir, progress=update)  # probed above: read once
         finally:
             close()
     if note := cache_note(result):

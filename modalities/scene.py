@@ -27,7 +27,8 @@ import numpy as np
 from cer.modalities.base import VocabularyExpert, pick_device
 from cer.modalities.options import SceneOptions
 from cer.modalities.sources import Source, resolve_model
-from cer.modalities.text_emotion import example_sentences, load_text_emotion_head
+from cer.modalities.text_emotion import load_text_emotion_head
+from cer.modalities.text_kinds import example_sentences
 from cer.pipeline.config import ExpertConfig
 from cer.pipeline.labels import BASIC, PAIRS
 from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus, SampledFrame

@@ -40,6 +40,7 @@ from typing import Any, Protocol
 
 from cer.pipeline.hashing import file_sha256
 from cer.pipeline.progress import ProgressBar
+from cer.pipeline.switches import switched_on
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ class Source:
 
 def downloads_allowed() -> bool:
     """False when `cer --offline`, `CER_OFFLINE` or `HF_HUB_OFFLINE` forbid downloads."""
-    return not any(os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on") for name in OFFLINE_VARIABLES)
+    return not any(switched_on(name) for name in OFFLINE_VARIABLES)
 
 
 def forbid_downloads() -> None:

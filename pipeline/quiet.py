@@ -13,6 +13,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from cer.pipeline.switches import switched_on
+
 VERBOSE_VARIABLE = "CER_VERBOSE"
 
 # Read by the libraries when they are imported, which happens later (experts import them
@@ -26,7 +28,7 @@ _QUIET_ENVIRONMENT = {
 
 
 def verbose() -> bool:
-    return os.environ.get(VERBOSE_VARIABLE, "").strip().lower() in ("1", "true", "yes", "on")
+    return switched_on(VERBOSE_VARIABLE)
 
 
 def allow_chatter() -> None:

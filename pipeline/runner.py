@@ -21,7 +21,7 @@ from cer.pipeline.labels import BASIC
 from cer.pipeline.media import probe
 from cer.pipeline.model_store import ensure_models
 from cer.pipeline.outputs.folder import check_output_folder
-from cer.pipeline.types import Chunk, ExpertOutput
+from cer.pipeline.types import Chunk, ExpertOutput, VideoInfo
 from cer.pipeline.windows import make_windows
 from cer.version import __version__, git_revision
 
@@ -46,13 +46,14 @@ class Pipeline:
         """`Pipeline.from_profile("offline")`; keyword overrides are nested profile keys."""
         return cls(load_profile(name_or_path, overrides or None))
 
-    def run(self, video: str | Path, out_dir: str | Path | None = None, progress: Progress | None = None) -> dict[str, Any]:
-        """Process one video; with `out_dir`, also write every output file there."""
+    def run(self, video: str | Path | VideoInfo, out_dir: str | Path | None = None, progress: Progress | None = None) -> dict[str, Any]:
+        """Process one video (a path, or what `probe` said of it, so a caller that probed first
+        does not read the file twice); with `out_dir`, also write every output file there."""
         if out_dir is not None:
             check_output_folder(Path(out_dir))  # a folder that cannot be written fails before any decoding
         timings: dict[str, Any] = {}
         clock = time.perf_counter()
-        info = probe(video)
+        info = video if isinstance(video, VideoInfo) else probe(video)
         timings["probe_s"] = time.perf_counter() - clock
         cfg = self.profile.windows
         windows = make_windows(info.duration_s, info.fps, info.n_frames, cfg.length_s, cfg.hop_s, cfg.min_tail_s)

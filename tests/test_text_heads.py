@@ -21,14 +21,8 @@ from pydantic import ValidationError
 
 from cer.modalities.options import SceneOptions, TextOptions
 from cer.modalities.sources import resolve_model
-from cer.modalities.text_emotion import (
-    DEFAULT_CLASSIFIER_LABELS,
-    TEXT_KINDS,
-    TextKind,
-    ZeroShotHead,
-    example_sentences,
-    fit_readout,
-)
+from cer.modalities.text_emotion import DEFAULT_CLASSIFIER_LABELS, ZeroShotHead, fit_readout
+from cer.modalities.text_kinds import TEXT_KINDS, TextKind, example_sentences
 from cer.pipeline.config import ConfigError, load_profile
 from cer.pipeline.evaluation.metrics import macro_f1
 from cer.pipeline.labels import BASIC, basic_index_map

@@ -1,0 +1,11 @@
+"""On/off switches read from the environment (CER_OFFLINE, HF_HUB_OFFLINE, CER_VERBOSE): set
+by the CLI's flags or by the user, and inherited by the processes cer starts (Ray workers)."""
+
+from __future__ import annotations
+
+import os
+
+
+def switched_on(name: str) -> bool:
+    """Whether the variable `name` says yes (1, true, yes or on, in any case)."""
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
