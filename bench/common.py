@@ -14,6 +14,7 @@ from cer.pipeline.media import probe
 from cer.pipeline.types import Chunk
 from cer.pipeline.windows import make_windows
 
+FRAME_SHAPE = (540, 960, 3)  # a sampled frame of a 16:9 video at the default `media.max_side: 960`
 SHARED_CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "face_noface.mov"
 # Benchmarks time the experts; outputs the expert-output cache remembers would skip them.
 NO_CACHE: dict[str, Any] = {"cache": {"enabled": False}}

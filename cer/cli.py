@@ -64,7 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out_dir = check_output_folder(Path(args.out) if args.out else Path("cer-out") / Path(args.video).stem)
     profile = with_engine(profile, choose_engine(profile.execution, video_s=info.duration_s))
     print(f"cer: loading the {profile.name} profile ...", file=sys.stderr)
-    with Pipeline(profile) as pipeline:
+    with Pipeline(profile, start_experts=False) as pipeline:  # they start while the first chunks decode
         update, close = progress_callback(Path(args.video).name, "windows")
         try:
             result = pipeline.run(info, out_dir, progress=update)  # probed above: read once

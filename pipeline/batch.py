@@ -75,7 +75,7 @@ class _VideoWorker:
             register(name, target)
 
         def attached(experts: Mapping[str, ExpertConfig]) -> RayExecutor:
-            return RayExecutor(ExpertPool.attach(pool.only(experts)))
+            return RayExecutor.attach(pool.only(experts), experts, profile.expert_context)
 
         # Behind the expert-output cache when the profile enables it: only the experts it misses are asked.
         self.pipeline = Built(lambda: Pipeline(profile, executor=cached_executor(profile, attached)))
@@ -158,12 +158,26 @@ def _hand_out(todo: Sequence[tuple[Path, Path]], workers: list[ActorHandle]) -> 
         start(worker)
 
 
-def _process(todo: Sequence[tuple[Path, Path]], profile: Profile, jobs: int | None) -> Iterator[VideoRow]:
+def _process(
+    todo: Sequence[tuple[Path, Path]], profile: Profile, jobs: int | None, batch_counts: dict[str, tuple[int, int]] | None
+) -> Iterator[VideoRow]:
     workers, pools = _start_workers(profile, jobs, len(todo))
     try:
         yield from _hand_out(todo, workers)
+        if batch_counts is not None:
+            batch_counts.update(_pool_batch_counts(pools))
     finally:
         _stop(workers, pools)
+
+
+def _pool_batch_counts(pools: Sequence[ExpertPool]) -> dict[str, tuple[int, int]]:
+    """Per expert, over every pool: (forward calls, items they read)."""
+    totals: dict[str, tuple[int, int]] = {}
+    for pool in pools:
+        for name, (forward_calls, items) in pool.batch_counts().items():
+            before = totals.get(name, (0, 0))
+            totals[name] = (before[0] + forward_calls, before[1] + items)
+    return totals
 
 
 def _earlier_result(video: Path, folder: Path) -> VideoRow:
@@ -216,9 +230,17 @@ class _Progress:
         self.bar.close()
 
 
-def run_batch(inputs: Sequence[str], out_dir: Path, profile: Profile, force: bool = False, jobs: int | None = None) -> list[VideoRow]:
+def run_batch(
+    inputs: Sequence[str],
+    out_dir: Path,
+    profile: Profile,
+    force: bool = False,
+    jobs: int | None = None,
+    batch_counts: dict[str, tuple[int, int]] | None = None,
+) -> list[VideoRow]:
     """Process every video the inputs name that has no result yet (all of them with `force`);
-    returns one row per video, as written to summary.csv."""
+    returns one row per video, as written to summary.csv. `batch_counts`, when given, receives
+    per expert the forward calls and the items they read (bench/gpu_e2e.py's mean batch)."""
     found = scan_inputs(inputs)
     report_skipped(out_dir, found.skipped)
     plan = {video: output_folder(out_dir, video) for video in found.videos}
@@ -228,7 +250,7 @@ def run_batch(inputs: Sequence[str], out_dir: Path, profile: Profile, force: boo
     try:
         if todo:
             with ray_session(profile.execution.ray_address):
-                for row in _process(todo, profile, jobs):
+                for row in _process(todo, profile, jobs, batch_counts):
                     rows[Path(row.path)] = row
                     progress.update(row)
     finally:

@@ -111,6 +111,9 @@ class ExecutionConfig(Strict):
     # Chunks sent to the experts before the oldest is collected: 2 lets the next chunk decode
     # while the experts work. Memory grows with it (each chunk holds its frames and audio).
     chunks_in_flight: int = Field(default=2, ge=1, le=4)
+    # How long an expert's Ray actor waits for more chunks (of this video or others) to fill a
+    # batch before it runs what it has: short, next to a forward pass on a full batch
+    batch_wait_s: float = Field(default=0.05, ge=0, le=5)
     max_restarts: int = Field(default=2, ge=0)  # times a crashed expert actor is restarted
     max_task_retries: int = Field(default=2, ge=0)  # times a chunk is resent to a restarted actor
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from cer.modalities.base import Prepared, StagedExpert
 from cer.modalities.factory import build_expert
 from cer.pipeline.config import ExpertConfig, ExpertContext
 from cer.pipeline.progress import loading_experts
@@ -21,10 +23,14 @@ from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus
 _FAILED = "expert failed: "  # starts the reason of every output `failed_outputs` makes
 
 
-def failed_outputs(chunk: Chunk, model_id: str, error: BaseException) -> list[ExpertOutput]:
-    """Absent outputs for every window of a chunk an expert failed on."""
+def failed_outputs(windows: Sequence[int], model_id: str, error: BaseException) -> list[ExpertOutput]:
+    """Absent outputs for the windows (by index) of a chunk an expert failed on."""
     reason = f"{_FAILED}{type(error).__name__}: {error}"
-    return [ExpertOutput(window_index=w.index, probs=None, model_id=model_id, reason=reason) for w in chunk.windows]
+    return [ExpertOutput(window_index=index, probs=None, model_id=model_id, reason=reason) for index in windows]
+
+
+def window_indices(chunk: Chunk) -> list[int]:
+    return [w.index for w in chunk.windows]
 
 
 def is_failure(output: ExpertOutput) -> bool:
@@ -33,9 +39,9 @@ def is_failure(output: ExpertOutput) -> bool:
     return output.reason is not None and output.reason.startswith(_FAILED)
 
 
-def check_outputs(name: str, chunk: Chunk, outputs: list[ExpertOutput]) -> list[ExpertOutput]:
+def check_outputs(name: str, windows: Sequence[int], outputs: list[ExpertOutput]) -> list[ExpertOutput]:
     """An expert must answer every window of the chunk, in order."""
-    expected = [w.index for w in chunk.windows]
+    expected = list(windows)
     got = [o.window_index for o in outputs]
     if got != expected:
         raise RuntimeError(f"expert {name} answered windows {got}, expected {expected}")
@@ -61,35 +67,96 @@ class ExpertExecutor(ABC):
 
     @abstractmethod
     def collect(self, handle: Any) -> dict[str, list[ExpertOutput]]:
-        """Wait for every expert's outputs for the submitted chunk."""
+        """Wait for every expert's outputs for the submitted chunk (handles in submission order)."""
+
+    def batch_counts(self) -> dict[str, tuple[int, int]]:
+        """Per expert: (forward calls, items they read) so far, for the mean batch size; empty
+        where the executor cannot tell."""
+        return {}
 
     def close(self) -> None:  # noqa: B027 - optional: most executors hold nothing to release
         """Release what the executor holds (processes, actors)."""
 
 
+RunParcels = Callable[[Sequence[Prepared]], list[list[ExpertOutput]]]  # preprocessed chunks -> their outputs
+
+
 class ServedExpert:
     """One built expert answering chunks. The in-process executor holds one per expert; each
-    Ray actor holds one in its own process, so that the model loads once there."""
+    Ray actor holds one in its own process, so that the model loads once there.
+
+    A staged expert is asked in two steps, so that an executor can run the items of several
+    chunks together: `prepare` a chunk (wherever the chunk is), then `answer` the parcels.
+    Every step answers instead of raising: an expert that fails gives absent outputs with the
+    error for the chunks it failed on, and the run goes on.
+    """
 
     def __init__(self, name: str, config: ExpertConfig, context: ExpertContext) -> None:
         self.name = name
         self.expert = build_expert(name, config, context)
 
+    @property
+    def staged(self) -> StagedExpert | None:
+        return self.expert if isinstance(self.expert, StagedExpert) else None
+
     def status(self) -> ExpertStatus:
         return self.expert.status()
+
+    def batch_counts(self) -> tuple[int, int]:
+        """(forward calls, items they read) so far; (0, 0) for an expert that is not staged."""
+        staged = self.staged
+        return (staged.forward_calls, staged.items_forwarded) if staged else (0, 0)
 
     def predict(self, chunk: Chunk) -> tuple[list[ExpertOutput], float]:
         """The outputs for `chunk` (absent, with the error, if the expert raises) and the seconds taken."""
         started = time.perf_counter()
+        windows = window_indices(chunk)
         try:
-            outputs = check_outputs(self.name, chunk, self.expert.predict(chunk))
+            outputs = check_outputs(self.name, windows, self.expert.predict(chunk))
         except Exception as exc:  # noqa: BLE001 - one expert's failure must not end the run
-            outputs = failed_outputs(chunk, self.expert.model_id, exc)
+            outputs = failed_outputs(windows, self.expert.model_id, exc)
+        return outputs, time.perf_counter() - started
+
+    def answer(
+        self, parcels: Sequence[Prepared], run: Callable[[Sequence[Prepared]], list[list[ExpertOutput]]] | None = None
+    ) -> tuple[list[list[ExpertOutput]], float]:
+        """The outputs of preprocessed chunks, their items run together (by `run`, the staged
+        expert's own `answer` unless a batcher is given), and the seconds taken."""
+        staged = self.staged
+        assert staged is not None, f"expert {self.name} is not staged"
+        started = time.perf_counter()
+        try:
+            answered = (run or staged.answer)(parcels)
+            outputs = [check_outputs(self.name, p.windows, o) for p, o in zip(parcels, answered, strict=True)]
+        except Exception as exc:  # noqa: BLE001 - one expert's failure must not end the run
+            outputs = [failed_outputs(p.windows, self.expert.model_id, exc) for p in parcels]
         return outputs, time.perf_counter() - started
 
 
+def prepare_chunk(name: str, preprocessor: StagedExpert, chunk: Chunk) -> Prepared | list[ExpertOutput]:
+    """`preprocessor.prepare(chunk)`, or the absent outputs of a chunk it could not preprocess."""
+    try:
+        return preprocessor.prepare(chunk)
+    except Exception as exc:  # noqa: BLE001 - one expert's failure must not end the run
+        return failed_outputs(window_indices(chunk), preprocessor.model_id, exc)
+
+
+@dataclass
+class _Pending:
+    """A chunk submitted in process: its parcel for each staged expert until answered."""
+
+    chunk: Chunk
+    parcels: dict[str, Prepared] = field(default_factory=dict)
+    answers: dict[str, list[ExpertOutput]] = field(default_factory=dict)
+
+
 class InProcessExecutor(ExpertExecutor):
-    """Builds every expert in this process and runs them one after another."""
+    """Builds every expert in this process and runs them one after another.
+
+    A chunk is preprocessed when submitted; when the oldest chunk is collected, each staged
+    expert runs the items of every chunk submitted so far in one stream of full batches, so
+    the runner's chunks in flight share forward passes here too.
+    """
 
     def __init__(self, experts: Mapping[str, ExpertConfig], context: ExpertContext) -> None:
         super().__init__()
@@ -100,17 +167,42 @@ class InProcessExecutor(ExpertExecutor):
                 bar.set_postfix_str(f"{name} ready", refresh=False)
                 bar.update()
         self.seconds = dict.fromkeys(self.experts, 0.0)
+        self._pending: list[_Pending] = []
 
     @property
     def statuses(self) -> dict[str, ExpertStatus]:
         return {name: expert.status() for name, expert in self.experts.items()}
 
-    def submit(self, chunk: Chunk) -> Chunk:
-        return chunk  # in process there is nothing to start ahead: work happens in collect
+    def batch_counts(self) -> dict[str, tuple[int, int]]:
+        return {name: expert.batch_counts() for name, expert in self.experts.items()}
 
-    def collect(self, handle: Chunk) -> dict[str, list[ExpertOutput]]:
-        answers = {}
-        for name, expert in self.experts.items():
-            answers[name], seconds = expert.predict(handle)
+    def submit(self, chunk: Chunk) -> _Pending:
+        pending = _Pending(chunk)
+        for name, served in self.experts.items():
+            if (staged := served.staged) is None:
+                continue
+            started = time.perf_counter()
+            prepared = prepare_chunk(name, staged, chunk)
+            self.seconds[name] += time.perf_counter() - started
+            if isinstance(prepared, Prepared):
+                pending.parcels[name] = prepared
+            else:
+                pending.answers[name] = prepared
+        self._pending.append(pending)
+        return pending
+
+    def collect(self, handle: _Pending) -> dict[str, list[ExpertOutput]]:
+        for name, served in self.experts.items():
+            if name in handle.answers:
+                continue
+            if served.staged is None:
+                handle.answers[name], seconds = served.predict(handle.chunk)
+            else:
+                waiting = [p for p in self._pending if name not in p.answers]  # this chunk and those submitted after it
+                outputs, seconds = served.answer([p.parcels[name] for p in waiting])
+                for pending, chunk_outputs in zip(waiting, outputs, strict=True):
+                    pending.answers[name] = chunk_outputs
+                    del pending.parcels[name]  # its items are spent
             self.seconds[name] += seconds
-        return answers
+        self._pending.remove(handle)
+        return {name: handle.answers[name] for name in self.experts}

@@ -1,7 +1,12 @@
 """Experts as Ray actors: each loads its model once, in its own process, and all of them work
 on a chunk at the same time.
 
-A chunk goes into the object store once (`ray.put`) and every actor reads that one copy.
+A chunk goes into the object store once (`ray.put`) and every actor that preprocesses for
+itself reads that one copy. An actor that holds a GPU does only forward passes: the caller
+(the `cer run` driver, a batch video worker) preprocesses the chunk for it, where the chunk
+is, and sends the items. Each actor serves many callers at once (threads) and runs the items
+that reach it together through an `ItemBatcher`, so the chunks of several videos share its
+batches.
 Ray restarts a crashed actor and resends the chunk it was working on; an actor that keeps
 crashing is given up, and from then on its windows are absent with the error as the reason
 and its status says that it died.
@@ -9,6 +14,8 @@ and its status says that it died.
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
@@ -19,9 +26,12 @@ import ray
 from ray.actor import ActorHandle
 from ray.exceptions import RayError
 
+from cer.modalities.base import Prepared, StagedExpert
+from cer.modalities.factory import build_preprocessor
 from cer.modalities.registry import expert_target, register
+from cer.pipeline.batching import ItemBatcher
 from cer.pipeline.config import ConfigError, ExecutionConfig, ExpertConfig, ExpertContext
-from cer.pipeline.execution import ExpertExecutor, ServedExpert, failed_outputs
+from cer.pipeline.execution import ExpertExecutor, ServedExpert, failed_outputs, prepare_chunk, window_indices
 from cer.pipeline.progress import loading_experts
 from cer.pipeline.ray_runtime import Built, actor_handle, cluster_resources, error_line, get_raising_cause, ray_session
 from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus
@@ -31,18 +41,50 @@ class ExpertActorDied(RuntimeError):
     """An expert's actor died and Ray no longer restarts it (its restarts are used up)."""
 
 
+# Calls an actor serves at once (threads): the chunks in flight of every video worker of a pool
+ACTOR_CONCURRENCY = 32
+
+
 class _ExpertActor:
     """The body of one expert's actor: the expert is built once, when the actor starts."""
 
-    def __init__(self, name: str, target: str, config: ExpertConfig, context: ExpertContext) -> None:
+    def __init__(self, name: str, target: str, config: ExpertConfig, context: ExpertContext, batch_wait_s: float) -> None:
         register(name, target)  # the driver's registry, with experts registered at run time (tests)
         self.served = Built(lambda: ServedExpert(name, config, context))
+        self.batch_wait_s = batch_wait_s
+        self._batcher: ItemBatcher | None = None
+        self._building = threading.Lock()
 
     def status(self) -> ExpertStatus:
         return self.served.get().status()
 
+    def batch_counts(self) -> tuple[int, int]:
+        return self.served.get().batch_counts()
+
+    def _batched(self, staged: StagedExpert) -> ItemBatcher:
+        with self._building:  # the actor's threads may ask at once
+            if self._batcher is None:
+                self._batcher = ItemBatcher(staged, self.batch_wait_s)
+            return self._batcher
+
     def predict(self, chunk: Chunk) -> tuple[list[ExpertOutput], float]:
-        return self.served.get().predict(chunk)
+        """Preprocess here, then answer in a shared batch (an expert that is not staged: whole)."""
+        served = self.served.get()
+        if served.staged is None:
+            return served.predict(chunk)
+        started = time.perf_counter()
+        prepared = prepare_chunk(served.name, served.staged, chunk)
+        if not isinstance(prepared, Prepared):
+            return prepared, time.perf_counter() - started
+        outputs, _ = self.answer(prepared)
+        return outputs, time.perf_counter() - started
+
+    def answer(self, parcel: Prepared) -> tuple[list[ExpertOutput], float]:
+        """The outputs of a chunk preprocessed by the caller, computed in a shared batch."""
+        served = self.served.get()
+        assert served.staged is not None, f"expert {served.name} is not staged"
+        [outputs], seconds = served.answer([parcel], self._batched(served.staged).answer)
+        return outputs, seconds
 
 
 def actor_resources(experts: Mapping[str, ExpertConfig], cluster: Mapping[str, float]) -> dict[str, dict[str, float]]:
@@ -70,10 +112,12 @@ class PoolAddress:
 
     names: dict[str, str]  # expert -> actor name
     statuses: dict[str, ExpertStatus]
+    on_gpu: frozenset[str] = frozenset()  # experts whose actor holds a GPU: their callers preprocess
 
     def only(self, experts: Iterable[str]) -> PoolAddress:
         """The address of some of the pool's actors (the expert-output cache runs only the experts it misses)."""
-        return PoolAddress({e: self.names[e] for e in experts}, {e: self.statuses[e] for e in experts})
+        wanted = list(experts)
+        return PoolAddress({e: self.names[e] for e in wanted}, {e: self.statuses[e] for e in wanted}, self.on_gpu & set(wanted))
 
 
 @dataclass
@@ -83,15 +127,16 @@ class ExpertPool:
     actors: dict[str, ActorHandle]
     names: dict[str, str]
     statuses: dict[str, ExpertStatus]  # as each actor reported when ready; kept for when one dies
+    on_gpu: frozenset[str] = frozenset()
 
     @property
     def address(self) -> PoolAddress:
-        return PoolAddress(self.names, self.statuses)
+        return PoolAddress(self.names, self.statuses, self.on_gpu)
 
     @classmethod
     def attach(cls, address: PoolAddress) -> ExpertPool:
         actors = {expert: ray.get_actor(name) for expert, name in address.names.items()}
-        return cls(actors, dict(address.names), dict(address.statuses))
+        return cls(actors, dict(address.names), dict(address.statuses), address.on_gpu)
 
     @classmethod
     def launch(cls, experts: Mapping[str, ExpertConfig], context: ExpertContext, execution: ExecutionConfig) -> ExpertPool:
@@ -107,11 +152,14 @@ class ExpertPool:
         names = {expert: f"cer-{expert}-{uuid.uuid4().hex[:12]}" for expert in experts}
         actors = {
             expert: actor_handle(
-                actor_class.options(name=names[expert], **resources[expert], **restarts).remote(expert, expert_target(expert), cfg, context)
+                actor_class.options(name=names[expert], max_concurrency=ACTOR_CONCURRENCY, **resources[expert], **restarts).remote(
+                    expert, expert_target(expert), cfg, context, execution.batch_wait_s
+                )
             )
             for expert, cfg in experts.items()
         }
-        return cls(actors, names, {})
+        on_gpu = frozenset(expert for expert, held in resources.items() if held["num_gpus"] > 0)
+        return cls(actors, names, {}, on_gpu)
 
     def wait_ready(self) -> None:
         """Wait until every model is loaded; a model that fails to load raises its own error
@@ -138,6 +186,11 @@ class ExpertPool:
         pool.wait_ready()
         return pool
 
+    def batch_counts(self) -> dict[str, tuple[int, int]]:
+        """Per expert: (forward calls, items they read) so far, over every caller of the pool."""
+        calls: dict[str, ray.ObjectRef[tuple[int, int]]] = {name: actor.batch_counts.remote() for name, actor in self.actors.items()}
+        return {name: ray.get(call) for name, call in calls.items()}
+
     def kill(self) -> None:
         for actor in self.actors.values():
             ray.kill(actor, no_restart=True)
@@ -147,14 +200,28 @@ def _died(error: RayError) -> ExpertActorDied:
     return ExpertActorDied(error_line(error))
 
 
-class RayExecutor(ExpertExecutor):
-    """Sends each chunk to every actor of a pool at once; statuses come from the actors."""
+def caller_preprocessors(pool: ExpertPool, experts: Mapping[str, ExpertConfig], context: ExpertContext) -> dict[str, StagedExpert]:
+    """Model-less copies of the pool's GPU experts, to preprocess chunks where they are."""
+    built = {name: build_preprocessor(name, experts[name], context) for name in pool.on_gpu & set(pool.actors)}
+    return {name: preprocessor for name, preprocessor in built.items() if preprocessor is not None}
 
-    def __init__(self, pool: ExpertPool, on_close: Callable[[], None] | None = None) -> None:
+
+class RayExecutor(ExpertExecutor):
+    """Sends each chunk to every actor of a pool at once; statuses come from the actors.
+    `preprocessors` preprocess for the experts they name, here; the other actors get the chunk."""
+
+    def __init__(self, pool: ExpertPool, preprocessors: Mapping[str, StagedExpert], on_close: Callable[[], None] | None = None) -> None:
         super().__init__()
         self.pool = pool
+        self.preprocessors = dict(preprocessors)
         self.seconds = dict.fromkeys(pool.actors, 0.0)
         self._on_close = on_close
+
+    @classmethod
+    def attach(cls, address: PoolAddress, experts: Mapping[str, ExpertConfig], context: ExpertContext) -> RayExecutor:
+        """An executor on a pool another process started (a batch's video worker)."""
+        pool = ExpertPool.attach(address)
+        return cls(pool, caller_preprocessors(pool, experts, context))
 
     @classmethod
     def start(cls, experts: Mapping[str, ExpertConfig], context: ExpertContext, execution: ExecutionConfig) -> RayExecutor:
@@ -163,11 +230,11 @@ class RayExecutor(ExpertExecutor):
         owned.enter_context(ray_session(execution.ray_address))
         try:
             pool = ExpertPool.start(experts, context, execution)
+            owned.callback(pool.kill)  # runs before the session ends (last in, first out)
+            return cls(pool, caller_preprocessors(pool, experts, context), owned.close)
         except BaseException:
             owned.close()
             raise
-        owned.callback(pool.kill)  # runs before the session ends (last in, first out)
-        return cls(pool, owned.close)
 
     @property
     def statuses(self) -> dict[str, ExpertStatus]:
@@ -182,18 +249,35 @@ class RayExecutor(ExpertExecutor):
                 statuses[name] = ExpertStatus(name, "unavailable", known.model_id, reason=f"its Ray actor died: {error_line(exc)}")
         return statuses
 
+    def batch_counts(self) -> dict[str, tuple[int, int]]:
+        return self.pool.batch_counts()
+
     def submit(self, chunk: Chunk) -> tuple[Chunk, dict[str, Any]]:
-        shared = ray.put(chunk)  # one copy in the object store, read by every actor
-        return chunk, {name: actor.predict.remote(shared) for name, actor in self.pool.actors.items()}
+        calls: dict[str, Any] = {}
+        shared = None  # one copy in the object store, read by every actor that preprocesses for itself
+        for name, actor in self.pool.actors.items():
+            preprocessor = self.preprocessors.get(name)
+            if preprocessor is None:
+                shared = shared if shared is not None else ray.put(chunk)
+                calls[name] = actor.predict.remote(shared)
+                continue
+            started = time.perf_counter()
+            prepared = prepare_chunk(name, preprocessor, chunk)
+            self.seconds[name] += time.perf_counter() - started
+            calls[name] = actor.answer.remote(prepared) if isinstance(prepared, Prepared) else prepared
+        return chunk, calls
 
     def collect(self, handle: tuple[Chunk, dict[str, Any]]) -> dict[str, list[ExpertOutput]]:
         chunk, calls = handle
         answers = {}
         for name, call in calls.items():
+            if isinstance(call, list):  # the chunk could not be preprocessed: its failed outputs
+                answers[name] = call
+                continue
             try:
                 answers[name], seconds = ray.get(call)
             except RayError as exc:  # the actor died, restarts and retries used up
-                answers[name], seconds = failed_outputs(chunk, self.pool.statuses[name].model_id, _died(exc)), 0.0
+                answers[name], seconds = failed_outputs(window_indices(chunk), self.pool.statuses[name].model_id, _died(exc)), 0.0
             self.seconds[name] += seconds
         return answers
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from cer.fusion.compound import to_compound
 from cer.fusion.mhpf import MHPF, fuse
 from cer.pipeline import result as results
-from cer.pipeline.chunks import ChunkWork, iter_chunks
+from cer.pipeline.chunks import iter_chunks
 from cer.pipeline.config import Profile, load_profile
 from cer.pipeline.execution import ExpertExecutor
 from cer.pipeline.executors import make_executor
@@ -21,7 +21,8 @@ from cer.pipeline.labels import BASIC
 from cer.pipeline.media import probe
 from cer.pipeline.model_store import ensure_models
 from cer.pipeline.outputs.folder import check_output_folder
-from cer.pipeline.types import Chunk, ExpertOutput, VideoInfo
+from cer.pipeline.prefetch import Prefetcher
+from cer.pipeline.types import Chunk, ExpertOutput, VideoInfo, Window
 from cer.pipeline.windows import make_windows
 from cer.version import __version__, git_revision
 
@@ -31,7 +32,9 @@ Progress = Callable[[int, int], None]  # (windows done, windows in total)
 class Pipeline:
     """Loads the models of a profile once and runs any number of videos through them."""
 
-    def __init__(self, profile: Profile, executor: ExpertExecutor | None = None) -> None:
+    def __init__(self, profile: Profile, executor: ExpertExecutor | None = None, *, start_experts: bool = True) -> None:
+        """`start_experts` False defers starting the experts (Ray, their models) to the first
+        run, which then decodes its first chunks meanwhile (`cer run`); a server starts them here."""
         self.profile = profile
         experts = profile.enabled_experts()
         # Fetched here, once, before any expert (a Ray actor each) starts and asks for them.
@@ -39,7 +42,16 @@ class Pipeline:
         self.faces = FaceTracker(profile.faces, profile.cache_path)
         self.fusion = MHPF.build(list(experts), profile.fusion.heads, profile.fusion.weights, profile.fusion.temperatures)
         # Last: with Ray it starts processes, which nothing would stop if a step above failed.
-        self.executor = executor or make_executor(profile)
+        self._executor = executor
+        if start_experts:
+            self._executor = self.executor
+
+    @property
+    def executor(self) -> ExpertExecutor:
+        """What runs the experts, started on first use."""
+        if self._executor is None:
+            self._executor = make_executor(self.profile)
+        return self._executor
 
     @classmethod
     def from_profile(cls, name_or_path: str, **overrides: Any) -> Pipeline:
@@ -58,49 +70,37 @@ class Pipeline:
         cfg = self.profile.windows
         windows = make_windows(info.duration_s, info.fps, info.n_frames, cfg.length_s, cfg.hop_s, cfg.min_tail_s)
         vocabulary = self.profile.compound.vocabulary
-        expert_seconds_before = dict(self.executor.seconds)
-        from_cache_before = dict(self.executor.from_cache)
         self.faces.reset()
-        records: list[dict[str, Any]] = []
         stage_seconds = {"decode_s": 0.0, "faces_s": 0.0}
         sightings: list[Sighting] = []
-        fusion_s = 0.0
-        if progress:
-            progress(0, len(windows))
-        chunks = iter_chunks(info, windows, self.profile.media)
-        for chunk, answers in self._answered_chunks(chunks, stage_seconds, sightings):
-            started = time.perf_counter()
-            for position, window in enumerate(chunk.windows):
-                outputs = {name: outs[position] for name, outs in answers.items()}
-                fused = fuse(self.fusion, {name: out.probs for name, out in outputs.items()})
-                method, pfsa = self.profile.compound.method, self.profile.compound.pfsa
-                compound = (
-                    to_compound(
-                        fused.probs,
-                        vocabulary,
-                        method,
-                        outputs,
-                        pfsa.temperature,
-                        pfsa.compound_phrase_weight,
-                        self.profile.compound.basic_only_below,
-                    )
-                    if fused.probs
-                    else None
-                )
-                records.append(results.window_record(window, outputs, fused, compound, method))
-            fusion_s += time.perf_counter() - started
+        # Decoding starts before the experts are asked for, so that a first run decodes while they start.
+        decoded = Prefetcher(self._decoded(info, windows, stage_seconds, sightings), self.profile.execution.chunks_in_flight)
+        try:
+            executor = self.executor
+            expert_seconds_before = dict(executor.seconds)
+            from_cache_before = dict(executor.from_cache)
             if progress:
-                progress(len(records), len(windows))
+                progress(0, len(windows))
+            records: list[dict[str, Any]] = []
+            fusion_s = 0.0
+            for chunk, answers in self._answered_chunks(decoded):
+                started = time.perf_counter()
+                records += [self._window_record(window, position, answers) for position, window in enumerate(chunk.windows)]
+                fusion_s += time.perf_counter() - started
+                if progress:
+                    progress(len(records), len(windows))
+        finally:
+            decoded.close()
         timings.update(stage_seconds, fusion_s=fusion_s)
-        timings["experts_s"] = {name: seconds - expert_seconds_before.get(name, 0.0) for name, seconds in self.executor.seconds.items()}
-        from_cache = {name: count - from_cache_before.get(name, 0) for name, count in self.executor.from_cache.items()}
+        timings["experts_s"] = {name: seconds - expert_seconds_before.get(name, 0.0) for name, seconds in executor.seconds.items()}
+        from_cache = {name: count - from_cache_before.get(name, 0) for name, count in executor.from_cache.items()}
         document = {
             "schema": results.SCHEMA,
             "cer": {"version": __version__, "git": git_revision()},
             "video": results.video_record(info),
             "profile": self.profile.name,
             "labels": {"basic": list(BASIC), "compound": list(vocabulary), "pairs": {k: list(v) for k, v in vocabulary.items()}},
-            "experts": {name: results.expert_record(status, from_cache.get(name)) for name, status in self.executor.statuses.items()},
+            "experts": {name: results.expert_record(status, from_cache.get(name)) for name, status in executor.statuses.items()},
             "fusion": results.fusion_record(self.fusion, self.profile.fusion.weights),
             "faces": {
                 "detector": self.faces.detector_name,
@@ -119,32 +119,64 @@ class Pipeline:
             write_outputs(document, Path(out_dir))
         return document
 
-    def _answered_chunks(
-        self, chunks: Iterator[ChunkWork], stage_seconds: dict[str, float], sightings: list[Sighting]
-    ) -> Iterator[tuple[Chunk, dict[str, list[ExpertOutput]]]]:
-        """Each chunk with every expert's answers, in order. A chunk is sent to the experts as
-        soon as its faces are known and collected once `chunks_in_flight` are out, so decoding
-        the next chunk overlaps the experts' work while memory stays a few chunks deep. Whether
-        each sampled frame showed a face is added to `sightings`."""
-        in_flight: deque[tuple[Chunk, Any]] = deque()
+    def _window_record(self, window: Window, position: int, answers: dict[str, list[ExpertOutput]]) -> dict[str, Any]:
+        """The fused, compound-scored record of the chunk's `position`-th window."""
+        outputs = {name: outs[position] for name, outs in answers.items()}
+        fused = fuse(self.fusion, {name: out.probs for name, out in outputs.items()})
+        compound_cfg = self.profile.compound
+        compound = (
+            to_compound(
+                fused.probs,
+                compound_cfg.vocabulary,
+                compound_cfg.method,
+                outputs,
+                compound_cfg.pfsa.temperature,
+                compound_cfg.pfsa.compound_phrase_weight,
+                compound_cfg.basic_only_below,
+            )
+            if fused.probs
+            else None
+        )
+        return results.window_record(window, outputs, fused, compound, compound_cfg.method)
+
+    def _decoded(
+        self, info: VideoInfo, windows: list[Window], stage_seconds: dict[str, float], sightings: list[Sighting]
+    ) -> Iterator[Chunk]:
+        """The video's chunks, decoded and with their faces tracked (run ahead in a thread of
+        its own); adds the time spent to `stage_seconds` and whether each sampled frame showed a
+        face to `sightings`."""
+        chunks = iter_chunks(info, windows, self.profile.media)
         while True:
             started = time.perf_counter()
             work = next(chunks, None)
             stage_seconds["decode_s"] += time.perf_counter() - started
-            if work is not None:
-                started = time.perf_counter()
-                self.faces.process(work.new_frames)
-                stage_seconds["faces_s"] += time.perf_counter() - started
-                sightings.extend((frame.frame_index, bool(frame.faces)) for frame in work.new_frames)
-                in_flight.append((work.chunk, self.executor.submit(work.chunk)))
+            if work is None:
+                return
+            started = time.perf_counter()
+            self.faces.process(work.new_frames)
+            stage_seconds["faces_s"] += time.perf_counter() - started
+            sightings.extend((frame.frame_index, bool(frame.faces)) for frame in work.new_frames)
+            yield work.chunk
+
+    def _answered_chunks(self, chunks: Iterable[Chunk]) -> Iterator[tuple[Chunk, dict[str, list[ExpertOutput]]]]:
+        """Each chunk with every expert's answers, in order. A chunk is sent to the experts as
+        soon as it is decoded and collected once `chunks_in_flight` are out, so the experts
+        work on several chunks at once (and batch them) while memory stays a few chunks deep."""
+        in_flight: deque[tuple[Chunk, Any]] = deque()
+        pending = iter(chunks)
+        while True:
+            chunk = next(pending, None)
+            if chunk is not None:
+                in_flight.append((chunk, self.executor.submit(chunk)))
             if not in_flight:
                 return
-            if work is None or len(in_flight) >= self.profile.execution.chunks_in_flight:
-                chunk, handle = in_flight.popleft()
-                yield chunk, self.executor.collect(handle)
+            if chunk is None or len(in_flight) >= self.profile.execution.chunks_in_flight:
+                done, handle = in_flight.popleft()
+                yield done, self.executor.collect(handle)
 
     def close(self) -> None:
-        self.executor.close()
+        if self._executor is not None:
+            self._executor.close()
 
     def __enter__(self) -> Pipeline:
         return self

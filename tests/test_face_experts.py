@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import pickle
 from pathlib import Path
 
 import cv2
@@ -23,17 +23,16 @@ from cer.modalities.dynamic_face import (
 from cer.modalities.face_models import EmoAffectNetLSTM, EmoAffectNetResNet50, load_state_dict_file
 from cer.modalities.sources import ModelNotAvailable, resolve
 from cer.modalities.static_face import (
-    EMOAFFECTNET_CROP,
+    ARCHITECTURES,
     MINI_XCEPTION_CROP,
     NO_FACE,
     StaticFaceExpert,
     build_tiny_static_face,
-    emoaffectnet_input,
     mini_xception_input,
 )
 from cer.pipeline.config import ExpertConfig, ModelRef, load_profile
 from cer.pipeline.demo import demo_photo
-from cer.pipeline.faces import CropSpec, FaceTracker
+from cer.pipeline.faces import FaceTracker
 from cer.pipeline.labels import BASIC
 from cer.pipeline.types import Chunk, FaceBox, SampledFrame, VideoInfo, Window
 
@@ -181,7 +180,7 @@ def test_torch_port_agrees_with_tflite(offline_static: StaticFaceExpert, cache_d
     interpreter = interpreter_module.Interpreter(model_path=str(resolve(FER_TFLITE, cache_dir, download=True)))
     interpreter.allocate_tensors()
     multi = read_rgb("multi_face.jpg")
-    cut = offline_static.classifier.cut
+    cut = offline_static.architecture.cut
     crops = [cut(read_rgb("single_face.jpg"), SINGLE_FACE_BOX)] + [cut(multi, b) for b in MULTI_FACE_BOXES.values()]
     crops.append(multi[0:120, 850:970])  # sky, no face: a less confident input
     model = offline_static.classifier.model
@@ -239,15 +238,17 @@ def test_static_expert_averages_face_frames_and_classifies_each_once(
 def test_mini_xception_cuts_a_square_at_the_box_and_emoaffectnet_the_box_itself(offline_static: StaticFaceExpert, tiny_cache: Path) -> None:
     image = np.zeros((300, 400, 3), np.uint8)
     tall = FaceBox(100.0, 50.0, 180.0, 170.0, 0.9)  # 80 x 120
-    assert offline_static.classifier.cut(image, tall).shape == (120, 120, 3)  # FER2013: square, no margin
-    assert tiny_static(tiny_cache).classifier.cut(image, tall).shape == (120, 80, 3)  # the authors: the box, stretched
+    assert offline_static.architecture.cut(image, tall).shape == (120, 120, 3)  # FER2013: square, no margin
+    assert tiny_static(tiny_cache).architecture.cut(image, tall).shape == (120, 80, 3)  # the authors: the box, stretched
 
 
-@pytest.mark.parametrize(("spec", "prepare"), [(MINI_XCEPTION_CROP, mini_xception_input), (EMOAFFECTNET_CROP, emoaffectnet_input)])
-def test_padding_is_what_each_model_reads_as_zero(spec: CropSpec, prepare: Callable[[np.ndarray], np.ndarray]) -> None:
+@pytest.mark.parametrize("name", ["mini_xception", "emoaffectnet_resnet50"])
+def test_padding_is_what_each_model_reads_as_zero(name: str) -> None:
     # beyond the image border a crop is filled with the model's zero input, as its own padding
-    padding = np.full((50, 70, 3), spec.fill, np.uint8)
-    assert np.abs(prepare(padding)).max() < 0.5  # of an input range of 2 (grey) or 255 (BGR)
+    architecture = ARCHITECTURES[name]
+    padding = np.full((50, 70, 3), architecture.crop.fill, np.uint8)
+    model_input = architecture.to_input([architecture.prepare(padding)], "cpu")
+    assert model_input.abs().max() < 0.5  # of an input range of 2 (grey) or 255 (BGR)
 
 
 @pytest.fixture(scope="module")
@@ -479,8 +480,30 @@ def test_a_missing_model_fails_loudly(tmp_path: Path) -> None:
     folder = ExpertConfig(models={"classifier": ModelRef(source=str(tmp_path / "empty"), licence="local")})
     with pytest.raises(ValueError, match=r"FER_static_ResNet50_AffectNet.pt"):
         StaticFaceExpert(folder, tmp_path)
-    with pytest.raises(ValueError, match=r"experts.static_face.models.classifier"):
+    with pytest.raises(ValueError, match=r"experts.static_face.models needs classifier"):
         StaticFaceExpert(ExpertConfig(), tmp_path)
+
+
+def test_the_lstm_method_needs_its_temporal_model_before_any_model_loads(tmp_path: Path) -> None:
+    config = ExpertConfig(models={"backbone": ModelRef(source="tiny:static_face", licence="generated")}, options={"method": "lstm"})
+    with pytest.raises(ValueError, match=r"experts.dynamic_face.models needs temporal"):
+        DynamicFaceExpert(config, tmp_path, load_models=False)  # the cache is empty: nothing was loaded
+
+
+# --- stages: crops cut where the chunk is, the models elsewhere ---------------------------
+
+
+def test_a_copy_without_models_preprocesses_into_crops_the_experts_answer(tiny_cache: Path, tmp_path: Path) -> None:
+    faces = random_faces(10)
+    # 6 s at 5 fps: windows 0-4 s and 2-6 s share frames 10-19; faces in frames 5-14
+    chunk = make_chunk([None] * 5 + [whole(face) for face in faces] + [None] * 15)
+    for expert in (tiny_static(tiny_cache), tiny_dynamic(tiny_cache)):
+        copy = type(expert)(expert.config, tmp_path, load_models=False)  # an empty cache: no model could load
+        prepared = pickle.loads(pickle.dumps(copy.preprocess(chunk)))  # plain data that travels without the chunk
+        assert len(prepared.items) == 10  # each face frame once, however many windows share it
+        assert all(np.array_equal(item, face) for item, face in zip(prepared.items, faces, strict=True))  # crops, not frames
+        (answered,) = expert.answer([prepared])
+        assert answered == expert.predict(chunk), expert.name
 
 
 def test_a_bad_option_key_is_named() -> None:

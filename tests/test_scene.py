@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import html
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,17 @@ def test_batched_generation_gives_what_one_window_at_a_time_gives(expert: SceneE
         assert (a.probs is None) == (b.probs is None)
         if a.probs is not None:
             np.testing.assert_allclose(a.probs, b.probs, atol=1e-6)
+
+
+def test_a_copy_without_models_prepares_what_the_expert_runs(expert: SceneExpert, chunk: Chunk, tiny_cache: Path) -> None:
+    preprocessor = SceneExpert(scene_config(batch_size=4), tiny_cache, load_models=False)
+    assert not hasattr(preprocessor, "describer") and preprocessor.prompt == expert.prompt
+    prepared = preprocessor.preprocess(chunk)
+    # one clip per window with frames (the window past the frames has none); the plan keeps every window
+    assert [clip.frames.shape for clip in prepared.items] == [(4, 96, 128, 3)] * 3
+    assert [(w.index, w.frames) for w in prepared.plan] == [(0, 4), (1, 4), (2, 4), (3, 0)]
+    travelled = pickle.loads(pickle.dumps(prepared))  # items and plan cross processes as plain data
+    assert [o.evidence for o in expert.answer([travelled])[0]] == [o.evidence for o in expert.predict(chunk)]
 
 
 def test_prompt_style_option_changes_the_request(expert: SceneExpert, tiny_cache: Path) -> None:

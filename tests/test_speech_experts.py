@@ -8,6 +8,8 @@ same code as the default profile's and give well-formed outputs.
 
 from __future__ import annotations
 
+import json
+import pickle
 import shutil
 import subprocess
 from importlib import import_module
@@ -17,11 +19,12 @@ import numpy as np
 import pytest
 
 from cer.modalities.asr import Word, transcript, words_in_windows
-from cer.modalities.audio import NO_EMOTION_MODEL, AudioExpert
-from cer.modalities.text import TextExpert
+from cer.modalities.audio import NO_EMOTION_MODEL, AudioExpert, ProsodyTrack, SpeechEmotionModel, build_tiny_speech_emotion
+from cer.modalities.text import TextExpert, WindowSpan
 from cer.modalities.tiny import TINY_BUILDERS
 from cer.modalities.vad import speech_extent, speech_seconds
 from cer.pipeline.config import load_profile
+from cer.pipeline.demo import demo_speech
 from cer.pipeline.labels import BASIC
 from cer.pipeline.types import AUDIO_RATE, Chunk, VideoInfo, Window
 
@@ -101,6 +104,70 @@ def test_speech_spans_measure_windows() -> None:
     assert speech_seconds(spans, 0.0, 4.0) == pytest.approx(2.0)
     assert speech_extent(spans, 1.0, 4.0) == (1.0, 4.0)
     assert speech_extent(spans, 1.6, 2.9) is None
+
+
+# --- the stages: what preprocessing sends to the models --------------------------------------
+
+
+def test_pitch_is_tracked_over_speech_only() -> None:
+    """A steady tone is pitched, but it is a voice only where the VAD heard speech."""
+    times = np.arange(3 * AUDIO_RATE) / AUDIO_RATE
+    tone = (0.3 * np.sin(2 * np.pi * 200.0 * times)).astype(np.float32)
+    track = ProsodyTrack.of(tone, [(1.0, 2.0)])
+    speech = (track.times_s >= 1.0) & (track.times_s < 2.0)
+    assert not track.voiced[~speech].any() and np.isnan(track.f0_hz[~speech]).all()
+    assert track.voiced[speech].mean() > 0.9
+    assert np.nanmedian(track.f0_hz[speech]) == pytest.approx(200.0, rel=0.02)
+    before = track.summary(0.0, 1.0)
+    assert before["pitch_mean_hz"] is None and before["voiced_ratio"] == 0 and before["rms"] > 0  # energy is measured everywhere
+    assert not ProsodyTrack.of(tone, []).voiced.any()
+
+
+@pytest.mark.offline
+def test_windows_that_hear_the_same_speech_send_it_once(tmp_path: Path) -> None:
+    speech = np.concatenate([silence(1.0), demo_speech(), silence(1.5)])  # speech from 1.0 s to 5.5 s
+    chunk = chunk_of(speech, [window(0, 0.0, 6.0), window(1, 0.5, 7.0)])
+    expert = AudioExpert(load_profile("tiny").experts["audio"], tmp_path, load_models=False)  # preprocessing needs only the VAD
+    prepared = pickle.loads(pickle.dumps(expert.preprocess(chunk)))  # what travels to the process with the models
+    [stretch] = prepared.items
+    assert stretch.dtype == np.float32 and 4.0 < stretch.size / AUDIO_RATE < 5.0
+    assert [(window.index, window.item) for window in prepared.plan] == [(0, 0), (1, 0)]
+    assert all(0 < window.evidence["speech_ratio"] < 1 for window in prepared.plan)
+
+
+@pytest.mark.offline
+def test_the_text_expert_sends_a_chunk_to_recognition_only_when_it_has_speech(tmp_path: Path) -> None:
+    expert = TextExpert(load_profile("offline").experts["text"], tmp_path, load_models=False)
+    windows = [window(0, 10.0, 14.0), window(1, 12.0, 16.0)]
+    assert expert.preprocess(chunk_of(silence(6.0), windows)).items == []
+    speech = np.concatenate([silence(0.5), demo_speech()])
+    audible = chunk_of(speech, windows)
+    audible.audio_start_s = 10.0
+    [item] = pickle.loads(pickle.dumps(expert.preprocess(audible))).items
+    assert item.audio_start_s == 10.0 and np.array_equal(item.audio, speech)
+    assert item.windows == (WindowSpan(0, 10.0, 14.0), WindowSpan(1, 12.0, 16.0))
+
+
+@pytest.mark.parametrize(("norm", "mask", "batched"), [("layer", True, True), ("group", True, False), ("layer", False, False)])
+def test_speech_is_batched_only_where_padding_changes_nothing(tmp_path: Path, norm: str, mask: bool, batched: bool) -> None:
+    """Padding stretches of different lengths into one batch gives what one at a time gives, for
+    the models it is used with (layer-norm wav2vec2 with an attention mask); the others go one by one."""
+    import torch
+
+    build_tiny_speech_emotion(tmp_path)
+    for name, key, value in (("config.json", "feat_extract_norm", norm), ("preprocessor_config.json", "return_attention_mask", mask)):
+        settings = json.loads((tmp_path / name).read_text())
+        (tmp_path / name).write_text(json.dumps({**settings, key: value}))
+    model = SpeechEmotionModel(tmp_path, "cpu")
+    assert model.pads_batches == batched
+    speech = demo_speech()
+    stretches = [speech[: AUDIO_RATE // 4], speech[: 2 * AUDIO_RATE], speech]  # the first is shorter than the classifier reads
+    with torch.inference_mode():
+        together = model.probs(stretches)
+        alone = np.concatenate([model.probs([stretch]) for stretch in stretches])
+    np.testing.assert_allclose(together, alone, atol=1e-6)
+    for row in together:
+        assert_distribution(row)
 
 
 # --- offline profile: packaged models, real results ----------------------------------------
@@ -224,7 +291,7 @@ def test_tiny_models_run_through_the_experts(tiny_cache: Path, tmp_path: Path) -
     outputs = text.predict(chunk)
     assert len(outputs) == 2
     spoken = [o for o in outputs if o.present]
-    assert spoken, f"no words in windows: VAD {text.vad.speech_spans(speech)}, words {text.transcribe(chunk)[:5]}"
+    assert spoken, f"no words in windows: VAD {text.vad.speech_spans(speech)}, words {text.recognizer.transcribe(speech)[:5]}"
     for output in spoken:
         assert_distribution(output.probs)
         assert output.evidence["transcript"]
