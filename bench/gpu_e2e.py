@@ -18,7 +18,7 @@ retry at higher temperatures (random weights fail every quality check, and the r
 time a failure mode). Random weights never end a description early, so every scene
 description runs to `max_new_tokens`: the worst case.
 
-The videos: the packaged smiling face, moving, with the packaged sentence spoken every 4 s.
+The videos: the packaged smiling face, moving, and speech most of the time (bench/talking_clip.py).
 Prints `name: value` lines last: realtime factors (seconds of video per second of wall time),
 per-expert seconds, the mean batch (items per forward pass) per expert and the peak GPU memory.
 """
@@ -37,36 +37,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from common import FRAME_SHAPE, print_figures  # bench/, the script's folder
+from common import print_figures  # bench/, the script's folder
+from talking_clip import talking_face_clip
 
 from cer.modalities.options import SceneOptions
 from cer.pipeline.config import Profile, load_profile
-from cer.pipeline.demo import demo_photo, demo_speech, write_clip
-from cer.pipeline.types import AUDIO_RATE
-
-SPEECH_EVERY_S = 4.0
-
-
-def talking_face_clip(path: Path, duration_s: float) -> Path:
-    """The packaged face drifting slowly across a grey frame, the packaged sentence every 4 s."""
-    import cv2
-
-    height, width = FRAME_SHAPE[:2]
-    face = cv2.resize(demo_photo(), (360, 360), interpolation=cv2.INTER_AREA)
-
-    def frame(t: float) -> np.ndarray:
-        canvas = np.full((height, width, 3), 96, dtype=np.uint8)
-        x = int((width - 360) * (0.5 + 0.4 * np.sin(t / 5)))
-        canvas[90:450, x : x + 360] = face
-        return canvas
-
-    sentence = demo_speech()
-    audio = np.zeros(int(duration_s * AUDIO_RATE), dtype=np.float32)
-    for start in range(0, len(audio), int(SPEECH_EVERY_S * AUDIO_RATE)):
-        piece = sentence[: len(audio) - start]
-        audio[start : start + len(piece)] = piece
-    return write_clip(path, frame, duration_s, fps=25, audio=audio)
 
 
 def bench_profile(scale: str, device: str, cache: Path, engine: str) -> Profile:
@@ -192,7 +167,8 @@ def main() -> None:
             sys.exit("no GPU here: use --device cpu (with --scale tiny to finish in a minute)")
     with tempfile.TemporaryDirectory(prefix="cer-gpu-e2e-") as scratch_name:
         scratch = Path(scratch_name)
-        video = talking_face_clip(scratch / "talking.mp4", args.video_s)
+        video, speech = talking_face_clip(scratch / "talking.mp4", args.video_s)
+        print(f"# {args.scale} scale on {args.device}; speech: {speech}")
         cache = model_cache(args.scale, args.device, scratch)
         figures: dict[str, float] = {"video_s": args.video_s}
         for engine in args.engines.split(","):

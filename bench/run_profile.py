@@ -1,11 +1,15 @@
 """Wall time and peak memory of `cer run` on real videos, and the per-stage timings.
 
-    .venv/bin/python bench/run_profile.py [--profile offline] [VIDEO ...]
+    .venv/bin/python bench/run_profile.py [--profile offline] [--engine inprocess] [--talking 60] [VIDEO ...]
 
 Each run is a fresh `cer run` process (models load inside it, as for a user), measured from
-outside: wall time, and the peak resident memory of that process. The experts run in that
-process (`engine: inprocess`) so that its peak memory is the whole cost (bench/memory.py
-measures the Ray process tree), and the expert-output cache is off so every expert works.
+outside: wall time, and the peak resident memory of that process. By default the experts run
+in that process (`--engine inprocess`) so that its peak memory is the whole cost
+(bench/memory.py measures the Ray process tree), and the expert-output cache is off so every
+expert works. `--talking 60` adds a generated 60 s clip with a face and speech most of the
+time (bench/talking_clip.py). The realtime factor is seconds of video per second of the
+pipeline's own time (`total_s`: decoding to outputs, models loaded), and per second of the
+whole process (`wall`: Python, imports and model loading included).
 Prints `name: value` lines last.
 """
 
@@ -29,9 +33,9 @@ _MEASURE = (
 )
 
 
-def measured_profile(profile: str, folder: Path) -> Path:
+def measured_profile(profile: str, engine: str, folder: Path) -> Path:
     path = folder / "bench-profile.yaml"
-    path.write_text(f"extends: {profile}\nexecution: {{engine: inprocess}}\ncache: {{enabled: false}}\n")
+    path.write_text(f"extends: {profile}\nexecution: {{engine: {engine}}}\ncache: {{enabled: false}}\n")
     return path
 
 
@@ -56,23 +60,34 @@ def measure(video: Path, profile: Path, out_dir: Path) -> dict:
     peak_kb, rc = done.stdout.strip().splitlines()[-1].split()
     if rc != "0":
         raise SystemExit(f"cer run failed on {video}: {done.stderr[-800:]}")
-    timings = json.loads((out_dir / "result.json").read_text())["timings"]
-    return {"wall_s": wall, "peak_mb": int(peak_kb) / 1024, "timings": timings}
+    result = json.loads((out_dir / "result.json").read_text())
+    return {"wall_s": wall, "peak_mb": int(peak_kb) / 1024, "timings": result["timings"], "video_s": result["video"]["duration_s"]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("videos", nargs="*", type=Path, default=DEFAULT_VIDEOS)
+    parser.add_argument("videos", nargs="*", type=Path)
     parser.add_argument("--profile", default="offline")
+    parser.add_argument("--engine", choices=("inprocess", "ray", "auto"), default="inprocess")
+    parser.add_argument("--talking", type=float, metavar="SECONDS", help="also a generated clip with a face and speech, this long")
     args = parser.parse_args()
     figures = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for video in args.videos:
-            stats = measure(video, measured_profile(args.profile, Path(tmp)), Path(tmp) / video.stem)
+        videos = list(args.videos) or ([] if args.talking else DEFAULT_VIDEOS)
+        if args.talking:
+            from talking_clip import talking_face_clip  # bench/, the script's folder
+
+            clip, speech = talking_face_clip(Path(tmp) / f"talking{args.talking:g}s.mp4", args.talking)
+            print(f"# {clip.name}: speech from {speech}")
+            videos.append(clip)
+        for video in videos:
+            stats = measure(video, measured_profile(args.profile, args.engine, Path(tmp)), Path(tmp) / video.stem)
             print(f"# {video.name}: stage timings {json.dumps(stats['timings'], indent=None)}")
             figures[f"{video.stem}_wall_s"] = stats["wall_s"]
             figures[f"{video.stem}_peak_mb"] = stats["peak_mb"]
             figures[f"{video.stem}_pipeline_total_s"] = stats["timings"]["total_s"]
+            figures[f"{video.stem}_realtime_factor"] = stats["video_s"] / stats["timings"]["total_s"]
+            figures[f"{video.stem}_realtime_factor_wall"] = stats["video_s"] / stats["wall_s"]
     for name, value in figures.items():
         print(f"{name}: {value:.2f}")
 

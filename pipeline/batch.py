@@ -33,12 +33,12 @@ from ray.exceptions import RayError
 
 from cer.modalities.registry import expert_target, register
 from cer.pipeline.batch_inputs import SkippedFile, output_folder, scan_inputs
-from cer.pipeline.config import ExpertConfig, Profile
-from cer.pipeline.expert_cache import cached_executor
+from cer.pipeline.config import Profile
+from cer.pipeline.executors import attached_executor
 from cer.pipeline.model_store import ensure_models
 from cer.pipeline.outputs.atomic import atomic_open
 from cer.pipeline.progress import ProgressBar
-from cer.pipeline.ray_executor import ExpertPool, PoolAddress, RayExecutor, actor_resources, pool_demand, pools_that_fit
+from cer.pipeline.ray_executor import ExpertPool, PoolAddress, actor_resources, pool_demand, pools_that_fit
 from cer.pipeline.ray_runtime import Built, actor_handle, cluster_resources, error_line, get_raising_cause, ray_session
 from cer.pipeline.runner import Pipeline
 
@@ -73,12 +73,7 @@ class _VideoWorker:
     def __init__(self, profile: Profile, pool: PoolAddress, targets: Mapping[str, str]) -> None:
         for name, target in targets.items():  # the driver's registry (the cache keys on each expert's class)
             register(name, target)
-
-        def attached(experts: Mapping[str, ExpertConfig]) -> RayExecutor:
-            return RayExecutor.attach(pool.only(experts), experts, profile.expert_context)
-
-        # Behind the expert-output cache when the profile enables it: only the experts it misses are asked.
-        self.pipeline = Built(lambda: Pipeline(profile, executor=cached_executor(profile, attached)))
+        self.pipeline = Built(lambda: Pipeline(profile, executor=attached_executor(profile, pool)))
 
     def ready(self) -> None:
         self.pipeline.get()

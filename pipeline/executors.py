@@ -10,16 +10,29 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from cer.pipeline.config import Engine, ExecutionConfig, ExpertConfig, Profile
 from cer.pipeline.execution import ExpertExecutor, InProcessExecutor
 from cer.pipeline.expert_cache import cached_executor
+
+if TYPE_CHECKING:
+    from cer.pipeline.ray_executor import PoolAddress
 
 
 def make_executor(profile: Profile) -> ExpertExecutor:
     """The executor for the profile's enabled experts; behind the expert-output cache when the
     profile enables it, and then an expert is built only once some output is not cached."""
     return cached_executor(profile, lambda experts: start_executor(profile, experts))
+
+
+def attached_executor(profile: Profile, pool: PoolAddress) -> ExpertExecutor:
+    """An executor on the actors of a pool started elsewhere and shared (by a batch's video
+    workers, by the service's workers); behind the expert-output cache when the profile enables
+    it, and then only the experts it misses are asked."""
+    from cer.pipeline.ray_executor import RayExecutor  # deferred: importing Ray takes a second
+
+    return cached_executor(profile, lambda experts: RayExecutor.attach(pool.only(experts), experts, profile.expert_context))
 
 
 # Seconds of video above which Ray pays for its start-up in `auto`. Measured on a 2-core machine

@@ -4,8 +4,10 @@ start-up), taking the oldest queued job from the store and writing its progress 
 The pipelines load in a background thread, so the server answers (`/healthz`, uploads,
 which queue) while models load; `/readyz` says when they are all loaded and taking jobs. A
 worker outlives the failures of the store and the disk (it rests and tries again; the job goes
-back to the queue), so that jobs run again once they are put right. With the Ray engine they
-borrow the Ray session the service holds (see serving.service).
+back to the queue), so that jobs run again once they are put right. With the Ray engine the
+workers' pipelines share one pool of expert actors, in the Ray session the service holds (see
+serving.service): every model loads once, and the chunks of the videos being processed at once
+share each expert's forward passes. In process each pipeline holds experts of its own.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from functools import partial
+from typing import TYPE_CHECKING
 
 from cer.pipeline.config import Profile
+from cer.pipeline.executors import attached_executor
 from cer.pipeline.media import MediaError
+from cer.pipeline.model_store import ensure_models
 from cer.pipeline.outputs import write_outputs
 from cer.pipeline.runner import Pipeline
 from cer.pipeline.types import ExpertStatus
@@ -26,6 +31,9 @@ from cer.serving.preview import unplayable_codecs, write_preview
 from cer.serving.storage import describe, is_storage_failure
 from cer.serving.store import JobRecord, JobStore
 from cer.serving.video_check import media_message
+
+if TYPE_CHECKING:
+    from cer.pipeline.ray_executor import ExpertPool
 
 log = logging.getLogger("cer.serving")
 
@@ -51,6 +59,7 @@ class WorkerPool:
         self.error: str | None = None  # why the pipelines could not be loaded
         self.storage_failure: str | None = None  # why the last job's files could not be written, until one's are
         self.statuses: dict[str, ExpertStatus] = {}  # of the first loaded pipeline's experts
+        self.experts: ExpertPool | None = None  # with the Ray engine: the expert actors every pipeline shares
         self._workers: list[tuple[Pipeline, threading.Thread]] = []
         self._stopping = threading.Event()
         self._wake = threading.Condition()
@@ -85,8 +94,8 @@ class WorkerPool:
 
     def stop(self, timeout_s: float = 30.0) -> bool:
         """Stop taking jobs; a running job is interrupted at its next progress report and
-        goes back to the queue. Then release the pipelines. False when a thread is still at
-        work after `timeout_s` (loading a model, or inside a run)."""
+        goes back to the queue. Then release the pipelines, and the expert pool they share.
+        False when a thread is still at work after `timeout_s` (loading a model, or inside a run)."""
         self._stopping.set()
         with self._wake:
             self._wake.notify_all()
@@ -98,14 +107,17 @@ class WorkerPool:
                 stopped = False
             else:
                 pipeline.close()
+        if self.experts is not None:  # after the pipelines, which send it their chunks
+            self.experts.kill()
         return stopped
 
     def _load(self) -> None:
         try:
+            new_pipeline = self._pipeline_maker()
             for slot in range(self.concurrency):
                 if self._stopping.is_set():
                     return
-                pipeline = Pipeline(self.profile)
+                pipeline = new_pipeline()
                 if not self._workers:
                     self.statuses = pipeline.executor.statuses
                 thread = threading.Thread(target=self._serve, args=(pipeline,), name=f"cer-worker-{slot}", daemon=True)
@@ -114,6 +126,18 @@ class WorkerPool:
         except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"
             log.exception("cer serve: the %s profile's pipelines could not be loaded", self.profile.name)
+
+    def _pipeline_maker(self) -> Callable[[], Pipeline]:
+        """How each worker's pipeline is made. With the Ray engine the expert pool the pipelines
+        share starts here, first, and they attach to it; in process each builds its own experts."""
+        if self.profile.execution.engine != "ray":
+            return lambda: Pipeline(self.profile)
+        from cer.pipeline.ray_executor import ExpertPool  # deferred: importing Ray takes a second
+
+        ensure_models(self.profile)  # fetched once here, not by every actor at once
+        self.experts = ExpertPool.start(self.profile.enabled_experts(), self.profile.expert_context, self.profile.execution)
+        address = self.experts.address
+        return lambda: Pipeline(self.profile, executor=attached_executor(self.profile, address))
 
     def _serve(self, pipeline: Pipeline) -> None:
         pause = Backoff()

@@ -88,9 +88,10 @@ def profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def expert_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """How many times experts are built (executors started) and asked for a chunk."""
+    """How many times experts are built (executors started) and asked for chunks (whole, or
+    preprocessed: a staged expert's parcels)."""
     calls = {"built": 0, "predict": 0}
-    start, predict = executors.start_executor, execution.ServedExpert.predict
+    start, predict, answer = executors.start_executor, execution.ServedExpert.predict, execution.ServedExpert.answer
 
     def counted_start(*args, **kwargs):
         calls["built"] += 1
@@ -100,8 +101,13 @@ def expert_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         calls["predict"] += 1
         return predict(self, chunk)
 
+    def counted_answer(self, parcels, run=None):
+        calls["predict"] += 1
+        return answer(self, parcels, run)
+
     monkeypatch.setattr(executors, "start_executor", counted_start)
     monkeypatch.setattr(execution.ServedExpert, "predict", counted_predict)
+    monkeypatch.setattr(execution.ServedExpert, "answer", counted_answer)
     return calls
 
 

@@ -1,14 +1,19 @@
 """`cer serve` with the Ray engine: the server holds the Ray session its pipelines share, and
-a job runs on expert actors. (Ray's processes die with the thread that started them, so the
-session must come from the server's main thread, not from a worker's.)"""
+a job runs on expert actors, one per expert for all the workers. (Ray's processes die with the
+thread that started them, so the session must come from the server's main thread, not from a
+worker's.)"""
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from cer.serving.client import Client, local_server
+from cer.serving.settings import Settings
+from tests.serving.live import threaded_server
 
 ONE_EXPERT = Path(__file__).with_name("one_expert.yaml")
 
@@ -21,3 +26,33 @@ def test_a_job_runs_on_ray_actors(tmp_path: Path, silent_clip: Path) -> None:
         assert api.wait_ready()["engine"] == "ray"
         ids = [api.submit(silent_clip).json()["id"] for _ in range(2)]
         assert [api.wait(job_id)["status"] for job_id in ids] == ["done", "done"]
+
+
+def _expert_actors() -> Counter[str]:
+    """The live expert actors of this Ray session, counted per expert (named `cer-<expert>-<id>`)."""
+    import ray
+
+    return Counter(name.rsplit("-", 1)[0].removeprefix("cer-") for name in ray.util.list_named_actors() if name.startswith("cer-"))
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_local")
+def test_the_workers_share_one_actor_per_expert(tmp_path: Path, silent_clip: Path) -> None:
+    """Two workers, one pool: each model loads once, both jobs run on it (one per compound
+    method: the profile variants share the pool), and the pool goes when the server stops."""
+    profile = tmp_path / "one_expert_ray.yaml"
+    profile.write_text(f"extends: {ONE_EXPERT}\nexecution: {{engine: ray}}\n")
+    with threaded_server(Settings(data_dir=tmp_path / "serve", profile=str(profile), concurrency=2)) as server, server.client(None) as api:
+        assert api.wait_ready()["engine"] == "ray"
+        assert _expert_actors() == {"static_face": 1}
+        accepted = [api.submit(silent_clip, compound=method).json() for method in ("ppa", "pfsa")]
+        assert [api.wait(job["id"])["status"] for job in accepted] == ["done", "done"]
+        for job, method in zip(accepted, ("ppa", "pfsa"), strict=True):
+            result = api.http.get(job["urls"]["result"]).json()
+            assert result["windows"] and {w["compound"]["method"] for w in result["windows"]} == {method}
+            assert result["experts"]["static_face"]["status"] == "ok"
+        assert _expert_actors() == {"static_face": 1}
+    deadline = time.monotonic() + 30  # Ray forgets a killed actor's name a moment later
+    while _expert_actors() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _expert_actors()
