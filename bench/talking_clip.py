@@ -73,13 +73,14 @@ def talking_face_clip(path: Path, duration_s: float) -> tuple[Path, str]:
     import cv2
 
     height, width = FRAME_SHAPE[:2]
-    side = 360
+    side = 480  # the photo this large: OpenCV's Haar cascade (the tiny profile's detector) misses it at 420 px and below
     face = cv2.resize(demo_photo(), (side, side), interpolation=cv2.INTER_AREA)
+    top = (height - side) // 2
 
     def frame(t: float) -> np.ndarray:
         canvas = np.full((height, width, 3), 96, dtype=np.uint8)
         x = int((width - side) * (0.5 + 0.4 * np.sin(t / 5)))
-        canvas[90 : 90 + side, x : x + side] = face
+        canvas[top : top + side, x : x + side] = face
         return canvas
 
     audio, source = speech_track(duration_s)

@@ -54,6 +54,7 @@ class _ExpertActor:
         self.batch_wait_s = batch_wait_s
         self._batcher: ItemBatcher | None = None
         self._building = threading.Lock()
+        self._one_at_a_time = threading.Lock()  # preprocessing, and experts that are not staged
 
     def status(self) -> ExpertStatus:
         return self.served.get().status()
@@ -68,12 +69,15 @@ class _ExpertActor:
             return self._batcher
 
     def predict(self, chunk: Chunk) -> tuple[list[ExpertOutput], float]:
-        """Preprocess here, then answer in a shared batch (an expert that is not staged: whole)."""
+        """Preprocess here, then answer in a shared batch (an expert that is not staged: whole).
+        One chunk at a time: an expert's preprocessing keeps state (the voice-activity model's)
+        that concurrent calls would corrupt."""
         served = self.served.get()
-        if served.staged is None:
-            return served.predict(chunk)
         started = time.perf_counter()
-        prepared = prepare_chunk(served.name, served.staged, chunk)
+        with self._one_at_a_time:
+            if served.staged is None:
+                return served.predict(chunk)
+            prepared = prepare_chunk(served.name, served.staged, chunk)
         if not isinstance(prepared, Prepared):
             return prepared, time.perf_counter() - started
         outputs, _ = self.answer(prepared)

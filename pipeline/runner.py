@@ -76,7 +76,9 @@ class Pipeline:
         # Decoding starts before the experts are asked for, so that a first run decodes while they start.
         decoded = Prefetcher(self._decoded(info, windows, stage_seconds, sightings), self.profile.execution.chunks_in_flight)
         try:
-            executor = self.executor
+            started = time.perf_counter()
+            executor = self.executor  # started here on a first run (Ray, the models), while the first chunks decode
+            timings["start_s"] = time.perf_counter() - started
             expert_seconds_before = dict(executor.seconds)
             from_cache_before = dict(executor.from_cache)
             if progress:
