@@ -163,3 +163,22 @@ def test_ray_actors_answer_chunks_preprocessed_by_their_caller(
         counts = pipeline.executor.batch_counts()
     assert_same(window_probs(result), window_probs(one_chunk_at_a_time))
     assert all(items > 0 for calls, items in counts.values() if calls)
+
+
+def test_ray_actors_that_preprocess_for_themselves_take_chunks_concurrently(ray_local: None, tmp_path: Path) -> None:
+    """Several chunks reach each actor at once (its threads): its preprocessing, whose voice
+    activity model keeps state, still sees them one at a time, and the answers are unchanged."""
+    from cer.pipeline.demo import build_demo_clip
+
+    clip = build_demo_clip(tmp_path / "long.mp4", duration_s=16.0, face_until_s=8.0)
+    speech_only = {name: {"enabled": name in ("audio", "text")} for name in ("static_face", "dynamic_face", "clip_labels", "scene")}
+    one_window_chunks = {"chunk_windows": 1}
+    with Pipeline.from_profile("tiny", media=one_window_chunks, experts=speech_only, execution={"chunks_in_flight": 1}) as pipeline:
+        alone = pipeline.run(clip)
+    ray = {"engine": "ray", "chunks_in_flight": 4}
+    with Pipeline.from_profile("tiny", media=one_window_chunks, experts=speech_only, execution=ray) as pipeline:
+        concurrent = pipeline.run(clip)
+    assert len(concurrent["windows"]) >= 6
+    assert_same(window_probs(concurrent), window_probs(alone))
+    reasons = [w["experts"][name]["reason"] or "" for w in concurrent["windows"] for name in ("audio", "text")]
+    assert not any("failed" in reason for reason in reasons)
