@@ -36,9 +36,11 @@ def attached_executor(profile: Profile, pool: PoolAddress) -> ExpertExecutor:
 
 
 # Seconds of video above which Ray pays for its start-up in `auto`. Measured on a 2-core machine
-# (offline profile, 60 s video): 8.6x real time in process, 10x on Ray, and Ray's start-up costs
-# 10-13 s, so Ray wins past about 12 minutes there; machines with more cores win sooner.
-LONG_VIDEO_S = 600.0
+# (offline profile, a clip with a face and speech most of the time, bench/run_profile.py
+# --talking): 60 s took 28.3 s in process and 31.9 s on Ray, 180 s took 58.8 s and 53.2 s. Ray
+# starts in 15-17 s (while the first chunks decode), then runs 1.5x faster (5.6-6.6x real time
+# against 3.8-3.9x), so it wins past about two minutes; machines with more cores win sooner.
+LONG_VIDEO_S = 120.0
 
 
 def choose_engine(execution: ExecutionConfig, video_s: float | None = None, many_videos: bool = False) -> Engine:
