@@ -2,7 +2,7 @@
 `cer batch` over 8 such videos (Ray), with every model at full size and random weights.
 
     python bench/gpu_e2e.py                                 # full size, on the GPU
-    python bench/gpu_e2e.py --scale tiny --device cpu       # the same code paths here, in a minute
+    python bench/gpu_e2e.py --scale tiny --device cpu       # the same code paths on a CPU, in minutes
 
 --scale full: every model of the default profile at its real size with random weights, built
 by bench/full_size_models.py into a scratch model cache (nothing is downloaded: the GPU
@@ -164,7 +164,7 @@ def main() -> None:
         import torch
 
         if not torch.cuda.is_available():
-            sys.exit("no GPU here: use --device cpu (with --scale tiny to finish in a minute)")
+            sys.exit("no GPU here: use --device cpu (with --scale tiny: the miniature models)")
     with tempfile.TemporaryDirectory(prefix="cer-gpu-e2e-") as scratch_name:
         scratch = Path(scratch_name)
         video, speech = talking_face_clip(scratch / "talking.mp4", args.video_s)
