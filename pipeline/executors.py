@@ -39,7 +39,9 @@ def attached_executor(profile: Profile, pool: PoolAddress) -> ExpertExecutor:
 # (offline profile, a clip with a face and speech most of the time, bench/run_profile.py
 # --talking): 60 s took 28.3 s in process and 31.9 s on Ray, 180 s took 58.8 s and 53.2 s. Ray
 # starts in 15-17 s (while the first chunks decode), then runs 1.5x faster (5.6-6.6x real time
-# against 3.8-3.9x), so it wins past about two minutes; machines with more cores win sooner.
+# against 3.8-3.9x), so it wins past about two minutes; machines with more cores win sooner. On a
+# video without speech (face_noface.mov looped, 61 s) the two run alike once started (11.2x in
+# process, 10.1x on Ray): Ray pays where several experts have much to do at once.
 LONG_VIDEO_S = 120.0
 
 
