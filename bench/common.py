@@ -7,12 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from cer.pipeline.chunks import iter_chunks
-from cer.pipeline.config import Profile, load_profile
-from cer.pipeline.faces import FaceTracker
-from cer.pipeline.media import probe
-from cer.pipeline.types import Chunk
-from cer.pipeline.windows import make_windows
+from cer.pipeline.config import load_profile
 
 FRAME_SHAPE = (540, 960, 3)  # a sampled frame of a 16:9 video at the default `media.max_side: 960`
 SHARED_CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "face_noface.mov"
@@ -37,11 +32,13 @@ def expert_overrides(profile: str, device: str | None) -> dict[str, Any]:
     return {"experts": {name: {"device": device} for name in load_profile(profile).experts}}
 
 
-def profile_file(profile: str, device: str | None, folder: Path) -> str:
-    """A profile for a `cer` subprocess: `profile` without the expert-output cache, and with
-    every expert on `device` when one is given."""
+def profile_file(profile: str, device: str | None, folder: Path, engine: str | None = None) -> str:
+    """A profile for a `cer` subprocess: `profile` without the expert-output cache, with every
+    expert on `device` and the experts run by `engine` where those are given."""
     path = folder / f"{Path(profile).stem}-bench.yaml"
     lines = [f"extends: {profile}", "cache: {enabled: false}"]
+    if engine is not None:
+        lines.append(f"execution: {{engine: {engine}}}")
     if device is not None:
         lines.append("experts: {" + ", ".join(f"{name}: {{device: {device}}}" for name in load_profile(profile).experts) + "}")
     path.write_text("\n".join(lines) + "\n")
@@ -57,20 +54,6 @@ def default_clip(given: Path | None, scratch: Path) -> Path:
     from cer.pipeline.demo import build_demo_clip
 
     return build_demo_clip(scratch / "demo.mp4")
-
-
-def decoded_chunks(video: Path, profile: Profile) -> list[Chunk]:
-    """Every chunk of the video with its faces tracked, as the runner prepares them: the
-    experts' input, made once before any clock starts."""
-    info = probe(video)
-    cfg = profile.windows
-    windows = make_windows(info.duration_s, info.fps, info.n_frames, cfg.length_s, cfg.hop_s, cfg.min_tail_s)
-    faces = FaceTracker(profile.faces, profile.cache_path)
-    chunks = []
-    for work in iter_chunks(info, windows, profile.media):
-        faces.process(work.new_frames)
-        chunks.append(work.chunk)
-    return chunks
 
 
 def print_figures(figures: dict[str, float]) -> None:

@@ -17,6 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from common import NO_CACHE, print_figures  # bench/, the script's folder
 
 from cer import Pipeline
 from cer.pipeline.config import load_profile
@@ -51,7 +52,7 @@ def temperature_for(probs: np.ndarray, target_bits: float) -> float:
 
 def expert_probabilities(profile_name: str, videos: list[Path]) -> dict[str, np.ndarray]:
     """expert -> [windows present, 8] probabilities over all the videos."""
-    profile = load_profile(profile_name, {"cache": {"enabled": False}, "execution": {"engine": "inprocess"}})
+    profile = load_profile(profile_name, {**NO_CACHE, "execution": {"engine": "inprocess"}})
     gathered: dict[str, list[list[float]]] = defaultdict(list)
     with Pipeline(profile) as pipeline:
         for video in videos:
@@ -86,8 +87,7 @@ def main() -> None:
         figures[f"{name}_mean_entropy_bits"] = means[name]
         figures[f"{name}_temperature_to_median"] = temperature
     figures["median_mean_entropy_bits"] = target
-    for name, value in figures.items():
-        print(f"{name}: {value:.3f}")
+    print_figures(figures)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import clip_parser, decoded_chunks, default_clip, expert_overrides, print_figures  # bench/, the script's folder
+from common import clip_parser, default_clip, expert_overrides, print_figures  # bench/, the script's folder
 
 from cer.modalities.factory import build_expert
+from cer.pipeline.chunks import tracked_chunks
 from cer.pipeline.config import Profile, load_profile
 from cer.pipeline.types import Chunk
 
@@ -42,7 +43,7 @@ def main() -> None:
     profile = load_profile(args.profile, expert_overrides(args.profile, args.device) or None)
     names = args.expert or list(profile.enabled_experts())
     with tempfile.TemporaryDirectory() as scratch:
-        chunks = decoded_chunks(default_clip(args.video, Path(scratch)), profile)
+        chunks = list(tracked_chunks(default_clip(args.video, Path(scratch)), profile))
     n_windows = sum(len(chunk.windows) for chunk in chunks)
     print(f"# {profile.name} profile, {n_windows} window(s) in {len(chunks)} chunk(s), {args.repeat} timed pass(es)")
     print_figures({f"{name}_ms_per_window": ms_per_window(name, profile, chunks, args.repeat) for name in names})

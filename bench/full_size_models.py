@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from qwen_sizes import QWEN25_VL_3B  # bench/, the script's folder: Qwen2.5-VL-3B-Instruct's config.json dimensions
 
 from cer.modalities.audio import DEFAULT_SPEECH_LABELS, build_tiny_speech_emotion
 from cer.modalities.clip_labels import OPEN_CLIP_CONFIG, OPEN_CLIP_WEIGHTS
@@ -183,6 +182,37 @@ def build_clip(target_dir: Path, device: str) -> None:
         model = open_clip.CLIP(**model_cfg)
     (target_dir / OPEN_CLIP_CONFIG).write_text(json.dumps({"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg}, indent=1))
     save_file({name: tensor.cpu() for name, tensor in model.state_dict().items()}, str(target_dir / OPEN_CLIP_WEIGHTS))
+
+
+# Qwen2.5-VL-3B-Instruct's dimensions, from its config.json on the hub (the vision tower's
+# depth, widths, window and full-attention blocks are the class defaults that file relies on);
+# it ties the output layer to the input embeddings (the builders pass `tie_word_embeddings=True`).
+QWEN25_VL_3B: dict[str, dict] = {
+    "text_config": {
+        "vocab_size": 151936,
+        "hidden_size": 2048,
+        "intermediate_size": 11008,
+        "num_hidden_layers": 36,
+        "num_attention_heads": 16,
+        "num_key_value_heads": 2,
+        "rms_norm_eps": 1e-6,
+        "max_position_embeddings": 128000,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]},
+    },
+    "vision_config": {
+        "depth": 32,
+        "hidden_size": 1280,
+        "intermediate_size": 3420,
+        "num_heads": 16,
+        "out_hidden_size": 2048,
+        "patch_size": 14,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+        "window_size": 112,
+        "fullatt_block_indexes": [7, 15, 23, 31],
+        "tokens_per_second": 2,
+    },
+}
 
 
 def qwen25_vl_3b_config(tokenizer: Any) -> Any:

@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from common import print_figures  # bench/, the script's folder
+from common import NO_CACHE, print_figures  # bench/, the script's folder
 from talking_clip import talking_face_clip
 
 from cer.modalities.options import SceneOptions
@@ -54,7 +54,7 @@ def bench_profile(scale: str, device: str, cache: Path, engine: str) -> Profile:
         experts["scene"]["options"] = {key: scene[key].default for key in ("max_pixels", "min_pixels", "max_new_tokens")}
     overrides: dict[str, Any] = {
         "cache_dir": str(cache),
-        "cache": {"enabled": False},  # every expert works on every run
+        **NO_CACHE,  # every expert works on every run
         "media": default.media.model_dump(),
         "execution": {"engine": engine},
         "experts": experts,

@@ -16,8 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import clip_parser, decoded_chunks, default_clip, expert_overrides, print_figures  # bench/, the script's folder
+from common import clip_parser, default_clip, expert_overrides, print_figures  # bench/, the script's folder
 
+from cer.pipeline.chunks import tracked_chunks
 from cer.pipeline.config import load_profile
 from cer.pipeline.execution import ExpertExecutor, InProcessExecutor
 from cer.pipeline.ray_executor import RayExecutor
@@ -43,7 +44,7 @@ def main() -> None:
     profile = load_profile(args.profile, expert_overrides(args.profile, args.device) or None)
     experts = profile.enabled_experts()
     with tempfile.TemporaryDirectory() as scratch:
-        chunks = decoded_chunks(default_clip(args.video, Path(scratch)), profile)
+        chunks = list(tracked_chunks(default_clip(args.video, Path(scratch)), profile))
     print(f"# {len(chunks)} chunk(s), {sum(len(c.windows) for c in chunks)} window(s), experts: {', '.join(experts)}")
 
     in_process = InProcessExecutor(experts, profile.expert_context)

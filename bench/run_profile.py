@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import profile_file  # bench/, the script's folder
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEFAULT_VIDEOS = [SHARED / "single_face.mp4", SHARED / "face_noface.mov"]
 
@@ -32,12 +34,6 @@ _MEASURE = (
     "import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
     "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, rc)"
 )
-
-
-def measured_profile(profile: str, engine: str, folder: Path) -> Path:
-    path = folder / "bench-profile.yaml"
-    path.write_text(f"extends: {profile}\nexecution: {{engine: {engine}}}\ncache: {{enabled: false}}\n")
-    return path
 
 
 def measure(video: Path, profile: Path, out_dir: Path) -> dict:
@@ -82,7 +78,7 @@ def main() -> None:
             print(f"# {clip.name}: speech from {speech}")
             videos.append(clip)
         for video in videos:
-            stats = measure(video, measured_profile(args.profile, args.engine, Path(tmp)), Path(tmp) / video.stem)
+            stats = measure(video, Path(profile_file(args.profile, None, Path(tmp), args.engine)), Path(tmp) / video.stem)
             print(f"# {video.name}: stage timings {json.dumps(stats['timings'], indent=None)}")
             figures[f"{video.stem}_wall_s"] = stats["wall_s"]
             figures[f"{video.stem}_peak_mb"] = stats["peak_mb"]

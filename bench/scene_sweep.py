@@ -6,7 +6,7 @@ frames per window, pixels per frame, new tokens and batch size, to choose the de
     .venv/bin/python bench/scene_sweep.py --scale tiny --device cpu     # a smoke test, under a minute
 
 `--scale full` builds Qwen2.5-VL-3B-Instruct's architecture at full size with random weights
-(the dimensions of its hub config.json, kept in bench/qwen_sizes.py), bf16 on CUDA, in memory:
+(the dimensions of its hub config.json, kept in bench/full_size_models.py), bf16 on CUDA, in memory:
 nothing is downloaded, and speed and memory do not depend on the weights' values. Its processor
 is the tiny one (Qwen's image and video processors, a small tokenizer built here), whose token
 ids index the full-size vocabulary. `--scale tiny` loads the tiny scene model written by
@@ -44,10 +44,10 @@ import numpy as np
 import torch
 import transformers
 from common import FRAME_SHAPE, print_figures  # bench/, the script's folder
-from qwen_sizes import QWEN25_VL_3B  # Qwen/Qwen2.5-VL-3B-Instruct's config.json dimensions
+from full_size_models import qwen25_vl_3b_config, random_pretrained  # bench/, the script's folder
 
 from cer.modalities.options import SceneOptions
-from cer.modalities.scene import Clip, SceneDescriber, build_prompt, build_tiny_processor, build_tiny_scene, config_token_ids
+from cer.modalities.scene import Clip, SceneDescriber, build_prompt, build_tiny_processor, build_tiny_scene
 from cer.pipeline.config import WindowConfig
 from cer.pipeline.labels import PAIRS
 
@@ -79,19 +79,11 @@ GRIDS: dict[str, dict[str, list[int]]] = {
 
 def full_size_model(device: str) -> tuple[Any, Any]:
     """Qwen2.5-VL-3B's architecture with random weights, and the tiny processor."""
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+    from transformers import Qwen2_5_VLForConditionalGeneration
 
     processor = build_tiny_processor()  # Qwen's processing; its small vocabulary indexes the full-size table
-    text_ids, vision_ids = config_token_ids(processor.tokenizer)
-    config = Qwen2_5_VLConfig(
-        text_config={**QWEN25_VL_3B["text_config"], **text_ids},
-        vision_config=QWEN25_VL_3B["vision_config"],
-        tie_word_embeddings=True,
-        **vision_ids,
-    )
     dtype = torch.bfloat16 if device == "cuda" else torch.float32  # as `SceneDescriber.load` with half_precision
-    with torch.device(device):  # built in place at its final precision: no fp32 copy in the peak
-        model = Qwen2_5_VLForConditionalGeneration._from_config(config, dtype=dtype)
+    model = random_pretrained(Qwen2_5_VLForConditionalGeneration, qwen25_vl_3b_config(processor.tokenizer), device, dtype)
     return processor, model
 
 

@@ -51,7 +51,8 @@ class MHPF(nn.Module):
         self.B = nn.Parameter(torch.zeros(heads))
         self.temperatures = {name: float((temperatures or {}).get(name, 1.0)) for name in self.experts}
         # a fixed setting, not learned: a buffer follows the module's device and dtype
-        self.register_buffer("inverse_temperature", torch.tensor([1.0 / self.temperatures[n] for n in self.experts]))
+        # derived from `temperatures`: follows `.to()`, but stays out of the state dict
+        self.register_buffer("inverse_temperature", torch.tensor([1.0 / self.temperatures[n] for n in self.experts]), persistent=False)
 
     def temper(self, probs: torch.Tensor) -> torch.Tensor:
         """Each expert's distributions [batch, M, C] raised to 1 / T and renormalised (absent rows stay 0)."""

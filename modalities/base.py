@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict
 
 from cer.modalities.sources import resolve_model
 from cer.pipeline.config import ExpertConfig
-from cer.pipeline.labels import BASIC
+from cer.pipeline.labels import BASIC, PAIRS
 from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus
 
 
@@ -134,7 +134,7 @@ class StagedExpert(Expert):
 
     def prepare(self, chunk: Chunk) -> Prepared:
         """`preprocess`, the parcel labelled with the chunk's windows (what the executors send)."""
-        return dataclasses.replace(self.preprocess(chunk), windows=tuple(w.index for w in chunk.windows))
+        return dataclasses.replace(self.preprocess(chunk), windows=tuple(chunk.window_indices))
 
     @abstractmethod
     def forward(self, items: Sequence[Any]) -> list[Any]:
@@ -177,7 +177,7 @@ class VocabularyExpert(StagedExpert):
     cached outputs are keyed on it; the other experts never see it."""
 
     def __init__(
-        self, config: ExpertConfig, cache_dir: Path, vocabulary: Mapping[str, tuple[str, str]], *, load_models: bool = True
+        self, config: ExpertConfig, cache_dir: Path, vocabulary: Mapping[str, tuple[str, str]] = PAIRS, *, load_models: bool = True
     ) -> None:
         self.vocabulary = dict(vocabulary)  # compound -> its two basic labels, in output order
         super().__init__(config, cache_dir, load_models=load_models)

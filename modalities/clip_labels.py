@@ -37,8 +37,8 @@ from cer.modalities.base import Prepared, VocabularyExpert
 from cer.modalities.clip_transform import ClipTransform
 from cer.modalities.options import ClipLabelsOptions
 from cer.modalities.sources import ModelNotAvailable, Source, resolve_model
-from cer.pipeline.config import ExpertConfig, ModelRef
-from cer.pipeline.labels import BASIC, PAIRS
+from cer.pipeline.config import ModelRef
+from cer.pipeline.labels import BASIC
 from cer.pipeline.types import Chunk, ExpertOutput, LabelEmbeddings
 
 NO_FRAMES = "no sampled frame in window"
@@ -184,11 +184,6 @@ class ClipLabelsExpert(VocabularyExpert):
     encoder: ClipEncoder
     labels: LabelEmbeddings
 
-    def __init__(
-        self, config: ExpertConfig, cache_dir: Path, vocabulary: Mapping[str, tuple[str, str]] = PAIRS, *, load_models: bool = True
-    ) -> None:
-        super().__init__(config, cache_dir, vocabulary, load_models=load_models)
-
     def setup(self) -> None:
         wordless = sorted({b for pair in self.vocabulary.values() for b in pair} - set(self.options.basic_words))
         if wordless:  # PFSA compares compounds with these labels' text embeddings
@@ -220,26 +215,26 @@ class ClipLabelsExpert(VocabularyExpert):
         return list(self.encoder.encode_images(items))
 
     def postprocess(self, plan: list[WindowFrames], results: list[np.ndarray]) -> list[ExpertOutput]:
+        # the label embeddings as matrices, stacked once for the chunk's windows
+        basic_text, compound_text = (np.stack(list(labels.values())) for labels in (self.labels.basic, self.labels.compound))
         return [
-            self.scored(window.window_index, np.stack([results[i] for i in window.positions]))
+            self.scored(window.window_index, np.stack([results[i] for i in window.positions]), basic_text, compound_text)
             if window.positions
             else self.absent(window.window_index, NO_FRAMES, frames=0)
             for window in plan
         ]
 
-    def scored(self, window_index: int, images: np.ndarray) -> ExpertOutput:
-        """The output of a window from its frames' image embeddings [n, d]."""
-        basic_names, basic_text = list(self.labels.basic), np.stack(list(self.labels.basic.values()))
-        compound_names, compound_text = list(self.labels.compound), np.stack(list(self.labels.compound.values()))
+    def scored(self, window_index: int, images: np.ndarray, basic_text: np.ndarray, compound_text: np.ndarray) -> ExpertOutput:
+        """The output of a window from its frames' image embeddings [n, d] and the label matrices."""
         basic = label_probabilities(images, basic_text, self.encoder.logit_scale).mean(axis=0)
         compound = label_probabilities(images, compound_text, self.encoder.logit_scale).mean(axis=0)
         probs = np.zeros(len(BASIC))
-        probs[[BASIC.index(name) for name in basic_names]] = basic
+        probs[[BASIC.index(name) for name in self.labels.basic]] = basic
         output = self.present(
             window_index,
             probs,
             frames=len(images),
-            compound_probs={name: round(float(p), 4) for name, p in zip(compound_names, compound, strict=True)},
+            compound_probs={name: round(float(p), 4) for name, p in zip(self.labels.compound, compound, strict=True)},
         )
         mean = images.mean(axis=0)
         output.embedding = mean / np.linalg.norm(mean)

@@ -22,8 +22,8 @@ def build_expert(name: str, config: ExpertConfig, context: ExpertContext) -> Exp
     if config.unavailable is not None:
         return UnavailableExpert(name, config.unavailable)
     cls = expert_class(name)
-    if issubclass(cls, VocabularyExpert):
-        return cls(config, context.cache_dir, context.vocabulary)
+    if issubclass(cls, StagedExpert):
+        return _staged(cls, config, context, load_models=True)
     return cls(config, context.cache_dir)
 
 
@@ -33,8 +33,10 @@ def build_preprocessor(name: str, config: ExpertConfig, context: ExpertContext) 
     if config.unavailable is not None:
         return None
     cls = expert_class(name)
+    return _staged(cls, config, context, load_models=False) if issubclass(cls, StagedExpert) else None
+
+
+def _staged(cls: type[StagedExpert], config: ExpertConfig, context: ExpertContext, *, load_models: bool) -> StagedExpert:
     if issubclass(cls, VocabularyExpert):
-        return cls(config, context.cache_dir, context.vocabulary, load_models=False)
-    if issubclass(cls, StagedExpert):
-        return cls(config, context.cache_dir, load_models=False)
-    return None
+        return cls(config, context.cache_dir, context.vocabulary, load_models=load_models)
+    return cls(config, context.cache_dir, load_models=load_models)

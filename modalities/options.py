@@ -28,24 +28,25 @@ MIN_FACE_SHARE = 0.5
 ArchitectureName = Literal["emoaffectnet_resnet50", "mini_xception"]
 
 
-class StaticFaceOptions(BaseModel):
+class FaceOptions(BaseModel):
+    """What the two face experts share."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    architecture: ArchitectureName = "emoaffectnet_resnet50"  # which classifier the `classifier` model is
+    architecture: ArchitectureName = "emoaffectnet_resnet50"  # which classifier the `classifier` (`backbone`) model is
     batch_size: int = Field(default=32, ge=1)  # face crops per forward pass
     min_face_share: float = Field(default=MIN_FACE_SHARE, ge=0, le=1)  # below it a window is absent
 
 
-class DynamicFaceOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class StaticFaceOptions(FaceOptions):
+    pass
 
+
+class DynamicFaceOptions(FaceOptions):
     method: Literal["lstm", "apex_pooling"] = "lstm"
-    architecture: ArchitectureName = "emoaffectnet_resnet50"  # what the `backbone` model is
     # Softmax temperature over the frames' expressiveness (peak non-neutral probability, 0..1):
     # small values follow the apex frame, large ones approach the plain mean.
     apex_temperature: float = Field(default=0.1, gt=0)
-    batch_size: int = Field(default=32, ge=1)  # face crops per forward pass of the backbone
-    min_face_share: float = Field(default=MIN_FACE_SHARE, ge=0, le=1)  # below it a window is absent
 
     @model_validator(mode="after")
     def _lstm_reads_resnet_features(self) -> DynamicFaceOptions:

@@ -44,10 +44,10 @@ _EXPERTS: dict[str, Registered] = {
 METHOD_EXPERTS: tuple[str, ...] = tuple(_EXPERTS)
 
 
-def register(name: str, target: str, options: type[BaseModel] | None = None) -> None:
-    """Add an expert class under `name` (`target` is "module:Class"); `options` is the schema
-    of its options when validation should not import the class to find it."""
-    _EXPERTS[name] = Registered(target, options)
+def register(name: str, target: str) -> None:
+    """Add an expert class under `name` (`target` is "module:Class"); validating its options
+    imports the class to read its `Options`."""
+    _EXPERTS[name] = Registered(target)
 
 
 def expert_names() -> list[str]:

@@ -35,7 +35,6 @@ from cer.modalities.options import SceneOptions
 from cer.modalities.sources import Source
 from cer.modalities.text_emotion import load_text_emotion_head
 from cer.modalities.text_kinds import example_sentences
-from cer.pipeline.config import ExpertConfig
 from cer.pipeline.labels import BASIC, PAIRS
 from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus, SampledFrame
 
@@ -166,11 +165,6 @@ class SceneExpert(VocabularyExpert):
     Options = SceneOptions
     options: SceneOptions
     roles = ("vlm", "emotion")  # vision-language model, text-emotion head
-
-    def __init__(
-        self, config: ExpertConfig, cache_dir: Path, vocabulary: Mapping[str, tuple[str, str]] = PAIRS, *, load_models: bool = True
-    ) -> None:
-        super().__init__(config, cache_dir, vocabulary, load_models=load_models)
 
     def setup(self) -> None:
         self.prompt = build_prompt(self.options.prompt_style, self.vocabulary)

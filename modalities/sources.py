@@ -344,7 +344,7 @@ def _resolve_open_clip(source: Source, cache_dir: Path, download: bool) -> Path:
             raise ModelNotAvailable(f"could not download open_clip {source.name} weights {source.inner!r}: {exc}") from None
 
 
-def _open_clip_hub_files(cfg: dict) -> tuple[str, list[str]]:
+def _open_clip_hub_files(cfg: dict) -> tuple[str, tuple[str, str]]:
     """The hub repository of open_clip weights and the files open_clip would take from it, in
     its order of preference: the safetensors twin of the file first, when the repository has one."""
     from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
@@ -352,7 +352,7 @@ def _open_clip_hub_files(cfg: dict) -> tuple[str, list[str]]:
     repo, filename = os.path.split(cfg["hf_hub"])
     filename = filename or HF_WEIGHTS_NAME
     twin = HF_SAFE_WEIGHTS_NAME if filename == HF_WEIGHTS_NAME else str(Path(filename).with_suffix(".safetensors"))
-    return repo, [twin, filename]
+    return repo, (twin, filename)
 
 
 def _download_open_clip_from_hub(cfg: dict, root: Path) -> Path:
@@ -360,13 +360,11 @@ def _download_open_clip_from_hub(cfg: dict, root: Path) -> Path:
     import huggingface_hub
     from huggingface_hub.errors import RemoteEntryNotFoundError
 
-    repo, names = _open_clip_hub_files(cfg)
-    for name in names[:-1]:
-        try:
-            return Path(huggingface_hub.hf_hub_download(repo, name, cache_dir=root, tqdm_class=_DownloadBar))
-        except RemoteEntryNotFoundError:  # the repository has no twin: the file itself follows
-            continue
-    return Path(huggingface_hub.hf_hub_download(repo, names[-1], cache_dir=root, tqdm_class=_DownloadBar))
+    repo, (twin, filename) = _open_clip_hub_files(cfg)
+    try:
+        return Path(huggingface_hub.hf_hub_download(repo, twin, cache_dir=root, tqdm_class=_DownloadBar))
+    except RemoteEntryNotFoundError:  # the repository has no twin: the file itself follows
+        return Path(huggingface_hub.hf_hub_download(repo, filename, cache_dir=root, tqdm_class=_DownloadBar))
 
 
 def _open_clip_cached(cfg: dict, root: Path) -> Path | None:

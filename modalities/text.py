@@ -103,7 +103,7 @@ class TextExpert(StagedExpert):
     def preprocess(self, chunk: Chunk) -> Prepared:
         """Items: the chunk's `ChunkSpeech`, none when it has no audio or the VAD hears no speech; plan: a `TextPlan`."""
         has_audio = chunk.video.has_audio and chunk.audio.size > 0
-        plan = TextPlan(tuple(w.index for w in chunk.windows), has_audio)
+        plan = TextPlan(tuple(chunk.window_indices), has_audio)
         if not has_audio or not self.vad.speech_spans(chunk.audio):
             return Prepared([], plan)
         windows = tuple(WindowSpan(w.index, w.start_s, w.end_s) for w in chunk.windows)

@@ -197,10 +197,11 @@ class ZeroShotHead(TextEmotionHead):
 
         batches = []
         for encoded in _encoded_batches(self.tokenizer, texts, self.device, _EMBED_MAX_TOKENS):
-            with torch.no_grad():
-                layers = self.model(**encoded, output_hidden_states=True).hidden_states  # input layer first
-            views = [layers[-1], layers[0]] if self.examples.word_pieces else [layers[-1]]
-            mask = encoded["attention_mask"].unsqueeze(-1).to(layers[-1].dtype)
+            with torch.no_grad():  # the input layer's states only where the kind reads word pieces
+                out = self.model(**encoded, output_hidden_states=self.examples.word_pieces)
+            last = out.last_hidden_state
+            views = [last, out.hidden_states[0]] if self.examples.word_pieces else [last]
+            mask = encoded["attention_mask"].unsqueeze(-1).to(last.dtype)
             pooled = [(tokens * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9) for tokens in views]
             unit = [torch.nn.functional.normalize(view, dim=-1) / len(views) ** 0.5 for view in pooled]
             batches.append(torch.cat(unit, dim=-1).double().cpu().numpy())

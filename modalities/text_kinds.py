@@ -673,7 +673,7 @@ DESCRIPTIONS = TextKindExamples(
     word_pieces=False,
 )
 
-TEXT_KINDS: dict[TextKind, TextKindExamples] = {"transcript": TRANSCRIPTS, "description": DESCRIPTIONS}
+TEXT_KINDS: dict[TextKind, TextKindExamples] = {examples.kind: examples for examples in (TRANSCRIPTS, DESCRIPTIONS)}
 
 
 def example_sentences() -> list[str]:

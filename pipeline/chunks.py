@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from cer.pipeline.config import MediaConfig
-from cer.pipeline.media import iter_audio_blocks, iter_sampled_frames
+from cer.pipeline.config import MediaConfig, Profile
+from cer.pipeline.media import iter_audio_blocks, iter_sampled_frames, probe
 from cer.pipeline.types import AUDIO_RATE, Chunk, SampledFrame, VideoInfo, Window
+from cer.pipeline.windows import make_windows
 
 
 @dataclass
@@ -78,3 +80,17 @@ def iter_chunks(info: VideoInfo, windows: list[Window], media: MediaConfig) -> I
             next_start = groups[number + 1][0].start_s
             held = [f for f in chunk_frames if f.t_s >= next_start]
             audio.drop_before(next_start)
+
+
+def tracked_chunks(video: Path, profile: Profile) -> Iterator[Chunk]:
+    """The chunks `cer run` makes of `video`, with faces tracked as it tracks them: the experts'
+    input, for code that runs experts without the runner (benchmarks, reference outputs)."""
+    from cer.pipeline.faces import FaceTracker
+
+    info = probe(video)
+    w = profile.windows
+    windows = make_windows(info.duration_s, info.fps, info.n_frames, w.length_s, w.hop_s, w.min_tail_s)
+    faces = FaceTracker(profile.faces, profile.cache_path)
+    for work in iter_chunks(info, windows, profile.media):
+        faces.process(work.new_frames)
+        yield work.chunk

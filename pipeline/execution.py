@@ -29,10 +29,6 @@ def failed_outputs(windows: Sequence[int], model_id: str, error: BaseException) 
     return [ExpertOutput(window_index=index, probs=None, model_id=model_id, reason=reason) for index in windows]
 
 
-def window_indices(chunk: Chunk) -> list[int]:
-    return [w.index for w in chunk.windows]
-
-
 def is_failure(output: ExpertOutput) -> bool:
     """Whether `output` stands for an error rather than an answer (the cache keeps no failures:
     the next run tries again)."""
@@ -110,16 +106,14 @@ class ServedExpert:
     def predict(self, chunk: Chunk) -> tuple[list[ExpertOutput], float]:
         """The outputs for `chunk` (absent, with the error, if the expert raises) and the seconds taken."""
         started = time.perf_counter()
-        windows = window_indices(chunk)
+        windows = chunk.window_indices
         try:
             outputs = check_outputs(self.name, windows, self.expert.predict(chunk))
         except Exception as exc:  # noqa: BLE001 - one expert's failure must not end the run
             outputs = failed_outputs(windows, self.expert.model_id, exc)
         return outputs, time.perf_counter() - started
 
-    def answer(
-        self, parcels: Sequence[Prepared], run: Callable[[Sequence[Prepared]], list[list[ExpertOutput]]] | None = None
-    ) -> tuple[list[list[ExpertOutput]], float]:
+    def answer(self, parcels: Sequence[Prepared], run: RunParcels | None = None) -> tuple[list[list[ExpertOutput]], float]:
         """The outputs of preprocessed chunks, their items run together (by `run`, the staged
         expert's own `answer` unless a batcher is given), and the seconds taken."""
         staged = self.staged
@@ -133,12 +127,15 @@ class ServedExpert:
         return outputs, time.perf_counter() - started
 
 
-def prepare_chunk(name: str, preprocessor: StagedExpert, chunk: Chunk) -> Prepared | list[ExpertOutput]:
-    """`preprocessor.prepare(chunk)`, or the absent outputs of a chunk it could not preprocess."""
+def prepare_chunk(preprocessor: StagedExpert, chunk: Chunk) -> tuple[Prepared | list[ExpertOutput], float]:
+    """`preprocessor.prepare(chunk)`, or the absent outputs of a chunk it could not preprocess;
+    and the seconds taken."""
+    started = time.perf_counter()
     try:
-        return preprocessor.prepare(chunk)
+        prepared: Prepared | list[ExpertOutput] = preprocessor.prepare(chunk)
     except Exception as exc:  # noqa: BLE001 - one expert's failure must not end the run
-        return failed_outputs(window_indices(chunk), preprocessor.model_id, exc)
+        prepared = failed_outputs(chunk.window_indices, preprocessor.model_id, exc)
+    return prepared, time.perf_counter() - started
 
 
 @dataclass
@@ -181,9 +178,8 @@ class InProcessExecutor(ExpertExecutor):
         for name, served in self.experts.items():
             if (staged := served.staged) is None:
                 continue
-            started = time.perf_counter()
-            prepared = prepare_chunk(name, staged, chunk)
-            self.seconds[name] += time.perf_counter() - started
+            prepared, seconds = prepare_chunk(staged, chunk)
+            self.seconds[name] += seconds
             if isinstance(prepared, Prepared):
                 pending.parcels[name] = prepared
             else:

@@ -6,7 +6,9 @@ An output is found by three things:
 - the video's content (a SHA-256 of the file, streamed; remembered per path, size and mtime
   so that a video is read once, not once per run);
 - the expert key: a hash of everything besides the video that decides the expert's outputs,
-  namely its name and config (models, options, device), the source of its module, the window and
+  namely its name and config (models, options, device), the sources of its module and of the
+  cer.modalities modules it imports (for the face experts also pipeline/faces.py and
+  face_detectors.py), the window and
   sampling parameters, for experts that read face crops the face config and, for those that
   read the compound vocabulary, the vocabulary;
 - the window's index (the windows follow from the video and the window parameters).
@@ -326,7 +328,7 @@ class CachingExecutor(ExpertExecutor):
 
     def submit(self, chunk: Chunk) -> _Submitted:
         video = self.store.video_id(chunk.video.path)
-        indices = [w.index for w in chunk.windows]
+        indices = chunk.window_indices
         cached = {}
         for name in self.experts:
             stored = self.store.load(video, self.keys[name], indices)

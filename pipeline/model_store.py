@@ -19,8 +19,11 @@ class ModelRow:
     role: str  # `expert.role`, e.g. `text.asr`
     source: str
     licence: str
-    cached: bool
-    size_bytes: int | None  # on disk, when cached; unknown otherwise (asking the hub would be a download's worth of requests)
+    size_bytes: int | None  # on disk, when cached; None otherwise (asking the hub would be a download's worth of requests)
+
+    @property
+    def cached(self) -> bool:
+        return self.size_bytes is not None
 
 
 def model_rows(profile_names: list[str] | None = None) -> list[ModelRow]:
@@ -29,7 +32,7 @@ def model_rows(profile_names: list[str] | None = None) -> list[ModelRow]:
         profile = load_profile(name)
         for role, ref in profile.all_models().items():
             path = cached_path(ref.source, profile.cache_path)
-            rows.append(ModelRow(name, role, ref.source, ref.licence, path is not None, None if path is None else disk_size(path)))
+            rows.append(ModelRow(name, role, ref.source, ref.licence, None if path is None else disk_size(path)))
     return rows
 
 

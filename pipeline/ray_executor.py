@@ -15,7 +15,6 @@ and its status says that it died.
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
@@ -31,7 +30,7 @@ from cer.modalities.factory import build_preprocessor
 from cer.modalities.registry import expert_target, register
 from cer.pipeline.batching import ItemBatcher
 from cer.pipeline.config import ConfigError, ExecutionConfig, ExpertConfig, ExpertContext
-from cer.pipeline.execution import ExpertExecutor, ServedExpert, failed_outputs, prepare_chunk, window_indices
+from cer.pipeline.execution import ExpertExecutor, ServedExpert, failed_outputs, prepare_chunk
 from cer.pipeline.progress import loading_experts
 from cer.pipeline.ray_runtime import Built, actor_handle, cluster_resources, error_line, get_raising_cause, ray_session
 from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus
@@ -51,9 +50,8 @@ class _ExpertActor:
     def __init__(self, name: str, target: str, config: ExpertConfig, context: ExpertContext, batch_wait_s: float) -> None:
         register(name, target)  # the driver's registry, with experts registered at run time (tests)
         self.served = Built(lambda: ServedExpert(name, config, context))
-        self.batch_wait_s = batch_wait_s
-        self._batcher: ItemBatcher | None = None
-        self._building = threading.Lock()
+        # a staged expert's batcher, built with it (an expert that failed to build fails here too)
+        self.batcher = Built(lambda: _batcher(self.served.get(), batch_wait_s))
         self._one_at_a_time = threading.Lock()  # preprocessing, and experts that are not staged
 
     def status(self) -> ExpertStatus:
@@ -62,33 +60,30 @@ class _ExpertActor:
     def batch_counts(self) -> tuple[int, int]:
         return self.served.get().batch_counts()
 
-    def _batched(self, staged: StagedExpert) -> ItemBatcher:
-        with self._building:  # the actor's threads may ask at once
-            if self._batcher is None:
-                self._batcher = ItemBatcher(staged, self.batch_wait_s)
-            return self._batcher
-
     def predict(self, chunk: Chunk) -> tuple[list[ExpertOutput], float]:
         """Preprocess here, then answer in a shared batch (an expert that is not staged: whole).
         One chunk at a time: an expert's preprocessing keeps state (the voice-activity model's)
         that concurrent calls would corrupt."""
         served = self.served.get()
-        started = time.perf_counter()
         with self._one_at_a_time:
             if served.staged is None:
                 return served.predict(chunk)
-            prepared = prepare_chunk(served.name, served.staged, chunk)
+            prepared, seconds = prepare_chunk(served.staged, chunk)
         if not isinstance(prepared, Prepared):
-            return prepared, time.perf_counter() - started
-        outputs, _ = self.answer(prepared)
-        return outputs, time.perf_counter() - started
+            return prepared, seconds
+        outputs, forward_seconds = self.answer(prepared)
+        return outputs, seconds + forward_seconds
 
     def answer(self, parcel: Prepared) -> tuple[list[ExpertOutput], float]:
         """The outputs of a chunk preprocessed by the caller, computed in a shared batch."""
-        served = self.served.get()
-        assert served.staged is not None, f"expert {served.name} is not staged"
-        [outputs], seconds = served.answer([parcel], self._batched(served.staged).answer)
+        served, batcher = self.served.get(), self.batcher.get()
+        assert batcher is not None, f"expert {served.name} is not staged"
+        [outputs], seconds = served.answer([parcel], batcher.answer)
         return outputs, seconds
+
+
+def _batcher(served: ServedExpert, wait_s: float) -> ItemBatcher | None:
+    return ItemBatcher(served.staged, wait_s) if served.staged is not None else None
 
 
 def actor_resources(experts: Mapping[str, ExpertConfig], cluster: Mapping[str, float]) -> dict[str, dict[str, float]]:
@@ -206,7 +201,7 @@ def _died(error: RayError) -> ExpertActorDied:
 
 def caller_preprocessors(pool: ExpertPool, experts: Mapping[str, ExpertConfig], context: ExpertContext) -> dict[str, StagedExpert]:
     """Model-less copies of the pool's GPU experts, to preprocess chunks where they are."""
-    built = {name: build_preprocessor(name, experts[name], context) for name in pool.on_gpu & set(pool.actors)}
+    built = {name: build_preprocessor(name, experts[name], context) for name in pool.on_gpu}
     return {name: preprocessor for name, preprocessor in built.items() if preprocessor is not None}
 
 
@@ -257,19 +252,16 @@ class RayExecutor(ExpertExecutor):
         return self.pool.batch_counts()
 
     def submit(self, chunk: Chunk) -> tuple[Chunk, dict[str, Any]]:
-        calls: dict[str, Any] = {}
-        shared = None  # one copy in the object store, read by every actor that preprocesses for itself
-        for name, actor in self.pool.actors.items():
-            preprocessor = self.preprocessors.get(name)
-            if preprocessor is None:
-                shared = shared if shared is not None else ray.put(chunk)
-                calls[name] = actor.predict.remote(shared)
-                continue
-            started = time.perf_counter()
-            prepared = prepare_chunk(name, preprocessor, chunk)
-            self.seconds[name] += time.perf_counter() - started
-            calls[name] = actor.answer.remote(prepared) if isinstance(prepared, Prepared) else prepared
-        return chunk, calls
+        # First the actors that preprocess for themselves, so that they start while this process
+        # preprocesses for the others; they read one copy of the chunk in the object store.
+        for_themselves = [name for name in self.pool.actors if name not in self.preprocessors]
+        shared = ray.put(chunk) if for_themselves else None
+        calls: dict[str, Any] = {name: self.pool.actors[name].predict.remote(shared) for name in for_themselves}
+        for name, preprocessor in self.preprocessors.items():
+            prepared, seconds = prepare_chunk(preprocessor, chunk)
+            self.seconds[name] += seconds
+            calls[name] = self.pool.actors[name].answer.remote(prepared) if isinstance(prepared, Prepared) else prepared
+        return chunk, {name: calls[name] for name in self.pool.actors}  # in pool order, the order of the outputs
 
     def collect(self, handle: tuple[Chunk, dict[str, Any]]) -> dict[str, list[ExpertOutput]]:
         chunk, calls = handle
@@ -281,7 +273,7 @@ class RayExecutor(ExpertExecutor):
             try:
                 answers[name], seconds = ray.get(call)
             except RayError as exc:  # the actor died, restarts and retries used up
-                answers[name], seconds = failed_outputs(window_indices(chunk), self.pool.statuses[name].model_id, _died(exc)), 0.0
+                answers[name], seconds = failed_outputs(chunk.window_indices, self.pool.statuses[name].model_id, _died(exc)), 0.0
             self.seconds[name] += seconds
         return answers
 

@@ -82,6 +82,10 @@ class Chunk:
     audio: np.ndarray  # float32 mono at AUDIO_RATE, starting at audio_start_s
     audio_start_s: float = 0.0
 
+    @property
+    def window_indices(self) -> list[int]:
+        return [w.index for w in self.windows]
+
     def frames_in(self, window: Window) -> list[SampledFrame]:
         return [f for f in self.frames if window.start_s <= f.t_s < window.end_s]
 

@@ -36,8 +36,7 @@ async def _store_error_handler(request: Request, exc: Exception) -> Response:
     if not is_storage_failure(exc):
         raise exc  # a bug: on to the 500 below, and to the log
     log.warning("cer serve: %s %s: the job store failed: %s", request.method, request.url.path, exc)
-    error = storage_error(exc)
-    return error_response(error.status, error.code, error.message, error.headers)
+    return await api_error_handler(request, storage_error(exc))
 
 
 async def _internal_error_handler(_request: Request, _exc: Exception) -> Response:

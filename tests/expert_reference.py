@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from cer.pipeline.chunks import iter_chunks
+from cer.pipeline.chunks import tracked_chunks
 from cer.pipeline.config import Profile, load_profile
-from cer.pipeline.faces import FaceTracker
-from cer.pipeline.media import probe
 from cer.pipeline.types import Chunk, ExpertOutput
-from cer.pipeline.windows import make_windows
 
 REFERENCE = Path(__file__).parent / "data" / "expert_reference.json"
 SHARED_VIDEOS = ("single_face.mp4", "face_noface.mov", "no_face.mp4")
@@ -35,17 +32,6 @@ def reference_profile(name: str) -> Profile:
     return load_profile(name, {"cache": {"enabled": False}, "media": {"chunk_windows": 1}, "execution": {"engine": "inprocess"}})
 
 
-def chunks_with_faces(profile: Profile, video: Path) -> Iterator[Chunk]:
-    """The chunks `cer run` makes of `video`, with faces tracked as it tracks them."""
-    info = probe(video)
-    w = profile.windows
-    windows = make_windows(info.duration_s, info.fps, info.n_frames, w.length_s, w.hop_s, w.min_tail_s)
-    faces = FaceTracker(profile.faces, profile.cache_path)
-    for work in iter_chunks(info, windows, profile.media):
-        faces.process(work.new_frames)
-        yield work.chunk
-
-
 def answers(outputs: list[ExpertOutput]) -> list[Answer]:
     return [output.probs if output.probs is not None else str(output.reason) for output in outputs]
 
@@ -57,7 +43,7 @@ def collect(experts: Mapping[str, Predict], profile: Profile, videos: Mapping[st
     """expert -> video -> one answer per window, over every chunk of each video."""
     table: dict[str, dict[str, list[Answer]]] = {name: {} for name in experts}
     for video_name, path in videos.items():
-        chunks = list(chunks_with_faces(profile, path))
+        chunks = list(tracked_chunks(path, profile))
         for name, predict in experts.items():
             table[name][video_name] = [answer for chunk in chunks for answer in answers(predict(chunk))]
     return table

@@ -2,18 +2,12 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from cer.pipeline.labels import BASIC
 from tests.bad_media import faststart_truncated
-
-
-def cer(*args, stdin=None, env=None):
-    command = [sys.executable, "-m", "cer", *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, input=stdin, timeout=600, env=env)
+from tests.cli_process import cer
 
 
 @pytest.mark.parametrize(

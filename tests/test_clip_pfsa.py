@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,7 @@ from cer.pipeline.config import ConfigError, ExpertConfig, ExpertContext, ModelR
 from cer.pipeline.labels import BASIC, PAIRS
 from cer.pipeline.types import Chunk, ExpertOutput, LabelEmbeddings, SampledFrame, VideoInfo
 from cer.pipeline.windows import make_windows
+from tests.cli_process import cer
 
 RAF_CE = [
     "Happily_Surprised",
@@ -247,10 +246,6 @@ def test_an_expert_cannot_have_its_own_vocabulary(tmp_path: Path) -> None:
     mine.write_text("extends: tiny\nexperts: {clip_labels: {compound_vocabulary: {A_B: [Anger, Fear]}}}\n")
     with pytest.raises(ConfigError, match=r"experts.clip_labels.compound_vocabulary: Extra inputs are not permitted"):
         load_profile(str(mine))
-
-
-def cer(*args: object) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cer", *map(str, args)], capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 from cer.cli import main
 from cer.pipeline.code_closure import module_closure
 from cer.pipeline.config import ExpertConfig, load_profile
-from cer.pipeline.execution import ExpertExecutor, failed_outputs, window_indices
+from cer.pipeline.execution import ExpertExecutor, failed_outputs
 from cer.pipeline.expert_cache import CachingExecutor, ExpertCache, expert_description, expert_keys
 from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus, LabelEmbeddings, VideoInfo, Window
 
@@ -38,7 +38,7 @@ class FakeExecutor(ExpertExecutor):
         answers = {}
         for name in self.names:
             if name in self.failing:
-                answers[name] = failed_outputs(window_indices(handle), f"model-{name}", RuntimeError("boom"))
+                answers[name] = failed_outputs(handle.window_indices, f"model-{name}", RuntimeError("boom"))
             else:
                 answers[name] = [ExpertOutput(w.index, [0.125] * 8, f"model-{name}", evidence={"w": w.index}) for w in handle.windows]
         return answers

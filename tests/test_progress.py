@@ -20,6 +20,7 @@ import pytest
 
 from cer.modalities.sources import download_url
 from cer.pipeline.demo import write_clip
+from tests.cli_process import cer
 from tests.fake_hub import FakeHub, FakeRepo, serving
 from tests.test_model_sources import COMMIT, WEIGHTS, _profile_on_the_fake_hub
 
@@ -31,10 +32,6 @@ ONLY_TEXT = """extends: tiny
 experts: {static_face: {enabled: false}, dynamic_face: {enabled: false}, audio: {enabled: false}, clip_labels: {enabled: false},
           scene: {enabled: false}}
 """
-
-
-def cer(*args: object, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cer", *map(str, args)], capture_output=True, text=True, timeout=600, env=env)
 
 
 def profile_file(folder: Path, text: str) -> Path:

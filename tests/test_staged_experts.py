@@ -17,8 +17,9 @@ import pytest
 
 from cer.modalities.base import Expert, StagedExpert
 from cer.modalities.factory import build_expert, build_preprocessor
+from cer.pipeline.chunks import tracked_chunks
 from cer.pipeline.types import Chunk, ExpertOutput
-from tests.expert_reference import PROFILES, REFERENCE, Answer, answers, chunks_with_faces, collect, reference_profile, reference_videos
+from tests.expert_reference import PROFILES, REFERENCE, Answer, answers, collect, reference_profile, reference_videos
 
 TOLERANCE = 1e-5
 
@@ -82,5 +83,5 @@ def test_batching_across_chunks_changes_nothing(built: tuple[str, dict[str, Expe
         assert preprocessor is not None
         run = all_chunks_at_once(expert, preprocessor)
         for video, path in videos.items():
-            got = answers(run(list(chunks_with_faces(profile, path))))
+            got = answers(run(list(tracked_chunks(path, profile))))
             assert_same({name: {video: got}}, {name: {video: expected[name][video]}})

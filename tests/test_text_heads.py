@@ -10,8 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from cer.modalities.text_kinds import TEXT_KINDS, TextKind, example_sentences
 from cer.pipeline.config import ConfigError, load_profile
 from cer.pipeline.evaluation.metrics import macro_f1
 from cer.pipeline.labels import BASIC, basic_index_map
+from tests.cli_process import cer
 
 DESCRIPTION_DEV = Path(__file__).parent / "data" / "description_dev.csv"
 EMOTIONS = [name for name in BASIC if name != "Other"]  # what a text can show
@@ -157,10 +156,6 @@ def test_the_description_head_reads_descriptions_and_spreads_its_answers(heads: 
 
 
 # --- cer expert text --kind -----------------------------------------------------------------
-
-
-def cer(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cer", *args], capture_output=True, text=True, input=stdin, timeout=600)
 
 
 @pytest.mark.offline

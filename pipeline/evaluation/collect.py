@@ -8,7 +8,7 @@ method free of expert work.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from cer.pipeline.expert_cache import ExpertCache, expert_keys
 from cer.pipeline.labels import BASIC
 from cer.pipeline.media import probe
 from cer.pipeline.progress import ProgressBar
-from cer.pipeline.types import ExpertOutput, Window
+from cer.pipeline.types import ExpertOutput, VideoInfo, Window
 from cer.pipeline.windows import make_windows
 
 NOT_CACHED = "no cached output: the expert failed on this window (see the video's result)"
@@ -50,10 +50,10 @@ class VideoExperts:
         return probs, present
 
 
-def _windows(video: Path, profile: Profile) -> tuple[int, list[Window]]:
+def _windows(video: Path, profile: Profile) -> tuple[VideoInfo, list[Window]]:
     info = probe(video)
     cfg = profile.windows
-    return info.n_frames, make_windows(info.duration_s, info.fps, info.n_frames, cfg.length_s, cfg.hop_s, cfg.min_tail_s)
+    return info, make_windows(info.duration_s, info.fps, info.n_frames, cfg.length_s, cfg.hop_s, cfg.min_tail_s)
 
 
 def with_cache(profile: Profile) -> Profile:
@@ -61,8 +61,9 @@ def with_cache(profile: Profile) -> Profile:
     return profile.model_copy(update={"cache": profile.cache.model_copy(update={"enabled": True})})
 
 
-def _compute(videos: Sequence[Path], profile: Profile, work_dir: Path) -> list[str]:
-    """Run the pipeline over `videos`, filling the cache; returns one line per failed video.
+def _compute(videos: Mapping[Path, VideoInfo], profile: Profile, work_dir: Path) -> list[str]:
+    """Run the pipeline over `videos` (what `probe` said of each), filling the cache; returns
+    one line per failed video.
     With Ray this is `cer batch`, which also writes each video's outputs under `work_dir`; in
     process only the cache is filled (`cer run` or `cer batch` give the per-video files later,
     from the cache, at no expert cost)."""
@@ -75,9 +76,9 @@ def _compute(videos: Sequence[Path], profile: Profile, work_dir: Path) -> list[s
 
     failures = []
     with Pipeline(profile) as pipeline:
-        for video in ProgressBar(videos, desc="eval: running the experts", unit="videos"):
+        for video in ProgressBar(list(videos), desc="eval: running the experts", unit="videos"):
             try:
-                pipeline.run(video)
+                pipeline.run(videos[video])  # probed already: read once
             except Exception as exc:  # noqa: BLE001 - as in a batch: recorded, and the other videos go on
                 failures.append(f"{video}: {type(exc).__name__}: {exc}")
     return failures
@@ -94,21 +95,21 @@ def collect(videos: Sequence[Path], profile: Profile, work_dir: Path) -> tuple[d
     profile = with_cache(profile)
     store = ExpertCache(profile.expert_cache_path)
     keys = expert_keys(profile)
-    plans: dict[Path, tuple[int, list[Window]]] = {}
+    plans: dict[Path, tuple[VideoInfo, list[Window]]] = {}
     stored: dict[Path, dict[str, dict[int, ExpertOutput]]] = {}
     # Probing and hashing every video of a corpus takes minutes on the first evaluation.
     for video in ProgressBar(list(dict.fromkeys(videos)), desc="eval: reading the videos", unit="videos"):
         plans[video] = _windows(video, profile)
         stored[video] = _read(store, video, plans[video][1], keys)
     todo = [video for video, found in stored.items() if any(len(f) < len(plans[video][1]) for f in found.values())]
-    failures = _compute(todo, profile, work_dir) if todo else []
+    failures = _compute({video: plans[video][0] for video in todo}, profile, work_dir) if todo else []
     stored.update({video: _read(store, video, plans[video][1], keys) for video in todo})
     store.close()
     data = {}
-    for video, (n_frames, windows) in plans.items():
+    for video, (info, windows) in plans.items():
         outputs = {
             name: [found.get(w.index) or ExpertOutput(w.index, None, "none", reason=NOT_CACHED) for w in windows]
             for name, found in stored[video].items()
         }
-        data[video] = VideoExperts(video, n_frames, windows, outputs)
+        data[video] = VideoExperts(video, info.n_frames, windows, outputs)
     return data, failures
