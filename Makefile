@@ -8,13 +8,23 @@ STAMP := $(VENV)/.installed
 TYPECHECK_TREE := build/typecheck
 SUBPACKAGES := pipeline modalities fusion serving configs
 
-.PHONY: install models demo lint typecheck test clean
+.PHONY: install lock models demo lint typecheck test clean
 
-$(STAMP): pyproject.toml
+# constraints.txt locks every package to the versions the tests passed with (`make lock` renews it)
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install -e ".[test]"
+	$(BIN)/python -m pip install -c constraints.txt -e ".[test]"
 	touch $(STAMP)
+
+# Resolve the newest versions pyproject.toml admits in a scratch environment and write them to
+# constraints.txt; run `make test` on the result before committing it.
+lock:
+	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/python -m pip install --quiet --upgrade pip
+	build/lock-venv/bin/python -m pip install --quiet -e ".[test]"
+	{ sed -n '1,/^# Refresh/p' constraints.txt; build/lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e'; } > constraints.new
+	mv constraints.new constraints.txt
 
 install: $(STAMP)
 

