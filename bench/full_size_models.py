@@ -39,10 +39,10 @@ from typing import Any
 
 import torch
 
-from cer.modalities.audio import DEFAULT_SPEECH_LABELS, build_tiny_speech_emotion
 from cer.modalities.clip_labels import OPEN_CLIP_CONFIG, OPEN_CLIP_WEIGHTS
 from cer.modalities.dynamic_face import build_tiny_dynamic_face
 from cer.modalities.scene import build_tiny_scene, config_token_ids
+from cer.modalities.speech_emotion import DEFAULT_SPEECH_LABELS, Wav2Vec2MeanPoolClassifier, build_tiny_speech_emotion
 from cer.modalities.static_face import build_tiny_static_face
 from cer.modalities.text_emotion import DEFAULT_CLASSIFIER_LABELS, build_tiny_text_emotion
 from cer.modalities.tiny import TINY_BUILDERS
@@ -126,12 +126,14 @@ def already_full_size(tiny_builder: Callable[[Path], None]) -> Builder:
 
 
 def build_speech_emotion(target_dir: Path, device: str) -> None:
-    """Wav2Vec2ForSequenceClassification at wav2vec2-large-xlsr-53's size, beside the tiny builder's feature extractor."""
-    from transformers import Wav2Vec2Config, Wav2Vec2ForSequenceClassification
+    """The published model's mean-pooling head over wav2vec2 at large-xlsr-53's size, beside the
+    tiny builder's feature extractor (the same key layout as the published weights)."""
+    from transformers import Wav2Vec2Config
 
     build_tiny_speech_emotion(target_dir)  # its feature extractor; its model is overwritten below
+    (target_dir / "pytorch_model.bin").unlink()
     config = Wav2Vec2Config(**WAV2VEC2_LARGE_XLSR, **labelled(DEFAULT_SPEECH_LABELS))
-    random_pretrained(Wav2Vec2ForSequenceClassification, config, device).save_pretrained(str(target_dir))
+    random_pretrained(Wav2Vec2MeanPoolClassifier, config, device).save_pretrained(str(target_dir))
 
 
 def build_whisper(target_dir: Path, device: str) -> None:

@@ -17,9 +17,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
+
+from cer.modalities.loading import ModelLoadError, load_state_strictly
 
 ENGINES = ("openai-whisper", "faster-whisper")
 
@@ -85,10 +87,7 @@ class OpenAIWhisper(SpeechRecognizer):
         import whisper
 
         checkpoint = _checkpoint_file(path)
-        try:
-            self.model = whisper.load_model(str(checkpoint), device=device)
-        except (RuntimeError, OSError, KeyError, TypeError, pickle.UnpicklingError) as exc:
-            raise RuntimeError(f"could not load the openai-whisper checkpoint {checkpoint}: {exc}") from exc
+        self.model = _load_whisper(checkpoint).to(device)
         # Loading by path drops the official cross-attention heads that align words to audio
         # (whisper only sets them when loading by name); restore them for the named checkpoints
         # that `whisper:NAME` sources store as NAME.pt, or word times come out worse.
@@ -164,6 +163,22 @@ def load_recognizer(
     if engine == "faster-whisper":
         return FasterWhisper(path, device, language, beam_size, fallback, compute_type)
     raise ValueError(f"unknown speech recognition engine {engine!r}; choose one of {', '.join(ENGINES)}")
+
+
+def _load_whisper(checkpoint: Path) -> Any:
+    """A `whisper.model.Whisper` from a checkpoint file (its dimensions and state dict, as
+    whisper.load_model reads it), loaded strictly with every key named on a mismatch."""
+    import torch
+    from whisper.model import ModelDimensions, Whisper
+
+    try:
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        model = Whisper(ModelDimensions(**saved["dims"]))
+        state = saved["model_state_dict"]
+    except (RuntimeError, OSError, KeyError, TypeError, pickle.UnpicklingError) as exc:
+        raise ModelLoadError(f"could not load the openai-whisper checkpoint {checkpoint}: {exc}") from exc
+    load_state_strictly(model, state, "openai-whisper", checkpoint)
+    return model
 
 
 def _checkpoint_file(path: Path) -> Path:

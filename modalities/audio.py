@@ -15,26 +15,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cer.modalities.base import Prepared, StagedExpert, to_basic_order
+from cer.modalities.base import Prepared, StagedExpert
 from cer.modalities.options import AudioOptions
 from cer.modalities.sources import Source
 from cer.modalities.vad import SpeechSpan, VoiceActivity, speech_extent, speech_seconds
-from cer.pipeline.labels import basic_index_map
 from cer.pipeline.types import AUDIO_RATE, Chunk, ExpertOutput, ExpertStatus, Window
+
+if TYPE_CHECKING:  # the model module imports torch and transformers: loaded only with the model
+    from cer.modalities.speech_emotion import SpeechEmotionModel
 
 NO_AUDIO = "no audio track"
 NO_SPEECH = "no speech in window"
 NO_EMOTION_MODEL = "this profile has no speech-emotion model; `--profile default` fetches one"
-
-# Labels of ehcalabres/wav2vec2-lg-xlsr-en-speech-emotion-recognition (RAVDESS), in its
-# config.id2label order. Through `to_basic`: angry->Anger, calm->Neutral, disgust->Disgust,
-# fearful->Fear, happy->Happiness, neutral->Neutral, sad->Sadness, surprised->Surprise
-# (calm and neutral add up in Neutral); Other stays 0.
-DEFAULT_SPEECH_LABELS = ("angry", "calm", "disgust", "fearful", "happy", "neutral", "sad", "surprised")
 
 # Prosody analysis at 16 kHz
 _PITCH_FMIN_HZ = 65.0  # lowest voice pitch tracked (deep male voice)
@@ -61,7 +57,6 @@ _VOICING_SWITCH_PROB = 1 - (1 - 0.01) ** (_HOP / 320)
 # over short pauses (the speech frames then come out as over the whole audio) and each call
 # costs a fixed ~30 ms to build its transition matrix
 _JOIN_GAP_S = 1.0
-_MIN_EMOTION_S = 0.5  # shorter speech is zero-padded to this length (seconds) for the classifier
 
 
 @dataclass(frozen=True)
@@ -90,6 +85,8 @@ class AudioExpert(StagedExpert):
 
     def load(self) -> None:
         if self.scores_emotion:
+            from cer.modalities.speech_emotion import SpeechEmotionModel
+
             self.emotion = SpeechEmotionModel(self.model_path("emotion"), self.device)
 
     @property
@@ -139,56 +136,6 @@ class AudioExpert(StagedExpert):
         if window.item is None:
             return self.absent(window.index, str(window.reason), **window.evidence)
         return self.present(window.index, results[window.item], **window.evidence)
-
-
-class SpeechEmotionModel:
-    """A transformers audio classifier (feature extractor + model) with labels mapped onto BASIC."""
-
-    def __init__(self, path: Path, device: str) -> None:
-        from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
-
-        try:
-            self.extractor = AutoFeatureExtractor.from_pretrained(str(path), local_files_only=True)
-            self.model = AutoModelForAudioClassification.from_pretrained(str(path), local_files_only=True)
-        except (OSError, ValueError) as exc:
-            raise RuntimeError(f"could not load the speech-emotion model from {path}: {exc}") from exc
-        config = self.model.config
-        # raises, naming the label, when the model has a class BASIC cannot hold
-        self.index_map = basic_index_map(config.id2label[i] for i in range(config.num_labels))
-        self.model.to(device).eval()
-        self.device = device
-        # Stretches of different lengths are padded into one batch only where padding changes
-        # no output: the extractor returns the attention mask (the model then ignores the
-        # padded frames, and pools over the real ones) and the feature encoder normalises each
-        # frame on its own (layer norm; the group norm of base wav2vec2 normalises over time,
-        # padding included). Measured on random Wav2Vec2 models: logits within 1e-8 with both,
-        # off by up to 6e-3 with group norm and 2e-2 without the mask. Other models go one by one.
-        masks_padding = bool(getattr(self.extractor, "return_attention_mask", False))
-        self.pads_batches = masks_padding and getattr(config, "feat_extract_norm", None) == "layer"
-
-    def probs(self, stretches: Sequence[np.ndarray]) -> np.ndarray:
-        """[n, 8] basic probabilities, one row per stretch of 16 kHz speech (one or more)."""
-        inputs = [self.model_input(stretch) for stretch in stretches]
-        batches = [inputs] if self.pads_batches else [[one] for one in inputs]
-        return np.concatenate([self.classify(batch) for batch in batches])
-
-    def model_input(self, audio16k: np.ndarray) -> np.ndarray:
-        """The stretch at the extractor's rate, zero-padded to the shortest speech the classifier reads."""
-        rate = self.extractor.sampling_rate
-        if rate != AUDIO_RATE:
-            import librosa
-
-            audio16k = librosa.resample(audio16k, orig_sr=AUDIO_RATE, target_sr=rate)
-        min_samples = int(_MIN_EMOTION_S * rate)
-        if audio16k.size < min_samples:
-            audio16k = np.pad(audio16k, (0, min_samples - audio16k.size))
-        return audio16k
-
-    def classify(self, audios: list[np.ndarray]) -> np.ndarray:
-        """One forward pass over model inputs (padded to the longest), [n, 8] in BASIC order."""
-        inputs = self.extractor(audios, sampling_rate=self.extractor.sampling_rate, padding=True, return_tensors="pt").to(self.device)
-        logits = self.model(**inputs).logits
-        return to_basic_order(logits.softmax(dim=-1).float().cpu().numpy(), self.index_map)
 
 
 @dataclass(frozen=True)
@@ -282,34 +229,3 @@ def _inside(times_s: np.ndarray, spans: Sequence[SpeechSpan]) -> np.ndarray:
     for start, end in spans:
         inside |= (times_s >= start) & (times_s < end)
     return inside
-
-
-def build_tiny_speech_emotion(target_dir: Path) -> None:
-    """A random-weight Wav2Vec2ForSequenceClassification (the default model's class, with its
-    stable-layer-norm variant and its 8 RAVDESS labels) and its feature extractor, saved with
-    `save_pretrained` so `SpeechEmotionModel` loads it unchanged."""
-    import torch
-    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassification
-
-    config = Wav2Vec2Config(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        conv_dim=(32,) * 7,  # the convolution kernels and strides stay Wav2Vec2's (20 ms per frame)
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=4,
-        do_stable_layer_norm=True,
-        feat_extract_norm="layer",
-        classifier_proj_size=16,
-        id2label=dict(enumerate(DEFAULT_SPEECH_LABELS)),
-        label2id={label: i for i, label in enumerate(DEFAULT_SPEECH_LABELS)},
-    )
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = Wav2Vec2ForSequenceClassification(config)
-    model.save_pretrained(str(target_dir))
-    extractor = Wav2Vec2FeatureExtractor(
-        feature_size=1, sampling_rate=AUDIO_RATE, padding_value=0.0, do_normalize=True, return_attention_mask=True
-    )
-    extractor.save_pretrained(str(target_dir))

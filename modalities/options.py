@@ -163,6 +163,15 @@ class ClipLabelsOptions(BaseModel):
     # Where frames are resized, cropped and normalised: auto = torch on CUDA (modalities/clip_transform.py, on
     # the GPU), open_clip's own PIL transform on the CPU, where the reference numerics are kept exactly
     preprocess: Literal["auto", "torch", "pil"] = "auto"
+    # For weights given as one file (a pinned `hf:` file or a path): the open_clip architecture
+    # they fit, and the pretrained tag whose preprocessing and activation (QuickGELU) they need
+    architecture: str = "ViT-B-32"
+    pretrained_tag: str | None = "openai"
+    # How cosine similarities become label logits: `learned` multiplies them by CLIP's learned
+    # scale (about 100, the model's own calibration); `raw` takes the softmax of the cosines
+    # themselves, as the authors' code does (nearly uniform probabilities: CLIP then weighs
+    # little in the fused mean)
+    similarity: Literal["learned", "raw"] = "learned"
 
     @field_validator("templates")
     @classmethod

@@ -31,6 +31,7 @@ from typing import Any, Literal, TypedDict
 import numpy as np
 
 from cer.modalities.base import Prepared, VocabularyExpert
+from cer.modalities.loading import ModelLoadError, from_pretrained_strictly
 from cer.modalities.options import SceneOptions
 from cer.modalities.sources import Source
 from cer.modalities.text_emotion import load_text_emotion_head
@@ -104,9 +105,9 @@ class SceneDescriber:
         dtype = torch.bfloat16 if device == "cuda" and options.half_precision else torch.float32
         try:
             processor = AutoProcessor.from_pretrained(str(path), local_files_only=True)
-            model = Qwen2_5_VLForConditionalGeneration.from_pretrained(str(path), dtype=dtype, local_files_only=True)
         except (OSError, ValueError) as exc:
-            raise RuntimeError(f"could not load the vision-language model from {path}: {exc}") from exc
+            raise ModelLoadError(f"could not load the vision-language model's processor from {path}: {exc}") from exc
+        model = from_pretrained_strictly(Qwen2_5_VLForConditionalGeneration, path, "the vision-language model", dtype=dtype)
         # PreTrainedModel.to is decorated with functools.wraps(nn.Module.to), so type checkers see the unbound method
         return cls(processor, model.to(device), options)  # type: ignore[arg-type]  # transformers' wraps() typing of .to
 
@@ -334,4 +335,7 @@ def build_tiny_scene(target_dir: Path) -> None:
         top_p=0.001,
         repetition_penalty=1.05,
     )
-    model.save_pretrained(str(target_dir))
+    # The published layout: the weights in shards with an index, as Qwen2.5-VL-3B-Instruct's
+    # model-0000N-of-00002.safetensors (keys `model.*`, `visual.*`; no lm_head: tied embeddings)
+    half_mb = sum(p.numel() * p.element_size() for p in model.parameters()) / 2 / 1e6
+    model.save_pretrained(str(target_dir), max_shard_size=f"{half_mb + 0.01:.2f}MB")

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from cer.modalities.base import to_basic_order
+from cer.modalities.loading import ModelLoadError, from_pretrained_strictly
 from cer.modalities.options import TextHeadOptions
 from cer.modalities.text_kinds import TEXT_KINDS, TextKind, TextKindExamples, example_sentences
 from cer.pipeline.labels import BASIC, basic_index_map
@@ -50,6 +51,16 @@ def _encoded_batches(tokenizer: Any, texts: Sequence[str], device: str, max_leng
         yield tokenizer(batch, padding=True, truncation=True, max_length=max_length, return_tensors="pt").to(device)
 
 
+def load_tokenizer(path: Path, model: str) -> Any:
+    """The tokenizer saved beside a model, or `ModelLoadError` naming the model."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"could not load the tokenizer of {model} from {path}: {exc}") from exc
+
+
 class TextEmotionHead(ABC):
     """Scores texts with 8 basic-emotion probabilities."""
 
@@ -67,13 +78,10 @@ class ClassifierHead(TextEmotionHead):
     """A transformers sequence classifier whose labels map onto BASIC."""
 
     def __init__(self, path: Path, device: str, kind: TextKind = "transcript") -> None:
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoModelForSequenceClassification
 
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-            self.model = AutoModelForSequenceClassification.from_pretrained(str(path), local_files_only=True)
-        except (OSError, ValueError) as exc:
-            raise RuntimeError(f"could not load the text-emotion classifier from {path}: {exc}") from exc
+        self.tokenizer = load_tokenizer(path, "the text-emotion classifier")
+        self.model = from_pretrained_strictly(AutoModelForSequenceClassification, path, "the text-emotion classifier", "text_emotion")
         config = self.model.config
         # raises, naming the label, when the model has a class BASIC cannot hold
         self.index_map = basic_index_map(config.id2label[i] for i in range(config.num_labels))
@@ -171,13 +179,10 @@ class ZeroShotHead(TextEmotionHead):
     """
 
     def __init__(self, path: Path, device: str, examples: TextKindExamples, neutral_log_odds: float | None = None) -> None:
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
 
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-            self.model = AutoModel.from_pretrained(str(path), local_files_only=True)
-        except (OSError, ValueError) as exc:
-            raise RuntimeError(f"could not load the sentence embedder from {path}: {exc}") from exc
+        self.tokenizer = load_tokenizer(path, "the sentence embedder")
+        self.model = from_pretrained_strictly(AutoModel, path, "the sentence embedder", "sentence_embedder")
         self.model.to(device).eval()
         self.device = device
         self.examples = examples
@@ -282,3 +287,11 @@ def build_tiny_text_emotion(target_dir: Path) -> None:
         torch.manual_seed(0)
         model = RobertaForSequenceClassification(config)
     model.save_pretrained(str(target_dir))
+    # The published file (written by transformers 4.x) also holds the position-index buffer,
+    # which the loader knows as unused (cer.modalities.loading.KNOWN_UNUSED)
+    from safetensors.torch import load_file, save_file
+
+    weights = target_dir / "model.safetensors"
+    state = load_file(str(weights))
+    state["roberta.embeddings.position_ids"] = torch.arange(config.max_position_embeddings)[None]
+    save_file(state, str(weights), metadata={"format": "pt"})

@@ -24,6 +24,7 @@ from PIL import Image
 
 from cer.modalities.clip_labels import ClipEncoder, build_tiny_clip, load_clip
 from cer.modalities.clip_transform import ClipTransform
+from cer.modalities.options import ClipLabelsOptions
 from cer.pipeline.config import ModelRef
 from cer.pipeline.media import iter_sampled_frames, probe
 
@@ -111,7 +112,8 @@ def test_tiny_clip_embeddings_agree(images: dict[str, np.ndarray], tmp_path: Pat
     folder.mkdir(parents=True)
     build_tiny_clip(folder)
     ref = ModelRef(source="tiny:clip", licence="generated")
-    pil, ours = (load_clip(ref, tmp_path, "cpu", False, preprocess) for preprocess in ("pil", "torch"))
+    options = (ClipLabelsOptions(half_precision=False, preprocess=preprocess) for preprocess in ("pil", "torch"))
+    pil, ours = (load_clip(ref, tmp_path, "cpu", option) for option in options)
     assert min_cosine(pil, ours, list(images.values())) >= 0.999
 
 

@@ -21,6 +21,7 @@ from cer.modalities.dynamic_face import (
     sliding_sequences,
 )
 from cer.modalities.face_models import EmoAffectNetLSTM, EmoAffectNetResNet50, load_state_dict_file
+from cer.modalities.loading import ModelLoadError
 from cer.modalities.sources import ModelNotAvailable, resolve
 from cer.modalities.static_face import (
     ARCHITECTURES,
@@ -466,9 +467,9 @@ def test_weights_file_may_be_named_directly(tiny_cache: Path) -> None:
 
 def test_a_file_of_the_wrong_model_fails_loudly(tiny_cache: Path) -> None:
     lstm_file = tiny_cache / "tiny" / "dynamic_face" / "FER_dinamic_LSTM_Aff-Wild2.pt"
-    with pytest.raises(ValueError, match=r"FER_dinamic_LSTM_Aff-Wild2.pt"):
+    with pytest.raises(ModelLoadError, match=r"FER_dinamic_LSTM_Aff-Wild2.pt"):
         load_state_dict_file(EmoAffectNetResNet50(), lstm_file)
-    with pytest.raises(ValueError, match="EmoAffectNetLSTM"):
+    with pytest.raises(ModelLoadError, match="EmoAffectNetLSTM"):
         load_state_dict_file(EmoAffectNetLSTM(), tiny_cache / "tiny" / "static_face" / "FER_static_ResNet50_AffectNet.pt")
 
 

@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 from cer.modalities.asr import Word, transcript, words_in_windows
-from cer.modalities.audio import NO_EMOTION_MODEL, AudioExpert, ProsodyTrack, SpeechEmotionModel, build_tiny_speech_emotion
+from cer.modalities.audio import NO_EMOTION_MODEL, AudioExpert, ProsodyTrack
+from cer.modalities.speech_emotion import SpeechEmotionModel, build_tiny_speech_emotion
 from cer.modalities.text import TextExpert, WindowSpan
 from cer.modalities.tiny import TINY_BUILDERS
 from cer.modalities.vad import speech_extent, speech_seconds
@@ -320,7 +321,7 @@ def test_the_tiny_whisper_is_the_same_on_every_build(tmp_path: Path) -> None:
     ("loader", "message"),
     [
         ("cer.modalities.text_emotion:ClassifierHead", "text-emotion classifier"),
-        ("cer.modalities.audio:SpeechEmotionModel", "speech-emotion model"),
+        ("cer.modalities.speech_emotion:SpeechEmotionModel", "speech-emotion model"),
     ],
 )
 def test_a_model_that_cannot_load_fails_loudly(tmp_path: Path, loader: str, message: str) -> None:
