@@ -150,6 +150,12 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     if args.action == "list":
         print(model_store.format_rows(model_store.model_rows([args.profile] if args.profile else None)))
+    elif args.action == "check":
+        from cer.pipeline.model_check import check_profile, format_check
+
+        rows = check_profile(load_profile(args.profile or "default"))
+        print(format_check(rows))
+        return 1 if any(row.failed for row in rows) else 0
     elif args.action == "pull":
         model_store.pull(load_profile(args.profile or "default"), report=lambda line: print(line, file=sys.stderr))
     else:
@@ -293,9 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     with_profile(expert)
     expert.set_defaults(handler=cmd_expert)
 
-    models = commands.add_parser("models", help="list, fetch or build the models of the profiles")
-    models.add_argument("action", choices=("list", "pull", "make-tiny"))
-    models.add_argument("--profile", help="restrict to one profile (pull: the profile to fetch, default: default)")
+    models = commands.add_parser("models", help="list, fetch, check or build the models of the profiles")
+    models.add_argument("action", choices=("list", "pull", "check", "make-tiny"))
+    models.add_argument("--profile", help="restrict to one profile (pull, check: the profile to fetch or check, default: default)")
     models.add_argument("--force", action="store_true", help="make-tiny: rebuild even when present")
     models.set_defaults(handler=cmd_models)
 

@@ -20,7 +20,7 @@ import pytest
 
 from cer.modalities.asr import Word, transcript, words_in_windows
 from cer.modalities.audio import NO_EMOTION_MODEL, AudioExpert, ProsodyTrack
-from cer.modalities.speech_emotion import SpeechEmotionModel, build_tiny_speech_emotion
+from cer.modalities.speech_emotion import SpeechEmotionModel, Wav2Vec2MeanPoolClassifier, build_tiny_speech_emotion
 from cer.modalities.text import TextExpert, WindowSpan
 from cer.modalities.tiny import TINY_BUILDERS
 from cer.modalities.vad import speech_extent, speech_seconds
@@ -155,10 +155,16 @@ def test_speech_is_batched_only_where_padding_changes_nothing(tmp_path: Path, no
     the models it is used with (layer-norm wav2vec2 with an attention mask); the others go one by one."""
     import torch
 
+    from transformers import Wav2Vec2Config
+
     build_tiny_speech_emotion(tmp_path)
     for name, key, value in (("config.json", "feat_extract_norm", norm), ("preprocessor_config.json", "return_attention_mask", mask)):
         settings = json.loads((tmp_path / name).read_text())
         (tmp_path / name).write_text(json.dumps({**settings, key: value}))
+    # weights that fit the changed encoder (group norm has other parameters), in the same head layout
+    (tmp_path / "pytorch_model.bin").unlink()
+    torch.manual_seed(0)
+    Wav2Vec2MeanPoolClassifier(Wav2Vec2Config.from_pretrained(str(tmp_path))).save_pretrained(str(tmp_path))
     model = SpeechEmotionModel(tmp_path, "cpu")
     assert model.pads_batches == batched
     speech = demo_speech()
