@@ -16,7 +16,7 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 _SHOWN_KEYS = 5  # keys named in an error; the count says how many more there are
 
@@ -85,14 +85,11 @@ def load_state_strictly(module: Any, state: Mapping[str, Any], model: str, file:
     module.load_state_dict({key: value for key, value in state.items() if key in expected}, strict=True)
 
 
-PretrainedT = TypeVar("PretrainedT")
-
-
-def from_pretrained_strictly(cls: type[PretrainedT], path: Path, model: str, family: str = "", **kwargs: Any) -> PretrainedT:
+def from_pretrained_strictly(cls: Any, path: Path, model: str, family: str = "", **kwargs: Any) -> Any:
     """`cls.from_pretrained(path)` (local files only) that raises `ModelLoadError` unless every
     weight of the folder's checkpoint is used and every parameter came from it."""
     try:
-        loaded, info = cls.from_pretrained(str(path), local_files_only=True, output_loading_info=True, **kwargs)  # type: ignore[attr-defined]
+        loaded, info = cls.from_pretrained(str(path), local_files_only=True, output_loading_info=True, **kwargs)
     except (OSError, ValueError, RuntimeError) as exc:  # transformers raises these for unreadable or ill-shaped files
         raise ModelLoadError(f"could not load {model} from {path}: {exc}") from exc
     check_keys(

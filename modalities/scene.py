@@ -108,8 +108,7 @@ class SceneDescriber:
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"could not load the vision-language model's processor from {path}: {exc}") from exc
         model = from_pretrained_strictly(Qwen2_5_VLForConditionalGeneration, path, "the vision-language model", dtype=dtype)
-        # PreTrainedModel.to is decorated with functools.wraps(nn.Module.to), so type checkers see the unbound method
-        return cls(processor, model.to(device), options)  # type: ignore[arg-type]  # transformers' wraps() typing of .to
+        return cls(processor, model.to(device), options)
 
     def prompt_text(self, prompt: str) -> str:
         """The chat-formatted text of one request: the video, then the prompt."""

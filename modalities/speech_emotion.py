@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -41,7 +41,7 @@ class MeanPoolHead(nn.Module):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
         self.dropout = nn.Dropout(config.final_dropout)
-        self.output = nn.Linear(config.hidden_size, config.num_labels)
+        self.output = nn.Linear(config.hidden_size, config.num_labels or 0)  # num_labels follows id2label
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         return self.output(self.dropout(torch.tanh(self.dense(self.dropout(pooled)))))
@@ -66,7 +66,11 @@ class Wav2Vec2MeanPoolClassifier(Wav2Vec2PreTrainedModel):
         if attention_mask is None:
             pooled = hidden.mean(dim=1)
         else:
-            frames = self._get_feature_vector_attention_mask(hidden.shape[1], attention_mask).unsqueeze(-1).to(hidden.dtype)
+            frames = (
+                self._get_feature_vector_attention_mask(hidden.shape[1], cast(torch.LongTensor, attention_mask))
+                .unsqueeze(-1)
+                .to(hidden.dtype)
+            )
             pooled = (hidden * frames).sum(dim=1) / frames.sum(dim=1)
         return self.classifier(pooled)
 

@@ -40,7 +40,13 @@ def _score_text(text: str) -> Callable[[Expert], np.ndarray]:
 # The j-hartmann model card: `classifier("I love this!")` gives joy 0.9771687984466553 first.
 KNOWN_ANSWERS = (
     KnownAnswer(
-        "hf:j-hartmann/emotion-english-distilroberta-base", "emotion", 'text "I love this!"', _score_text("I love this!"), "Happiness", 0.9772, 0.005
+        source_prefix="hf:j-hartmann/emotion-english-distilroberta-base",
+        role="emotion",
+        what='text "I love this!"',
+        run=_score_text("I love this!"),
+        label="Happiness",
+        probability=0.9772,
+        tolerance=0.005,
     ),
 )
 
@@ -67,8 +73,10 @@ def check_profile(profile: Profile) -> list[CheckRow]:
         checks = {role: _checksum(ref, profile) for role, ref in config.models.items()}
         all_cached = all(result != "not cached" for result in checks.values())
         load, probes = _load_and_probe(name, profile) if all_cached else ("not cached", {})
-        for role, ref in config.models.items():
-            rows.append(CheckRow(f"{name}.{role}", ref.source, checks[role], load, probes.get(role, "none published" if all_cached else "-")))
+        no_probe = "none published" if all_cached else "-"
+        rows += [
+            CheckRow(f"{name}.{role}", ref.source, checks[role], load, probes.get(role, no_probe)) for role, ref in config.models.items()
+        ]
     return rows
 
 

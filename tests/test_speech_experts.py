@@ -154,7 +154,6 @@ def test_speech_is_batched_only_where_padding_changes_nothing(tmp_path: Path, no
     """Padding stretches of different lengths into one batch gives what one at a time gives, for
     the models it is used with (layer-norm wav2vec2 with an attention mask); the others go one by one."""
     import torch
-
     from transformers import Wav2Vec2Config
 
     build_tiny_speech_emotion(tmp_path)
