@@ -54,6 +54,7 @@ class ModelRefLike(Protocol):
 
     source: str
     sha256: str | None
+    files: tuple[str, ...] | None
 
 
 class ModelNotAvailable(RuntimeError):
@@ -114,9 +115,12 @@ def forbid_downloads() -> None:
         os.environ[name] = "1"
 
 
-def resolve(text: str, cache_dir: Path, sha256: str | None = None, download: bool | None = None) -> Path:
+def resolve(
+    text: str, cache_dir: Path, sha256: str | None = None, download: bool | None = None, files: tuple[str, ...] | None = None
+) -> Path:
     """The local path of a model source, fetched first when missing and downloads are allowed
-    (`download=None` follows `downloads_allowed()`). With `sha256`, the file must match it."""
+    (`download=None` follows `downloads_allowed()`). With `sha256`, the file must match it;
+    with `files`, only those files of a hub repository are fetched (`ModelRef.files`)."""
     allowed = downloads_allowed() if download is None else download
     source = Source.parse(text)
     if source.kind == "path":
@@ -134,7 +138,7 @@ def resolve(text: str, cache_dir: Path, sha256: str | None = None, download: boo
     elif source.kind == "open_clip":
         path = _resolve_open_clip(source, cache_dir, allowed)
     else:
-        path = _resolve_hf(source, cache_dir, allowed)
+        path = _resolve_hf(source, cache_dir, allowed, files)
     if sha256:
         verify_sha256(text, path, sha256)
     return path
@@ -142,19 +146,19 @@ def resolve(text: str, cache_dir: Path, sha256: str | None = None, download: boo
 
 def resolve_model(ref: ModelRefLike, cache_dir: Path, download: bool | None = None) -> Path:
     """`resolve` for one model of a profile: its source, checked against its SHA-256 when pinned."""
-    return resolve(ref.source, cache_dir, ref.sha256, download)
+    return resolve(ref.source, cache_dir, ref.sha256, download, ref.files)
 
 
-def cached_path(text: str, cache_dir: Path) -> Path | None:
-    """Where the model of a source is, when it is here without a download; else None."""
+def cached_path(ref: ModelRefLike, cache_dir: Path) -> Path | None:
+    """Where a model is, when it is here without a download (every listed file); else None."""
     try:
-        return resolve(text, cache_dir, download=False)
+        return resolve(ref.source, cache_dir, download=False, files=ref.files)
     except (ModelNotAvailable, ValueError):
         return None
 
 
-def is_cached(text: str, cache_dir: Path) -> bool:
-    return cached_path(text, cache_dir) is not None
+def is_cached(ref: ModelRefLike, cache_dir: Path) -> bool:
+    return cached_path(ref, cache_dir) is not None
 
 
 def _not_cached(what: str, where: Path) -> ModelNotAvailable:
@@ -385,7 +389,7 @@ def _open_clip_cached(cfg: dict, root: Path) -> Path | None:
 # --- Hugging Face hub ---------------------------------------------------------------------
 
 
-def _resolve_hf(source: Source, cache_dir: Path, download: bool) -> Path:
+def _resolve_hf(source: Source, cache_dir: Path, download: bool, files: tuple[str, ...] | None = None) -> Path:
     import huggingface_hub
     from huggingface_hub.errors import (
         EntryNotFoundError,
@@ -400,6 +404,8 @@ def _resolve_hf(source: Source, cache_dir: Path, download: bool) -> Path:
     revision = source.revision or None
     try:
         with fetch_lock(cache_dir, f"hf-{source.name}-{source.revision}-{source.inner}") if download else nullcontext():
+            if files is not None:
+                return _fetch_files(source, files, hub_cache, download)
             if source.inner:
                 return Path(
                     huggingface_hub.hf_hub_download(
@@ -422,9 +428,49 @@ def _resolve_hf(source: Source, cache_dir: Path, download: bool) -> Path:
         raise ModelNotAvailable(f"{text} could not be fetched: is the hub reachable? {PULL_HINT}") from None
     except RevisionNotFoundError:
         raise ModelNotAvailable(f"{text}: the hub repository has no revision {source.revision!r}; correct the profile") from None
-    except EntryNotFoundError:
-        raise ModelNotAvailable(f"{text}: the hub repository has no file {source.inner!r} at that revision") from None
+    except EntryNotFoundError as exc:
+        raise ModelNotAvailable(f"{text}: the hub repository has no file {source.inner or str(exc)!r} at that revision") from None
     except RepositoryNotFoundError:
         raise ModelNotAvailable(f"{text}: no such hub repository (or it is gated: log in with `hf auth login`)") from None
     except (HfHubHTTPError, OSError) as exc:
         raise ModelNotAvailable(f"{text} could not be fetched ({exc}); {PULL_HINT}") from None
+
+
+def _fetch_files(source: Source, files: tuple[str, ...], hub_cache: Path, download: bool) -> Path:
+    """Fetch the listed files of a hub repository (see `ModelRef.files`) into its snapshot
+    folder, and return that folder. A file missing from the cache or the repository raises as
+    `hf_hub_download` does; of alternatives `a|b`, the first the repository has is taken."""
+    import json
+
+    import huggingface_hub
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
+    def fetch(name: str, local: bool) -> Path:
+        return Path(
+            huggingface_hub.hf_hub_download(
+                source.name, name, revision=source.revision or None, cache_dir=hub_cache, local_files_only=local, tqdm_class=_DownloadBar
+            )
+        )
+
+    def first_of(alternatives: list[str]) -> tuple[str, Path]:
+        """The first alternative in the cache; else (downloads allowed) the first the repository has."""
+        for local in (True, False) if download else (True,):
+            for name in alternatives:
+                try:
+                    return name, fetch(name, local)
+                except EntryNotFoundError:  # not in the cache, or not in the repository: the next one
+                    continue
+        if not download:
+            raise LocalEntryNotFoundError(f"none of {', '.join(alternatives)} in the cache")
+        raise EntryNotFoundError(f"none of {', '.join(alternatives)} in the repository")
+
+    folder: Path | None = None
+    for entry in files:
+        name, path = first_of(entry.split("|"))
+        folder = path.parent
+        if name.endswith(".index.json"):  # sharded weights: the shards the index maps keys to
+            for shard in sorted(set(json.loads(path.read_text())["weight_map"].values())):
+                fetch(shard, not download)
+    if folder is None:
+        raise ModelNotAvailable(f"hf:{source.name}: `files` lists no file")
+    return folder

@@ -41,6 +41,20 @@ class ModelRef(Strict):
     licence: str
     # the SHA-256 a single-file model must have (hex); a file that differs is an error
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    # A hub repository's files the loader reads, fetched one by one instead of the whole
+    # repository (which may hold the weights in several formats): `a|b` takes the first of the
+    # two the repository has; a `*.index.json` shard index brings the shards it names. None:
+    # the whole repository.
+    files: tuple[str, ...] | None = None
+    # Megabytes (10^6 bytes) a fetch downloads: the files above (or the single file), as the
+    # hub lists them; `cer models list` adds them up per profile
+    download_mb: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _files_of_a_repository(self) -> ModelRef:
+        if self.files is not None and not (self.source.startswith("hf:") and self.source.count("/") == 1):
+            raise ValueError("files lists the files of a hub repository (hf:ORG/NAME@REVISION), not of a single file or another source")
+        return self
 
 
 class MediaConfig(Strict):

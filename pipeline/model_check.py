@@ -85,7 +85,7 @@ def _file_row(role: str, ref: ModelRef, profile: Profile) -> CheckRow:
 
 
 def _checksum(ref: ModelRef, profile: Profile) -> str:
-    if Source.parse(ref.source).kind != "tiny" and cached_path(ref.source, profile.cache_path) is None:
+    if Source.parse(ref.source).kind != "tiny" and cached_path(ref, profile.cache_path) is None:
         return "not cached"
     try:
         resolve_model(ref, profile.cache_path, download=False)

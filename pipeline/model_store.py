@@ -19,6 +19,7 @@ class ModelRow:
     role: str  # `expert.role`, e.g. `text.asr`
     source: str
     licence: str
+    download_mb: float | None  # what fetching it downloads, as the profile declares (ModelRef.download_mb)
     size_bytes: int | None  # on disk, when cached; None otherwise (asking the hub would be a download's worth of requests)
 
     @property
@@ -31,8 +32,8 @@ def model_rows(profile_names: list[str] | None = None) -> list[ModelRow]:
     for name in profile_names or PROFILE_NAMES:
         profile = load_profile(name)
         for role, ref in profile.all_models().items():
-            path = cached_path(ref.source, profile.cache_path)
-            rows.append(ModelRow(name, role, ref.source, ref.licence, None if path is None else disk_size(path)))
+            path = cached_path(ref, profile.cache_path)
+            rows.append(ModelRow(name, role, ref.source, ref.licence, ref.download_mb, None if path is None else disk_size(path)))
     return rows
 
 
@@ -79,7 +80,7 @@ def ensure_models(profile: Profile) -> None:
     what is missing is fetched once (when downloads are allowed) instead of by several Ray
     actors at once, with one progress line per model fetched; a model that cannot be had is
     an error before any work starts. Tiny models are built by `cer models make-tiny` only."""
-    missing = {role: ref for role, ref in profile.all_models().items() if not is_cached(ref.source, profile.cache_path)}
+    missing = {role: ref for role, ref in profile.all_models().items() if not is_cached(ref, profile.cache_path)}
     for number, (role, ref) in enumerate(missing.items(), start=1):
         if Source.parse(ref.source).kind != "tiny" and downloads_allowed():
             log.info("[%d/%d] fetching %s: %s", number, len(missing), role, ref.source)
@@ -87,7 +88,24 @@ def ensure_models(profile: Profile) -> None:
 
 
 def format_rows(rows: list[ModelRow]) -> str:
-    header = ("profile", "model", "source", "licence", "size", "cached")
-    table = [header] + [(r.profile, r.role, r.source, r.licence, size_text(r.size_bytes), "yes" if r.cached else "no") for r in rows]
+    """The table `cer models list` prints, then what each profile downloads on first use."""
+    header = ("profile", "model", "source", "licence", "download", "size", "cached")
+    table = [header] + [
+        (r.profile, r.role, r.source, r.licence, _mb_text(r.download_mb), size_text(r.size_bytes), "yes" if r.cached else "no")
+        for r in rows
+    ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table)
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
+    totals: dict[str, dict[str, float]] = {}
+    for r in rows:  # a model two experts share (one source) is fetched once
+        totals.setdefault(r.profile, {})[r.source] = r.download_mb or 0.0
+    lines.append("")
+    lines += [
+        f"{profile}: {size_text(int(sum(sizes.values()) * 1e6))} from model hosts on first use (PyPI wheels aside)"
+        for profile, sizes in totals.items()
+    ]
+    return "\n".join(lines)
+
+
+def _mb_text(megabytes: float | None) -> str:
+    return "-" if megabytes is None else size_text(int(megabytes * 1e6))

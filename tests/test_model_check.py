@@ -65,8 +65,28 @@ def test_the_text_classifier_gives_its_model_cards_answer() -> None:
     """Needs the real j-hartmann weights in the cache (`cer models pull`); skipped elsewhere."""
     profile = load_profile("default")
     known = KNOWN_ANSWERS[0]
-    if cached_path(profile.experts["text"].models["emotion"].source, profile.cache_path) is None:
+    if cached_path(profile.experts["text"].models["emotion"], profile.cache_path) is None:
         pytest.skip("the published j-hartmann classifier is not cached here (no hub access); `cer models pull` fetches it")
     rows = {row.model: row for row in check_profile(profile)}
     assert rows["text.emotion"].probe.startswith("ok"), rows["text.emotion"].probe
     assert known.label == "Happiness"
+
+
+@pytest.mark.parametrize("profile_name", ["default", "paper"])
+def test_every_hub_model_declares_its_download_and_the_docs_state_the_total(profile_name: str) -> None:
+    from cer.pipeline.model_store import format_rows, model_rows
+
+    rows = [row for row in model_rows([profile_name]) if not row.source.startswith("pypi:")]
+    assert rows and all(row.download_mb for row in rows), [row.role for row in rows if not row.download_mb]
+    total_line = next(line for line in format_rows(rows).splitlines() if line.startswith(f"{profile_name}:"))
+    total = total_line.split(": ", 1)[1].split(" from ")[0]  # e.g. "10.3 GB"
+    docs = Path(__file__).parents[1]
+    for page in ("README.md", "docs/models.md"):
+        assert total in (docs / page).read_text(), f"{page} does not state the {profile_name} profile's {total}"
+
+
+def test_a_repository_source_lists_the_files_its_loader_reads() -> None:
+    for profile_name in ("default", "paper"):
+        for role, ref in load_profile(profile_name).all_models().items():
+            if ref.source.startswith("hf:") and ref.source.count("/") == 1:
+                assert ref.files, f"{profile_name}: {role} would fetch its whole repository"

@@ -26,6 +26,18 @@ OTHER_COMMIT = "fedcba9876543210fedcba9876543210fedcba98"
 WEIGHTS = b"miniature weights \x00\x01\x02" * 100
 WEIGHTS_SHA = hashlib.sha256(WEIGHTS).hexdigest()
 SOURCE = f"hf:cer-tests/tiny-model@{COMMIT}/weights.bin"
+# A repository laid out as the published ones: weights in two formats (a .bin and a sharded
+# safetensors with its index), TensorBoard runs and a README the loaders never read
+LAYOUT = {
+    "config.json": b"{}",
+    "pytorch_model.bin": b"bin weights" * 100,
+    "model.safetensors.index.json": b'{"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}',
+    "model-00001-of-00002.safetensors": b"first shard",
+    "model-00002-of-00002.safetensors": b"second shard",
+    "runs/events.out.tfevents": b"training logs",
+    "README.md": b"a model card",
+}
+LAYOUT_SOURCE = f"hf:cer-tests/layout@{COMMIT}"
 
 
 @pytest.fixture
@@ -35,7 +47,8 @@ def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
     for name in ("CER_OFFLINE", "HF_HUB_OFFLINE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    with serving(FakeHub({"cer-tests/tiny-model": FakeRepo(COMMIT, {"weights.bin": WEIGHTS})})) as fake:
+    repos = {"cer-tests/tiny-model": FakeRepo(COMMIT, {"weights.bin": WEIGHTS}), "cer-tests/layout": FakeRepo(COMMIT, LAYOUT)}
+    with serving(FakeHub(repos)) as fake:
         # what HF_ENDPOINT sets when huggingface_hub is imported, set here after the import
         monkeypatch.setattr(constants, "ENDPOINT", fake.url)
         monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", fake.url + "/{repo_id}/resolve/{revision}/{filename}")
@@ -69,6 +82,31 @@ def test_first_use_downloads_then_the_cache_answers(hub: FakeHub, tmp_path: Path
     asked = len(hub.requests)
     assert resolve(SOURCE, tmp_path, WEIGHTS_SHA, download=False) == path
     assert len(hub.requests) == asked  # the second answer came from the cache alone
+
+
+def test_a_repository_fetches_only_the_files_its_loader_reads(hub: FakeHub, tmp_path: Path) -> None:
+    files = ("config.json", "model.safetensors|pytorch_model.bin")  # no single-file safetensors: the .bin follows
+    folder = resolve(LAYOUT_SOURCE, tmp_path, files=files)
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "pytorch_model.bin"]
+    fetched = {r.split("/")[-1] for r in hub.requests if r.startswith("GET ")}
+    assert fetched == {"config.json", "pytorch_model.bin"}, hub.requests
+    asked = len(hub.requests)
+    assert resolve(LAYOUT_SOURCE, tmp_path, download=False, files=files) == folder
+    assert len(hub.requests) == asked  # from the cache alone
+
+
+def test_a_shard_index_brings_its_shards_and_nothing_else(hub: FakeHub, tmp_path: Path) -> None:
+    folder = resolve(LAYOUT_SOURCE, tmp_path, files=("config.json", "model.safetensors.index.json"))
+    shards = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", *shards, "model.safetensors.index.json"]
+    assert not any("pytorch_model.bin" in r or "runs/" in r or "README" in r for r in hub.requests)
+
+
+def test_a_listed_file_the_repository_lacks_is_a_clear_error(hub: FakeHub, tmp_path: Path) -> None:
+    with pytest.raises(ModelNotAvailable, match=r"has no file .*tokenizer.json"):
+        resolve(LAYOUT_SOURCE, tmp_path, files=("config.json", "tokenizer.json"))
+    with pytest.raises(ModelNotAvailable, match="not cached"):
+        resolve(LAYOUT_SOURCE, tmp_path / "empty", download=False, files=("config.json",))
 
 
 def test_unknown_revision_is_a_clear_error(hub: FakeHub, tmp_path: Path) -> None:
