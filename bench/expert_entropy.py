@@ -21,20 +21,10 @@ from common import NO_CACHE, print_figures  # bench/, the script's folder
 
 from cer import Pipeline
 from cer.pipeline.config import load_profile
+from cer.pipeline.evaluation.scoring import entropy_bits, tempered
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEFAULT_VIDEOS = [SHARED / "single_face.mp4", SHARED / "face_noface.mov", SHARED / "no_face.mp4"]
-
-
-def entropy_bits(probs: np.ndarray) -> np.ndarray:
-    """Entropy in bits of each row of [n, C] distributions."""
-    safe = np.where(probs > 0, probs, 1.0)
-    return -(probs * np.log2(safe)).sum(axis=-1)
-
-
-def tempered(probs: np.ndarray, temperature: float) -> np.ndarray:
-    powered = probs ** (1.0 / temperature)
-    return powered / powered.sum(axis=-1, keepdims=True)
 
 
 def temperature_for(probs: np.ndarray, target_bits: float) -> float:

@@ -151,8 +151,40 @@ def test_afew_layout(afew_eval: Path) -> None:
     assert "tiny-eval" in report and "`tiny:clip`" in report
     comparison = next(line for line in report.splitlines() if line.startswith("Published"))
     # on one line: their level and class set, then ours, and the experts this profile lacks
-    assert "49.02 %, at the clip level, macro F1 over the labels in the truth or the predictions" in comparison
+    assert "49.02 % on their development split, one label per 4-second segment, macro F1 over the labels" in comparison
     assert "Here: the clip level, macro F1 over Happiness, Sadness, Surprise" in comparison
+    balance = {row["expert"]: row for row in document["balance"]}
+    assert set(balance) == set(load_profile("tiny").enabled_experts())
+    answered = [row for row in balance.values() if row["windows"]]
+    assert answered, balance  # the face and picture experts answer on these clips
+    for row in answered:
+        assert 0 <= row["mean_entropy_bits"] <= 3 and 0 <= row["agreement"] <= 1
+    assert all(row["mean_entropy_bits"] is None for row in balance.values() if not row["windows"])
+    assert "## Expert balance" in report and "fused top = expert's top %" in report
+
+
+def test_one_sharp_expert_shows_as_low_entropy_and_full_agreement() -> None:
+    """Two experts under equal weights: the near one-hot one decides every fused label."""
+    from cer.fusion.mhpf import MHPF
+    from cer.pipeline.evaluation.collect import VideoExperts
+    from cer.pipeline.evaluation.scoring import expert_balance
+    from cer.pipeline.types import ExpertOutput
+
+    rng = np.random.default_rng(0)
+    sharp, flat = [], []
+    for w in range(6):
+        one_hot = np.full(len(BASIC), 0.001)
+        one_hot[w % 7] = 1.0
+        sharp.append(ExpertOutput(window_index=w, probs=list(one_hot / one_hot.sum()), model_id="sharp"))
+        near_uniform = 1.0 + 0.05 * rng.random(len(BASIC))
+        flat.append(ExpertOutput(window_index=w, probs=list(near_uniform / near_uniform.sum()), model_id="flat"))
+    video = VideoExperts(Path("v.mp4"), 60, [], {"sharp": sharp, "flat": flat})
+    video.windows = [None] * 6  # type: ignore[list-item]  # only their count matters here
+    rows = {row.expert: row for row in expert_balance({video.path: video}, MHPF(["sharp", "flat"], 3))}
+    assert rows["sharp"].agreement == 1.0 and rows["sharp"].mean_entropy_bits < 0.2
+    assert rows["flat"].mean_entropy_bits > 2.9 and rows["flat"].agreement < 0.5
+    tempered = {row.expert: row for row in expert_balance({video.path: video}, MHPF(["sharp", "flat"], 3, temperatures={"sharp": 5.0}))}
+    assert tempered["sharp"].mean_entropy_bits > rows["sharp"].mean_entropy_bits
 
 
 def test_affwild2_layout_reuses_the_cached_outputs_of_the_same_clips(

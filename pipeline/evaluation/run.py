@@ -10,7 +10,7 @@ from cer.pipeline.config import Profile
 from cer.pipeline.evaluation.collect import collect
 from cer.pipeline.evaluation.corpus import Corpus
 from cer.pipeline.evaluation.report import Evaluation, write_report
-from cer.pipeline.evaluation.scoring import ablation, corpus_scores, measure_levels
+from cer.pipeline.evaluation.scoring import ablation, corpus_scores, expert_balance, measure_levels
 
 VIDEOS_FOLDER = "videos"  # with Ray: each processed video's own outputs, as `cer batch` writes them
 
@@ -32,5 +32,6 @@ def evaluate(corpus: Corpus, profile: Profile, out_dir: Path) -> tuple[Evaluatio
         levels=measure_levels(corpus, data, scores, class_names),
         ablation=ablation(corpus, data, profile) if corpus.labelled else [],
         predictions=corpus.write_predictions(out_dir, data, scores),
+        balance=expert_balance(data, module),
     )
     return evaluation, write_report(evaluation, out_dir)

@@ -34,6 +34,51 @@ def window_scores(video: VideoExperts, module: MHPF, method: str | None, compoun
     return rows
 
 
+def entropy_bits(probs: np.ndarray) -> np.ndarray:
+    """Entropy in bits of each row of [n, C] distributions (3 bits: uniform over the 8 basic classes)."""
+    safe = np.where(probs > 0, probs, 1.0)
+    return -(probs * np.log2(safe)).sum(axis=-1)
+
+
+def tempered(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """`p ** (1 / T)`, renormalised: how an expert's distribution enters the fusion."""
+    powered = probs ** (1.0 / temperature)
+    return powered / powered.sum(axis=-1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class ExpertBalance:
+    """How much one expert weighs in the fused answers: a user with the weights sees at once
+    whether one expert decides alone (low entropy and agreement near 100 %)."""
+
+    expert: str
+    windows: int  # windows the expert answered
+    mean_entropy_bits: float | None  # of its distributions as they enter the fusion (after its temperature); None: no window
+    agreement: float | None  # share of those windows whose fused top class is the expert's own top class
+
+
+def expert_balance(data: Mapping[Path, VideoExperts], module: MHPF) -> list[ExpertBalance]:
+    """Per expert of the module: mean entropy and agreement with the fused top class, over the corpus."""
+    entropies: dict[str, list[np.ndarray]] = {name: [] for name in module.experts}
+    agreements: dict[str, list[np.ndarray]] = {name: [] for name in module.experts}
+    for video in data.values():
+        probs, present = video.probs(module.experts)
+        fused_top = fuse_many(module, probs, present).argmax(axis=1)  # NaN rows never count: their experts are absent
+        for m, name in enumerate(module.experts):
+            answered = present[:, m]
+            entropies[name].append(entropy_bits(tempered(probs[answered, m], module.temperatures[name])))
+            agreements[name].append(probs[answered, m].argmax(axis=1) == fused_top[answered])
+    rows = []
+    for name in module.experts:
+        entropy, agreement = np.concatenate(entropies[name]), np.concatenate(agreements[name]).astype(float)
+        rows.append(ExpertBalance(name, int(entropy.size), _mean(entropy), _mean(agreement)))
+    return rows
+
+
+def _mean(values: np.ndarray) -> float | None:
+    return float(values.mean()) if values.size else None
+
+
 def corpus_scores(data: Mapping[Path, VideoExperts], module: MHPF, method: str | None, compound: CompoundConfig) -> dict[Path, np.ndarray]:
     return {path: window_scores(video, module, method, compound) for path, video in data.items()}
 
