@@ -46,9 +46,9 @@ from cer.modalities.face_models import (
 )
 from cer.modalities.options import DynamicFaceOptions
 from cer.modalities.static_face import (
-    ARCHITECTURES,
     NO_FACE,
     WindowFaces,
+    architecture_for,
     face_items,
     load_face_classifier,
     missing_face,
@@ -89,11 +89,15 @@ def on_time_grid(times: Sequence[float], step_s: float = LSTM_FRAME_STEP_S) -> l
     return sorted(set(nearest[close].tolist()))
 
 
-def sliding_sequences(length: int, size: int = EMOAFFECTNET_SEQUENCE, hop: int = LSTM_SEQUENCE_HOP) -> list[list[int]]:
-    """Index sequences of `size` sliding by `hop` over `length` items until one reaches the end;
-    a short sequence is padded by repeating its last index (EMO-AffectNetModel's sequences.py)."""
+def sliding_sequences(
+    length: int, size: int = EMOAFFECTNET_SEQUENCE, hop: int = LSTM_SEQUENCE_HOP, trailing: bool = False
+) -> list[list[int]]:
+    """Index sequences of `size` sliding by `hop` over `length` items until one reaches the end
+    (EMO-AffectNetModel's sequences.py), or, with `trailing`, from every `hop`-th item (the 2025
+    code, as the review in issue 19 reports it: 4 sequences over 20 frames, the last two padded).
+    A short sequence is padded by repeating its last index."""
     starts = [0]
-    while starts[-1] + size < length:
+    while starts[-1] + (hop if trailing else size) < length:
         starts.append(starts[-1] + hop)
     return [[min(start + i, length - 1) for i in range(size)] for start in starts]
 
@@ -124,7 +128,7 @@ class DynamicFaceExpert(StagedExpert):
     temporal: nn.Module | None = None  # the LSTM, loaded for the lstm method
 
     def setup(self) -> None:
-        self.architecture = ARCHITECTURES[self.options.architecture]
+        self.architecture = architecture_for(self.options)
         if self.options.method == "lstm" and "temporal" not in self.config.models:
             raise ValueError(f"experts.{self.name}.models needs temporal for method lstm; the expert cannot work without")
 
@@ -186,7 +190,14 @@ class DynamicFaceExpert(StagedExpert):
         evidence: list[dict[str, int | float]] = []
         for window in plan:
             face_rows = [features[i] for i in window.on_grid]
-            windowed = [np.stack([face_rows[i] for i in order]) for order in sliding_sequences(len(face_rows))] if face_rows else []
+            windowed = (
+                [
+                    np.stack([face_rows[i] for i in order])
+                    for order in sliding_sequences(len(face_rows), trailing=self.options.trailing_sequences)
+                ]
+                if face_rows
+                else []
+            )
             sequences += windowed
             evidence.append({**window.faces.counts, "lstm_frames": len(face_rows), "lstm_sequences": len(windowed)})
         # The LSTM runs here rather than in `forward`: its sequences are made of several items'

@@ -28,6 +28,9 @@ MIN_FACE_SHARE = 0.5
 ArchitectureName = Literal["emoaffectnet_resnet50", "mini_xception"]
 
 
+ResizeRule = Literal["opencv_floor", "pil_nearest"]
+
+
 class FaceOptions(BaseModel):
     """What the two face experts share."""
 
@@ -36,6 +39,19 @@ class FaceOptions(BaseModel):
     architecture: ArchitectureName = "emoaffectnet_resnet50"  # which classifier the `classifier` (`backbone`) model is
     batch_size: int = Field(default=32, ge=1)  # face crops per forward pass
     min_face_share: float = Field(default=MIN_FACE_SHARE, ge=0, le=1)  # below it a window is absent
+    # How EmoAffectNet's face is cut and resized (static_face.py tells the sources):
+    # `detector_box` + `opencv_floor`, the 2024 AVCER code's: the detector's box as it is,
+    # nearest-neighbour by OpenCV's rule; `corner_widened` + `pil_nearest`, the 2025 code's (the
+    # `paper` profile): the box widened by 10 % of its corner coordinates and clipped to the
+    # frame, resized by PIL's nearest filter, which samples pixel centres
+    crop_rule: Literal["detector_box", "corner_widened"] = "detector_box"
+    resize_rule: ResizeRule = "opencv_floor"
+
+    @model_validator(mode="after")
+    def _rules_of_emoaffectnet(self) -> FaceOptions:
+        if self.architecture != "emoaffectnet_resnet50" and (self.crop_rule, self.resize_rule) != ("detector_box", "opencv_floor"):
+            raise ValueError("crop_rule and resize_rule choose among EmoAffectNet's protocols: set architecture to emoaffectnet_resnet50")
+        return self
 
 
 class StaticFaceOptions(FaceOptions):
@@ -47,6 +63,10 @@ class DynamicFaceOptions(FaceOptions):
     # Softmax temperature over the frames' expressiveness (peak non-neutral probability, 0..1):
     # small values follow the apex frame, large ones approach the plain mean.
     apex_temperature: float = Field(default=0.1, gt=0)
+    # The LSTM's sequences slide by 5 over a window's face frames: until one reaches the last
+    # frame (the 2024 code: 3 sequences over 20 frames), or from every 5th frame, the trailing
+    # ones padded (the 2025 code, the `paper` profile: 4 over 20)
+    trailing_sequences: bool = False
 
     @model_validator(mode="after")
     def _lstm_reads_resnet_features(self) -> DynamicFaceOptions:

@@ -27,7 +27,8 @@ record the share in their evidence (`face_share`).
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -45,7 +46,7 @@ from cer.modalities.face_models import (
     load_state_dict_file,
     weights_file,
 )
-from cer.modalities.options import StaticFaceOptions
+from cer.modalities.options import FaceOptions, ResizeRule, StaticFaceOptions
 from cer.pipeline.faces import CropSpec, crop_face
 from cer.pipeline.labels import BASIC, basic_index_map
 from cer.pipeline.types import Chunk, ExpertOutput, FaceBox, SampledFrame, Window
@@ -114,10 +115,21 @@ def as_cut(crop: np.ndarray) -> np.ndarray:
     return crop
 
 
-def nearest_sources(source: int, target: int) -> np.ndarray:
+# The 2025 code (the `paper` profile; the rules as the review in issue 19 reports that code,
+# which cer cannot fetch here to quote): the detector's box widened by 10 % of its corner
+# coordinates (left and top times 0.9, right and bottom times 1.1), clipped to the frame, and
+# the crop resized to 224 x 224 with PIL's nearest filter.
+CORNER_WIDENING = 0.1
+EMOAFFECTNET_2025_CROP = CropSpec(square=False, corner_widening=CORNER_WIDENING)
+
+
+def nearest_sources(source: int, target: int, rule: ResizeRule = "opencv_floor") -> np.ndarray:
     """The source pixel each of `target` pixels copies when nearest-neighbour resizing turns
-    `source` pixels into `target` along one axis, by OpenCV's INTER_NEAREST rule (resizeNN):
-    floor(i * (1 / (target / source))), in double precision.
+    `source` pixels into `target` along one axis.
+
+    `pil_nearest`: PIL's NEAREST filter samples pixel centres, floor((i + 0.5) * source / target).
+    `opencv_floor`: OpenCV's INTER_NEAREST rule (resizeNN), floor(i * (1 / (target / source))),
+    in double precision.
 
     torch's `interpolate(mode="nearest")` follows the same rule with floor(i * (source /
     target)) in single precision: where i * source / target is a whole number the two roundings
@@ -125,11 +137,13 @@ def nearest_sources(source: int, target: int) -> np.ndarray:
     between 1 and 1200, such as 36 -> 224); "nearest-exact" samples pixel centres, another rule.
     Hence the indices are computed here, as OpenCV computes them, and gathered in torch.
     """
-    step = 1.0 / (target / source)  # OpenCV's ifx = 1 / fx with fx = dsize / ssize
-    return np.minimum(np.floor(np.arange(target) * step).astype(np.int64), source - 1)
+    pixels = np.arange(target)
+    # OpenCV's ifx = 1 / fx with fx = dsize / ssize
+    positions = (pixels + 0.5) * (source / target) if rule == "pil_nearest" else pixels * (1.0 / (target / source))
+    return np.minimum(np.floor(positions).astype(np.int64), source - 1)
 
 
-def emoaffectnet_input(crops: Sequence[np.ndarray], device: str) -> torch.Tensor:
+def emoaffectnet_input(crops: Sequence[np.ndarray], device: str, rule: ResizeRule = "opencv_floor") -> torch.Tensor:
     """RGB uint8 face crops of any sizes -> n x 3 x 224 x 224 BGR minus the VGGFace2 channel
     means on `device`, as the authors prepare faces: each whole crop stretched to a 224 x 224
     square by nearest-neighbour resampling (what the authors' code does; the aspect ratio is
@@ -142,8 +156,8 @@ def emoaffectnet_input(crops: Sequence[np.ndarray], device: str) -> torch.Tensor
     heights = np.array([crop.shape[0] for crop in crops], dtype=np.int64)
     widths = np.array([crop.shape[1] for crop in crops], dtype=np.int64)
     starts = np.cumsum(heights * widths) - heights * widths  # each crop's first pixel among the joined pixels
-    rows = np.stack([nearest_sources(int(height), size) for height in heights])  # n x 224
-    columns = np.stack([nearest_sources(int(width), size) for width in widths])  # n x 224
+    rows = np.stack([nearest_sources(int(height), size, rule) for height in heights])  # n x 224
+    columns = np.stack([nearest_sources(int(width), size, rule) for width in widths])  # n x 224
     row_starts = starts[:, None] + rows * widths[:, None]  # the joined index of the first pixel of each source row taken
     index = torch.from_numpy(np.stack([row_starts, columns])).to(device)
     pixels = torch.from_numpy(np.concatenate([crop.reshape(-1, 3) for crop in crops])).to(device)
@@ -200,6 +214,16 @@ ARCHITECTURES: dict[str, Architecture] = {
         to_input=stacked,
     ),
 }
+
+
+def architecture_for(options: FaceOptions) -> Architecture:
+    """The options' architecture, with EmoAffectNet's crop and resize rules as they choose."""
+    architecture = ARCHITECTURES[options.architecture]
+    if options.crop_rule == "corner_widened":
+        architecture = replace(architecture, crop=EMOAFFECTNET_2025_CROP)
+    if options.resize_rule != "opencv_floor":
+        architecture = replace(architecture, to_input=partial(emoaffectnet_input, rule=options.resize_rule))
+    return architecture
 
 
 class FaceClassifier:
@@ -284,7 +308,7 @@ class StaticFaceExpert(StagedExpert):
     options: StaticFaceOptions
 
     def setup(self) -> None:
-        self.architecture = ARCHITECTURES[self.options.architecture]
+        self.architecture = architecture_for(self.options)
 
     def load(self) -> None:
         self.classifier = load_face_classifier(self.architecture, self.model_path("classifier"), self.device)

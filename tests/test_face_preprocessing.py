@@ -93,3 +93,57 @@ def test_torch_nearest_interpolation_is_not_opencvs() -> None:
     rows = torch.arange(36, dtype=torch.float32).reshape(1, 1, 36, 1)
     torch_rows = F.interpolate(rows, size=(SIZE, 1), mode="nearest").flatten().long().numpy()
     assert (torch_rows[168], nearest_sources(36, SIZE)[168]) == (27, 26)
+
+
+# --- the 2025 code's rules (the paper profile) ----------------------------------------------
+
+
+@pytest.mark.parametrize(("source", "target"), [(36, 224), (224, 224), (301, 224), (97, 224), (1000, 224)])
+def test_pil_nearest_samples_pixel_centres_as_pil_does(source: int, target: int) -> None:
+    from PIL import Image
+
+    from cer.modalities.static_face import nearest_sources
+
+    row = np.arange(source, dtype=np.int32)[None].repeat(2, axis=0)
+    resized = np.asarray(Image.fromarray(row).resize((target, 2), Image.Resampling.NEAREST))[0]
+    np.testing.assert_array_equal(nearest_sources(source, target, "pil_nearest"), resized)
+
+
+def test_the_2025_crop_widens_corners_by_a_tenth_and_clips() -> None:
+    from cer.modalities.static_face import EMOAFFECTNET_2025_CROP
+    from cer.pipeline.faces import crop_face
+    from cer.pipeline.types import FaceBox
+
+    image = np.arange(200 * 300 * 3, dtype=np.uint8).reshape(200, 300, 3)
+    box = FaceBox(x0=100.0, y0=50.0, x1=200.0, y1=150.0, score=0.9)
+    crop = crop_face(image, box, EMOAFFECTNET_2025_CROP)
+    # left 100 * 0.9 = 90, top 45, right 220, bottom 165
+    np.testing.assert_array_equal(crop, image[45:165, 90:220])
+    near_edge = FaceBox(x0=250.0, y0=150.0, x1=290.0, y1=195.0, score=0.9)
+    assert crop_face(image, near_edge, EMOAFFECTNET_2025_CROP).shape == (200 - 135, 300 - 225, 3)  # clipped, never filled
+
+
+def test_the_paper_profile_takes_the_2025_rules_and_the_default_the_2024_ones() -> None:
+    from cer.modalities.dynamic_face import sliding_sequences
+    from cer.modalities.options import DynamicFaceOptions, StaticFaceOptions
+    from cer.modalities.static_face import EMOAFFECTNET_2025_CROP, EMOAFFECTNET_CROP, architecture_for
+    from cer.pipeline.config import load_profile
+
+    for name, crop, trailing in (("paper", EMOAFFECTNET_2025_CROP, True), ("default", EMOAFFECTNET_CROP, False)):
+        profile = load_profile(name)
+        static = StaticFaceOptions.model_validate(profile.experts["static_face"].options)
+        dynamic = DynamicFaceOptions.model_validate(profile.experts["dynamic_face"].options)
+        assert architecture_for(static).crop == crop and architecture_for(dynamic).crop == crop
+        assert dynamic.trailing_sequences is trailing
+    assert len(sliding_sequences(20, trailing=True)) == 4 and sliding_sequences(20, trailing=True)[-1] == [15, 16, 17, 18, 19] + [19] * 5
+    assert len(sliding_sequences(20)) == 3
+
+
+def test_the_pil_rule_input_is_pils_resize_then_the_mean_subtraction() -> None:
+    from PIL import Image
+
+    crop = np.random.default_rng(3).integers(0, 256, size=(61, 47, 3), dtype=np.uint8)
+    ours = emoaffectnet_input([crop], "cpu", rule="pil_nearest")[0].permute(1, 2, 0).numpy()
+    resized = np.asarray(Image.fromarray(crop).resize((224, 224), Image.Resampling.NEAREST))
+    expected = resized[..., ::-1].astype(np.float32) - np.array(EmoAffectNetResNet50.bgr_mean, dtype=np.float32)
+    np.testing.assert_allclose(ours, expected, atol=1e-4)
