@@ -47,7 +47,7 @@ from cer.modalities.face_models import (
     weights_file,
 )
 from cer.modalities.options import FaceOptions, ResizeRule, StaticFaceOptions
-from cer.pipeline.faces import CropSpec, crop_face
+from cer.pipeline.face_crops import CropSpec, crop_face
 from cer.pipeline.labels import BASIC, basic_index_map
 from cer.pipeline.types import Chunk, ExpertOutput, FaceBox, SampledFrame, Window
 

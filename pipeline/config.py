@@ -77,7 +77,9 @@ class WindowConfig(Strict):
 
 class FaceConfig(Strict):
     detector: Literal["yunet", "blazeface", "haar"] = "blazeface"
-    models: dict[str, ModelRef] = Field(default_factory=dict)  # `detector` model file for yunet / blazeface
+    # `detector`: the model file for yunet / blazeface; `facemesh` (optional): MediaPipe
+    # FaceMesh's landmark model, which then keeps only the detections where it finds a face
+    models: dict[str, ModelRef] = Field(default_factory=dict)
     score_threshold: float = Field(default=0.6, ge=0, le=1)
     nms_threshold: float = Field(default=0.3, ge=0, le=1)
     min_face_px: int = Field(default=24, ge=1)  # smaller faces are ignored

