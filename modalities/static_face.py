@@ -93,15 +93,15 @@ def mini_xception_input(crop: np.ndarray) -> np.ndarray:
     return (grey.astype(np.float32) / 127.5 - 1.0)[None]
 
 
-# EmoAffectNet ResNet-50 (Ryumina et al.). The authors' AVCER code, which produced the paper's
-# face predictions: src/data/get_face_images.py cuts each face at the RetinaFace box as it is
+# EmoAffectNet ResNet-50 (Ryumina et al.). The authors' 2024 AVCER code (the predecessor's; the
+# 2025 paper's code cuts and resizes otherwise, see EMOAFFECTNET_2025_CROP): src/data/get_face_images.py cuts each face at the RetinaFace box as it is
 # (no margin, not made square), clipped to the frame; src/get_prob_video.py and
 # src/data/utils.py (pth_processing) resize that crop to 224 x 224 with nearest-neighbour
 # resampling (the aspect ratio is not kept), flip RGB to BGR and subtract the VGGFace2 channel
 # means (91.4953, 103.8827, 131.0912) with no std division. EMO-AffectNetModel's webcam code
 # does the same with the bounding box of MediaPipe FaceMesh's landmarks
 # (check_backbone_models_by_webcam.ipynb: get_box, pth_processing).
-# cer: the detector's box as it is, no margin, stretched to 224 x 224 as the authors do. Where
+# cer's default: the detector's box as it is, no margin, stretched to 224 x 224 as that code does. Where
 # the box passes the image border, cer pads instead of clipping (a clipped box would stretch a
 # half face over the whole input), with the training mean colour: 0 after the mean subtraction,
 # the model's own padding value.
@@ -146,7 +146,7 @@ def nearest_sources(source: int, target: int, rule: ResizeRule = "opencv_floor")
 def emoaffectnet_input(crops: Sequence[np.ndarray], device: str, rule: ResizeRule = "opencv_floor") -> torch.Tensor:
     """RGB uint8 face crops of any sizes -> n x 3 x 224 x 224 BGR minus the VGGFace2 channel
     means on `device`, as the authors prepare faces: each whole crop stretched to a 224 x 224
-    square by nearest-neighbour resampling (what the authors' code does; the aspect ratio is
+    square by nearest-neighbour resampling (what the authors' 2024 code does; the aspect ratio is
     not kept), then RGB flipped to BGR.
 
     Made on the device: the crops cross in one copy as they were cut, and one gather resizes
