@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TYPECHECK_TREE := build/typecheck
 SUBPACKAGES := pipeline modalities fusion serving configs
 
-.PHONY: install lock models demo lint typecheck test clean
+.PHONY: install lock test-latest models demo lint typecheck test clean
 
 # constraints.txt locks every package to the versions the tests passed with (`make lock` renews it)
 $(STAMP): pyproject.toml constraints.txt
@@ -17,13 +17,24 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
-# Resolve the newest versions pyproject.toml admits in a scratch environment and write them to
-# constraints.txt; run `make test` on the result before committing it.
-lock:
-	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv
-	build/lock-venv/bin/python -m pip install --quiet --upgrade pip
-	build/lock-venv/bin/python -m pip install --quiet -e ".[test]"
-	{ sed -n '1,/^# Refresh/p' constraints.txt; build/lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e'; } > constraints.new
+# The newest versions pyproject.toml admits, without the lock, in a scratch environment:
+# `make test-latest` runs the suite on them; `make lock` writes them to constraints.txt (commit
+# it once `make test` passes on it). Upgrades are made on purpose, never by the index's mood.
+LATEST := build/latest-venv
+
+$(LATEST)/.resolved: pyproject.toml
+	rm -rf $(LATEST) && $(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install --quiet --upgrade pip
+	$(LATEST)/bin/python -m pip install --quiet --upgrade -e ".[test]"
+	touch $@
+
+# the environment counts as installed for `make test` (its stamp), so it is not reinstalled from the lock
+test-latest: $(LATEST)/.resolved
+	touch $(LATEST)/.installed
+	$(MAKE) test VENV=$(LATEST)
+
+lock: $(LATEST)/.resolved
+	{ sed -n '1,/^# Refresh/p' constraints.txt; $(LATEST)/bin/pip freeze --exclude-editable | grep -v '^-e'; } > constraints.new
 	mv constraints.new constraints.txt
 
 install: $(STAMP)
