@@ -219,16 +219,34 @@ def cmd_fusion(args: argparse.Namespace) -> int:
     return 0
 
 
+def _global_options(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        default=default,
+        help="never download a model (as HF_HUB_OFFLINE=1 or CER_OFFLINE=1); missing models are an error",
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        default=default,
+        help="let the libraries cer uses print their own INFO lines and bars (as CER_VERBOSE=1)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cer", description="Compound expression recognition in videos, zero-shot, from six experts.")
     parser.add_argument("--version", action="version", version=f"cer {version_text()}")
-    parser.add_argument(
-        "--offline", action="store_true", help="never download a model (as HF_HUB_OFFLINE=1 or CER_OFFLINE=1); missing models are an error"
-    )
-    parser.add_argument(
-        "--verbose", action="store_true", help="let the libraries cer uses print their own INFO lines and bars (as CER_VERBOSE=1)"
-    )
+    _global_options(parser, default=False)
+    # The global options are also accepted after the subcommand (`cer run clip.mp4 --offline`),
+    # as users type them; there they default to "not given", so they never undo the ones before it.
+    anywhere = argparse.ArgumentParser(add_help=False)
+    _global_options(anywhere, default=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        """A subcommand, taking the global options too."""
+        return commands.add_parser(name, parents=[anywhere], **kwargs)
 
     def with_profile(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
@@ -245,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     def with_ray(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--ray-address", help="an existing Ray cluster (default: $RAY_ADDRESS, else a local Ray started and stopped here)")
 
-    run = commands.add_parser("run", help="process one video")
+    run = command("run", help="process one video")
     run.add_argument("video")
     run.add_argument("--out", help="output folder (default: cer-out/VIDEO_NAME)")
     with_profile(run)
@@ -258,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=cmd_run)
 
-    batch = commands.add_parser("batch", help="process many videos; finished ones are skipped on a re-run")
+    batch = command("batch", help="process many videos; finished ones are skipped on a re-run")
     batch.add_argument(
         "inputs", nargs="+", metavar="INPUT", help="a folder (searched recursively), a glob, or a CSV manifest with a `path` column"
     )
@@ -270,13 +288,13 @@ def build_parser() -> argparse.ArgumentParser:
     with_ray(batch)
     batch.set_defaults(handler=cmd_batch)
 
-    demo = commands.add_parser("demo", help="build the demo clip from packaged assets and run it")
+    demo = command("demo", help="build the demo clip from packaged assets and run it")
     demo.add_argument("--out", default="cer-demo", help="output folder (default: cer-demo)")
     with_profile(demo)
     with_fusion(demo)
     demo.set_defaults(handler=cmd_demo)
 
-    serve = commands.add_parser("serve", help="the HTTP service and its web page (limits: CER_* variables, see README)")
+    serve = command("serve", help="the HTTP service and its web page (limits: CER_* variables, see README)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     serve.add_argument(
@@ -285,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path, help="job store and job files (default: $CER_DATA_DIR, else ./cer-serve)")
     serve.set_defaults(handler=cmd_serve)
 
-    expert = commands.add_parser("expert", help="run one expert alone; prints JSON lines")
+    expert = command("expert", help="run one expert alone; prints JSON lines")
     expert.add_argument("name", choices=expert_names(), metavar="NAME", help=f"one of {', '.join(expert_names())}")
     expert.add_argument(
         "input", help="a video (every expert); an image (static_face); an audio file (audio, text); a text file or - for stdin (text)"
@@ -299,21 +317,21 @@ def build_parser() -> argparse.ArgumentParser:
     with_profile(expert)
     expert.set_defaults(handler=cmd_expert)
 
-    models = commands.add_parser("models", help="list, fetch, check or build the models of the profiles")
+    models = command("models", help="list, fetch, check or build the models of the profiles")
     models.add_argument("action", choices=("list", "pull", "check", "make-tiny"))
     models.add_argument("--profile", help="restrict to one profile (pull, check: the profile to fetch or check, default: default)")
     models.add_argument("--force", action="store_true", help="make-tiny: rebuild even when present")
     models.set_defaults(handler=cmd_models)
 
-    evaluation = commands.add_parser("eval", help="zero-shot evaluation on a dataset (resumable: expert outputs are cached)")
+    evaluation = command("eval", help="zero-shot evaluation on a dataset (resumable: expert outputs are cached)")
     datasets = evaluation.add_subparsers(dest="dataset", required=True)
-    afew = datasets.add_parser("afew", help="AFEW: clips in emotion-named folders, one label per clip")
+    afew = datasets.add_parser("afew", parents=[anywhere], help="AFEW: clips in emotion-named folders, one label per clip")
     afew.add_argument("--root", type=Path, required=True, help="the AFEW folder holding Train_AFEW / Val_AFEW")
     afew.add_argument("--split", default="Val_AFEW", help="split folder (default: Val_AFEW)")
-    affwild2 = datasets.add_parser("affwild2", help="AffWild2: per-frame expression labels")
+    affwild2 = datasets.add_parser("affwild2", parents=[anywhere], help="AffWild2: per-frame expression labels")
     affwild2.add_argument("--videos", type=Path, required=True, help="folder of the videos")
     affwild2.add_argument("--annotations", type=Path, required=True, help="folder of one .txt per video (the split, e.g. Validation_Set)")
-    cexprdb = datasets.add_parser("c-expr-db", help="C-EXPR-DB: the ABAW submission file in the frame list's order")
+    cexprdb = datasets.add_parser("c-expr-db", parents=[anywhere], help="C-EXPR-DB: the ABAW submission file in the frame list's order")
     cexprdb.add_argument("--videos", type=Path, required=True, help="folder of the videos")
     cexprdb.add_argument("--frame-list", type=Path, required=True, help="the organisers' frame list (an image_location column)")
     cexprdb.add_argument("--labels", type=Path, help="folder of VIDEO.txt frame labels, for metrics (AffWild2 layout, compound names)")
@@ -326,15 +344,15 @@ def build_parser() -> argparse.ArgumentParser:
         with_ray(sub)
         sub.set_defaults(handler=cmd_eval)
 
-    cache = commands.add_parser("cache", help="the expert-output cache: what it holds, or empty it")
+    cache = command("cache", help="the expert-output cache: what it holds, or empty it")
     cache.add_argument("action", choices=("info", "clear"))
     cache.add_argument("--expert", help="clear: only this expert's outputs")
     with_profile(cache)
     cache.set_defaults(handler=cmd_cache)
 
-    fusion = commands.add_parser("fusion", help="learn the MHPF fusion weights")
+    fusion = command("fusion", help="learn the MHPF fusion weights")
     fusion_actions = fusion.add_subparsers(dest="action", required=True)
-    fit = fusion_actions.add_parser("fit", help="fit on train splits, early-stop on dev splits (never C-EXPR-DB)")
+    fit = fusion_actions.add_parser("fit", parents=[anywhere], help="fit on train splits, early-stop on dev splits (never C-EXPR-DB)")
     spec = "afew:ROOT:SPLIT or affwild2:VIDEOS:ANNOTATIONS"
     fit.add_argument("--train", nargs="+", required=True, metavar="SPEC", help=f"training splits: {spec}")
     fit.add_argument("--dev", nargs="+", required=True, metavar="SPEC", help="dev splits, for early stopping on macro F1")

