@@ -90,3 +90,14 @@ def test_a_repository_source_lists_the_files_its_loader_reads() -> None:
         for role, ref in load_profile(profile_name).all_models().items():
             if ref.source.startswith("hf:") and ref.source.count("/") == 1:
                 assert ref.files, f"{profile_name}: {role} would fetch its whole repository"
+
+
+@pytest.mark.hub
+@pytest.mark.parametrize("profile_name", ["default", "paper"])
+def test_every_cached_published_model_loads_exactly(profile_name: str) -> None:
+    """Wherever the published weights are cached: every one loads strictly and gives its card's answers."""
+    profile = load_profile(profile_name)
+    rows = check_profile(profile)
+    if all(row.load in ("not cached", "-") for row in rows):
+        pytest.skip(f"no expert of the {profile_name} profile has its published weights cached here (`cer models pull`)")
+    assert not any(row.failed for row in rows), format_check(rows)
