@@ -53,6 +53,7 @@ def _at_least_one(text: str) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from cer.pipeline.executors import choose_engine, with_engine
     from cer.pipeline.media import probe
+    from cer.pipeline.model_store import check_fetchable, missing_models
     from cer.pipeline.outputs import FILE_NAMES
     from cer.pipeline.outputs.folder import check_output_folder
     from cer.pipeline.outputs.terminal import cache_note, summary_table
@@ -61,6 +62,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     profile = load_profile(args.profile, _profile_overrides(args))
     info = probe(args.video)  # a file that is no usable video fails here, before any model loads
+    check_fetchable(profile, missing_models(profile))  # no model to be had: one line now, no folder made
     out_dir = check_output_folder(Path(args.out) if args.out else Path("cer-out") / Path(args.video).stem)
     profile = with_engine(profile, choose_engine(profile.execution, video_s=info.duration_s))
     print(f"cer: loading the {profile.name} profile ...", file=sys.stderr)
@@ -79,9 +81,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_batch(args: argparse.Namespace) -> int:
     from cer.pipeline.batch import NOT_VIDEOS_CSV, run_batch, totals_line
+    from cer.pipeline.model_store import check_fetchable, missing_models
     from cer.pipeline.outputs.folder import check_output_folder
 
     profile = load_profile(args.profile, _profile_overrides(args))
+    check_fetchable(profile, missing_models(profile))  # no model to be had: one line now, no folder made
     check_output_folder(Path(args.out))  # before any model loads or video decodes
     started = time.perf_counter()
     rows = run_batch(args.inputs, Path(args.out), profile, force=args.force, jobs=args.jobs)

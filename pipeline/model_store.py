@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from cer.modalities.sources import Source, cached_path, downloads_allowed, is_cached, resolve_model
-from cer.pipeline.config import PROFILE_NAMES, Profile, load_profile
+from cer.modalities.sources import (
+    ModelNotAvailable,
+    Source,
+    cached_path,
+    downloads_allowed,
+    is_cached,
+    model_host,
+    reachable,
+    resolve_model,
+)
+from cer.pipeline.config import PROFILE_NAMES, ModelRef, Profile, load_profile
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +90,40 @@ def ensure_models(profile: Profile) -> None:
     what is missing is fetched once (when downloads are allowed) instead of by several Ray
     actors at once, with one progress line per model fetched; a model that cannot be had is
     an error before any work starts. Tiny models are built by `cer models make-tiny` only."""
-    missing = {role: ref for role, ref in profile.all_models().items() if not is_cached(ref, profile.cache_path)}
+    missing = missing_models(profile)
+    check_fetchable(profile, missing)
     for number, (role, ref) in enumerate(missing.items(), start=1):
         if Source.parse(ref.source).kind != "tiny" and downloads_allowed():
             log.info("[%d/%d] fetching %s: %s", number, len(missing), role, ref.source)
         resolve_model(ref, profile.cache_path)
+
+
+def missing_models(profile: Profile) -> dict[str, ModelRef]:
+    """The profile's models that are not in the cache."""
+    return {role: ref for role, ref in profile.all_models().items() if not is_cached(ref, profile.cache_path)}
+
+
+def check_fetchable(profile: Profile, missing: Mapping[str, ModelRef]) -> None:
+    """Raise `ModelNotAvailable` at once, in one line naming the `missing` models and the ways
+    forward, when some are not fetchable (downloads are off, or their host does not answer):
+    before any video is decoded or folder made, never after half a minute of the hub client's
+    retries. Tiny models are built locally, never fetched: they are left to `resolve_model`."""
+    missing = {role: ref for role, ref in missing.items() if Source.parse(ref.source).kind != "tiny"}
+    if not missing:
+        return
+    names = ", ".join(missing)
+    ways = f"run `cer models pull --profile {profile.name}` on a machine with the internet (then copy {profile.cache_path} here)"
+    if not downloads_allowed():
+        raise ModelNotAvailable(
+            f"the {profile.name} profile needs {len(missing)} model(s) that are not cached ({names}) and downloads are off; {ways}"
+        )
+    hosts = {host for ref in missing.values() if (host := model_host(ref))}
+    unreachable = sorted(urlsplit(host).hostname or host for host in hosts if not reachable(host))
+    if unreachable:
+        raise ModelNotAvailable(
+            f"the {profile.name} profile needs {len(missing)} model(s) that are not cached ({names}) and "
+            f"{', '.join(unreachable)} cannot be reached; {ways}"
+        )
 
 
 def format_rows(rows: list[ModelRow]) -> str:

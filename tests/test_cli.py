@@ -105,7 +105,7 @@ def test_global_options_work_before_and_after_the_subcommand(position: str, tmp_
     env = {**os.environ, "CER_CACHE": str(tmp_path / "empty-cache")}
     done = cer("--offline", *args, env=env) if position == "before" else cer(*args, "--offline", env=env)
     assert done.returncode == 2, done.stderr
-    assert "downloads are off (--offline" in done.stderr and "Traceback" not in done.stderr
+    assert "not cached (faces.detector" in done.stderr and "downloads are off" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_a_global_option_after_the_subcommand_does_not_undo_one_before() -> None:

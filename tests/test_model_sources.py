@@ -215,3 +215,36 @@ def test_concurrent_first_use_of_one_wheel_is_safe(tmp_path: Path) -> None:
     paths = {Path(out.strip()) for out, _ in answers}
     assert len(paths) == 1 and next(iter(paths)).read_bytes() == payload
     assert sorted(p.name for p in (cache / "pypi").iterdir()) == ["cerfake-1.0.0"]  # no staging folder left behind
+
+
+def test_reachable_answers_at_once_for_a_listening_and_a_closed_port() -> None:
+    import socket
+
+    from cer.modalities.sources import reachable
+
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        assert reachable(f"http://127.0.0.1:{port}")
+    assert not reachable(f"http://127.0.0.1:{port}")  # closed now: refused at once
+    assert not reachable("not a url")
+
+
+@pytest.mark.parametrize("command", ["run", "batch"])
+def test_no_hub_is_one_line_at_once_and_no_output_folder(command: str, tmp_path: Path, shared_data: Path) -> None:
+    """The default profile with nothing cached and the hub unreachable: the models are named, the
+    way forward given, before any video is decoded or folder made (no half minute of retries)."""
+    from tests.cli_process import cer
+
+    out = tmp_path / "out"
+    env = {**os.environ, "CER_CACHE": str(tmp_path / "cache"), "HF_ENDPOINT": "http://127.0.0.1:9"}  # port 9: nobody listens
+    for name in ("CER_OFFLINE", "HF_HUB_OFFLINE"):
+        env.pop(name, None)
+    done = cer(command, shared_data / "single_face.mp4", "--profile", "default", "--out", out, env=env)
+    assert done.returncode == 2, done.stderr
+    error = next(line for line in done.stderr.splitlines() if line.startswith("cer: error:"))
+    assert "needs 10 model(s) that are not cached (faces.detector, static_face.classifier" in error
+    assert "127.0.0.1" in error and "cannot be reached" in error and "cer models pull --profile default" in error
+    assert "Retrying" not in done.stderr and "Traceback" not in done.stderr
+    assert not out.exists()
