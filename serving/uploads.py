@@ -99,6 +99,10 @@ class _Parts:
                 raise ApiError(400, "bad_form", f"the form has more than one `{FILE_FIELD}` part")
             self.upload.has_file = True
             self.upload.filename = options.get(b"filename", b"").decode("utf-8", "replace")[:255]
+        elif b"filename" in options:  # a file under another name, as `curl -F video=@clip.mp4` sends it
+            raise ApiError(
+                422, "missing_file", f"send the video in the form field `{FILE_FIELD}` (curl -F {FILE_FIELD}=@VIDEO), not `{self._name}`"
+            )
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         if self._name == FILE_FIELD:

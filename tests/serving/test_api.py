@@ -167,6 +167,15 @@ def test_a_malformed_form_is_refused(client: Client, request_kwargs: dict, statu
 
 
 @pytest.mark.usefixtures("leaves_nothing")
+def test_a_video_in_another_field_is_told_the_field_to_use(client: Client) -> None:
+    """`curl -F video=@clip.mp4`: the answer names the field the service reads and the one it got."""
+    response = client.http.post("/v1/jobs", files={"video": ("clip.mp4", b"\0" * 4096, "video/mp4")})
+    error = response.json()["error"]
+    assert response.status_code == 422 and error["code"] == "missing_file"
+    assert "`file`" in error["message"] and "`video`" in error["message"]
+
+
+@pytest.mark.usefixtures("leaves_nothing")
 @pytest.mark.parametrize(("fields", "code"), [({"profile": "paper"}, "wrong_profile"), ({"compound": "vote"}, "bad_form")])
 def test_bad_job_options_are_refused(client: Client, silent_clip: Path, fields: dict[str, str], code: str) -> None:
     response = client.submit(silent_clip, **fields)
