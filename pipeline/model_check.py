@@ -15,7 +15,7 @@ import numpy as np
 
 from cer.modalities.base import Expert
 from cer.modalities.factory import build_expert
-from cer.modalities.sources import ModelChecksumError, ModelNotAvailable, Source, cached_path, resolve_model
+from cer.modalities.sources import ModelChecksumError, ModelNotAvailable, Source, resolve_model
 from cer.pipeline.config import ModelRef, Profile
 from cer.pipeline.labels import BASIC
 
@@ -66,7 +66,7 @@ class CheckRow:
 
 def check_profile(profile: Profile) -> list[CheckRow]:
     """One row per model of the profile (the face detector and every available expert's roles)."""
-    rows = [_file_row(role, ref, profile) for role, ref in profile.faces.models.items()]
+    rows = [CheckRow(f"faces.{role}", ref.source, _checksum(ref, profile), "-", "-") for role, ref in profile.faces.models.items()]
     for name, config in profile.enabled_experts().items():
         if config.unavailable is not None:
             continue
@@ -80,14 +80,8 @@ def check_profile(profile: Profile) -> list[CheckRow]:
     return rows
 
 
-def _file_row(role: str, ref: ModelRef, profile: Profile) -> CheckRow:
-    return CheckRow(f"faces.{role}", ref.source, _checksum(ref, profile), "-", "-")
-
-
 def _checksum(ref: ModelRef, profile: Profile) -> str:
-    if Source.parse(ref.source).kind != "tiny" and cached_path(ref, profile.cache_path) is None:
-        return "not cached"
-    try:
+    try:  # from the cache only: a model not there is "not cached", a file that differs a failure
         resolve_model(ref, profile.cache_path, download=False)
     except ModelChecksumError as exc:
         return f"failed: {exc}"
