@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # mypy resolves `cer.pipeline` and friends through a tree of links shaped like the installed
 # package (the repository keeps pipeline/, modalities/, ... at the top; see pyproject.toml)
 TYPECHECK_TREE := build/typecheck
-SUBPACKAGES := pipeline modalities fusion serving configs
+SUBPACKAGES := core pipeline modalities fusion serving configs
 
 .PHONY: install lock test-latest models demo lint typecheck test clean
 

@@ -20,7 +20,7 @@ import numpy as np
 from common import NO_CACHE, print_figures  # bench/, the script's folder
 
 from cer import Pipeline
-from cer.pipeline.config import load_profile
+from cer.core.config import load_profile
 from cer.pipeline.evaluation.scoring import entropy_bits, tempered
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -46,10 +46,10 @@ def expert_probabilities(profile_name: str, videos: list[Path]) -> dict[str, np.
     gathered: dict[str, list[list[float]]] = defaultdict(list)
     with Pipeline(profile) as pipeline:
         for video in videos:
-            for window in pipeline.run(video)["windows"]:
-                for name, output in window["experts"].items():
-                    if output["probs"] is not None:
-                        gathered[name].append(output["probs"])
+            for window in pipeline.run(video).window_results:
+                for name, answer in window.experts.items():
+                    if answer.probs is not None:
+                        gathered[name].append(answer.probs)
     return {name: np.asarray(rows) for name, rows in gathered.items()}
 
 

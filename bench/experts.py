@@ -18,10 +18,10 @@ from pathlib import Path
 
 from common import clip_parser, default_clip, expert_overrides, print_figures  # bench/, the script's folder
 
+from cer.core.chunks import tracked_chunks
+from cer.core.config import Profile, load_profile
+from cer.core.types import Chunk
 from cer.modalities.factory import build_expert
-from cer.pipeline.chunks import tracked_chunks
-from cer.pipeline.config import Profile, load_profile
-from cer.pipeline.types import Chunk
 
 
 def ms_per_window(name: str, profile: Profile, chunks: list[Chunk], repeat: int) -> float:

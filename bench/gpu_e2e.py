@@ -40,8 +40,8 @@ from typing import Any
 from common import NO_CACHE, print_figures  # bench/, the script's folder
 from talking_clip import talking_face_clip
 
-from cer.modalities.options import SceneOptions
-from cer.pipeline.config import Profile, load_profile
+from cer.core.config import Profile, load_profile
+from cer.core.options import SceneOptions
 
 
 def bench_profile(scale: str, device: str, cache: Path, engine: str) -> Profile:
@@ -112,7 +112,7 @@ def bench_run(video: Path, video_s: float, profile: Profile, engine: str) -> dic
     figures[f"realtime_factor_run_{engine}"] = video_s / run_s
     figures[f"realtime_factor_run_{engine}_with_startup"] = video_s / (startup_s + run_s)
     figures[f"run_{engine}_startup_s"] = startup_s
-    figures.update({f"run_{engine}_{name}_s": seconds for name, seconds in result["timings"]["experts_s"].items()})
+    figures.update({f"run_{engine}_{name}_s": seconds for name, seconds in result.timings.experts_s.items()})
     figures.update({f"run_{engine}_{k}": v for k, v in peak.items()})
     return figures
 

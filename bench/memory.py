@@ -21,8 +21,8 @@ import numpy as np
 from common import clip_parser, default_clip, print_figures, profile_file  # bench/, the script's folder
 from proctree import tree_rss_mb
 
+from cer.core.media import iter_audio_blocks, iter_sampled_frames, probe
 from cer.pipeline.demo import write_clip
-from cer.pipeline.media import iter_audio_blocks, iter_sampled_frames, probe
 
 SAMPLE_EVERY_S = 0.2
 

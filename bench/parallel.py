@@ -18,12 +18,12 @@ from pathlib import Path
 
 from common import clip_parser, default_clip, expert_overrides, print_figures  # bench/, the script's folder
 
-from cer.pipeline.chunks import tracked_chunks
-from cer.pipeline.config import load_profile
+from cer.core.chunks import tracked_chunks
+from cer.core.config import load_profile
+from cer.core.types import Chunk
 from cer.pipeline.execution import ExpertExecutor, InProcessExecutor
 from cer.pipeline.ray_executor import RayExecutor
 from cer.pipeline.ray_runtime import ray_session
-from cer.pipeline.types import Chunk
 
 
 def seconds_per_round(executor: ExpertExecutor, chunks: list[Chunk], rounds: int) -> float:

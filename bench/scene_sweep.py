@@ -46,10 +46,10 @@ import transformers
 from common import FRAME_SHAPE, print_figures  # bench/, the script's folder
 from full_size_models import qwen25_vl_3b_config, random_pretrained  # bench/, the script's folder
 
-from cer.modalities.options import SceneOptions
+from cer.core.config import WindowConfig
+from cer.core.labels import PAIRS
+from cer.core.options import SceneOptions
 from cer.modalities.scene import Clip, SceneDescriber, build_prompt, build_tiny_processor, build_tiny_scene
-from cer.pipeline.config import WindowConfig
-from cer.pipeline.labels import PAIRS
 
 WINDOW = WindowConfig()  # the default windows: 4 s long, one every 2 s
 DISTINCT_CLIPS = 8  # random clips per frame count, reused round the batch: their content costs nothing

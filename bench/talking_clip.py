@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from common import FRAME_SHAPE  # bench/, the script's folder
 
+from cer.core.types import AUDIO_RATE
 from cer.pipeline.demo import demo_photo, demo_speech, write_clip
-from cer.pipeline.types import AUDIO_RATE
 
 PAUSE_S = 0.6  # silence after each sentence
 

@@ -30,12 +30,12 @@ from pathlib import Path
 import numpy as np
 from common import print_figures  # bench/, the script's folder
 
-from cer.modalities.sources import resolve_model
+from cer.core.config import load_profile
+from cer.core.labels import BASIC
+from cer.core.sources import resolve_model
 from cer.modalities.text_emotion import Readout, ZeroShotHead, fit_readout
 from cer.modalities.text_kinds import TEXT_KINDS, TextKind
-from cer.pipeline.config import load_profile
 from cer.pipeline.evaluation.metrics import f1_per_class
-from cer.pipeline.labels import BASIC
 
 ROOT = Path(__file__).resolve().parents[1]
 MELD_DEV = ROOT.parent / "shared" / "dev" / "meld_dev.csv"

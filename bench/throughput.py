@@ -22,8 +22,8 @@ from pathlib import Path
 
 from common import NO_CACHE, clip_parser, default_clip, expert_overrides, print_figures, profile_file  # bench/, the script's folder
 
-from cer.pipeline.config import load_profile
-from cer.pipeline.media import probe
+from cer.core.config import load_profile
+from cer.core.media import probe
 from cer.pipeline.runner import Pipeline
 
 

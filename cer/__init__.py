@@ -2,7 +2,7 @@
 
 The public API is `Pipeline` (`from cer import Pipeline`). It is exposed lazily so that
 `import cer` stays cheap (no torch) and the subpackages keep their one-way dependencies:
-`cer.modalities` and `cer.fusion` import `cer.pipeline.types`, never the runner.
+`cer.modalities` and `cer.fusion` import `cer.core.types`, never the runner.
 """
 
 from __future__ import annotations

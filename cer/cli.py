@@ -10,15 +10,16 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext, redirect_stdout
 from pathlib import Path
 from typing import Any
 
-from cer.modalities.registry import expert_names
-from cer.modalities.sources import ModelNotAvailable, forbid_downloads
-from cer.pipeline.config import PROFILE_NAMES, ConfigError, load_profile
-from cer.pipeline.media import MediaError
-from cer.pipeline.quiet import allow_chatter, quiet_third_parties
+from cer.core.config import PROFILE_NAMES, ConfigError, load_profile
+from cer.core.media import MediaError
+from cer.core.quiet import allow_chatter, quiet_third_parties
+from cer.core.registry import expert_names
+from cer.core.sources import ModelNotAvailable, forbid_downloads
 from cer.version import version_text
 
 DEFAULT_PROFILE = "default"
@@ -51,13 +52,13 @@ def _at_least_one(text: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from cer.core.media import probe
+    from cer.core.progress import progress_callback
     from cer.pipeline.executors import choose_engine, with_engine
-    from cer.pipeline.media import probe
     from cer.pipeline.model_store import check_fetchable, missing_models
     from cer.pipeline.outputs import FILE_NAMES
     from cer.pipeline.outputs.folder import check_output_folder
     from cer.pipeline.outputs.terminal import cache_note, summary_table
-    from cer.pipeline.progress import progress_callback
     from cer.pipeline.runner import Pipeline
 
     profile = load_profile(args.profile, _profile_overrides(args))
@@ -66,7 +67,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     out_dir = check_output_folder(Path(args.out) if args.out else Path("cer-out") / Path(args.video).stem)
     profile = with_engine(profile, choose_engine(profile.execution, video_s=info.duration_s))
     print(f"cer: loading the {profile.name} profile ...", file=sys.stderr)
-    with Pipeline(profile, start_experts=False) as pipeline:  # they start while the first chunks decode
+    # --json: standard output carries the result alone; anything else printed meanwhile, by cer
+    # or a library (Ray, native code), goes to standard error
+    with stdout_to_stderr() if args.json else nullcontext(), Pipeline(profile, start_experts=False) as pipeline:
         update, close = progress_callback(Path(args.video).name, "windows")
         try:
             result = pipeline.run(info, out_dir, progress=update)  # probed above: read once
@@ -74,9 +77,29 @@ def cmd_run(args: argparse.Namespace) -> int:
             close()
     if note := cache_note(result):
         print(f"cer: {note}", file=sys.stderr)
+    if args.json:
+        sys.stdout.write(result.to_json())
+        print(f"cer: {result.decision.text}; results in {out_dir}/ ({', '.join(FILE_NAMES)})", file=sys.stderr)
+        return 0
     print(summary_table(result))
     print(f"\nresults in {out_dir}/ ({', '.join(FILE_NAMES)})")
     return 0
+
+
+@contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Standard output, at the file-descriptor level (native libraries write there too), sent
+    to standard error until the block ends."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -270,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = command("run", help="process one video")
     run.add_argument("video")
     run.add_argument("--out", help="output folder (default: cer-out/VIDEO_NAME)")
+    run.add_argument("--json", action="store_true", help="print the result (result.json) on standard output, all else on standard error")
     with_profile(run)
     with_fusion(run)
     with_ray(run)

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cer.pipeline.labels import BASIC
-from cer.pipeline.types import ExpertOutput, LabelEmbeddings
+from cer.core.labels import BASIC
+from cer.core.types import ExpertOutput, LabelEmbeddings
 
 
 @dataclass

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch.nn import functional
 
+from cer.core.labels import BASIC
 from cer.fusion.mhpf import MHPF
-from cer.pipeline.labels import BASIC
 
 _LOG_FLOOR = 1e-8  # keeps log() finite for classes the fused distribution gives nothing
 

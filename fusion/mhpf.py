@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cer.pipeline.labels import BASIC
+from cer.core.labels import BASIC
 
 
 @dataclass

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from cer.core.options import AudioOptions
+from cer.core.sources import Source
+from cer.core.types import AUDIO_RATE, Chunk, ExpertOutput, ExpertStatus, Window
 from cer.modalities.base import Prepared, StagedExpert
-from cer.modalities.options import AudioOptions
-from cer.modalities.sources import Source
 from cer.modalities.vad import SpeechSpan, VoiceActivity, speech_extent, speech_seconds
-from cer.pipeline.types import AUDIO_RATE, Chunk, ExpertOutput, ExpertStatus, Window
 
 if TYPE_CHECKING:  # the model module imports torch and transformers: loaded only with the model
     from cer.modalities.speech_emotion import SpeechEmotionModel

@@ -27,10 +27,10 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from cer.modalities.sources import resolve_model
-from cer.pipeline.config import ExpertConfig
-from cer.pipeline.labels import BASIC, PAIRS
-from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus
+from cer.core.config import ExpertConfig
+from cer.core.labels import BASIC, PAIRS
+from cer.core.sources import resolve_model
+from cer.core.types import Chunk, ExpertOutput, ExpertStatus
 
 
 class NoOptions(BaseModel):
@@ -65,7 +65,7 @@ class Expert(ABC):
 
     def model_path(self, role: str) -> Path:
         """The local copy of the model for `role`, fetched on first use where the profile allows
-        it (cer.modalities.sources: pinned revisions, checked hashes)."""
+        it (cer.core.sources: pinned revisions, checked hashes)."""
         if role not in self.config.models:
             raise ValueError(f"experts.{self.name}.models.{role} is not set; the expert needs it")
         return resolve_model(self.config.models[role], self.cache_dir)

@@ -33,14 +33,14 @@ import torch
 from PIL import Image
 from torch import nn
 
+from cer.core.config import ModelRef
+from cer.core.labels import BASIC
+from cer.core.options import ClipLabelsOptions
+from cer.core.sources import ModelNotAvailable, Source, resolve_model
+from cer.core.types import Chunk, ExpertOutput, LabelEmbeddings
 from cer.modalities.base import Prepared, VocabularyExpert
 from cer.modalities.clip_transform import ClipTransform
 from cer.modalities.loading import ModelLoadError
-from cer.modalities.options import ClipLabelsOptions
-from cer.modalities.sources import ModelNotAvailable, Source, resolve_model
-from cer.pipeline.config import ModelRef
-from cer.pipeline.labels import BASIC
-from cer.pipeline.types import Chunk, ExpertOutput, LabelEmbeddings
 
 NO_FRAMES = "no sampled frame in window"
 OPEN_CLIP_CONFIG = "open_clip_config.json"  # open_clip's hub layout: this file beside the weights

@@ -36,6 +36,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from cer.core.labels import BASIC, basic_index_map
+from cer.core.options import DynamicFaceOptions
+from cer.core.types import Chunk, ExpertOutput, ExpertStatus, SampledFrame
 from cer.modalities.base import Prepared, StagedExpert, to_basic_order
 from cer.modalities.face_models import (
     EMOAFFECTNET_LABELS,
@@ -44,7 +47,6 @@ from cer.modalities.face_models import (
     load_state_dict_file,
     weights_file,
 )
-from cer.modalities.options import DynamicFaceOptions
 from cer.modalities.static_face import (
     NO_FACE,
     WindowFaces,
@@ -54,8 +56,6 @@ from cer.modalities.static_face import (
     missing_face,
     window_faces,
 )
-from cer.pipeline.labels import BASIC, basic_index_map
-from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus, SampledFrame
 
 LSTM_FILE = "FER_dinamic_LSTM_Aff-Wild2.pt"  # the authors' spelling, on the hub and in the tiny model
 APEX_METHOD = "apex-weighted pooling rule, not a trained model"

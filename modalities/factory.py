@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cer.core.registry import expert_target, imported
 from cer.modalities.base import Expert, StagedExpert, UnavailableExpert, VocabularyExpert
-from cer.modalities.registry import expert_target, imported
 
 if TYPE_CHECKING:
-    from cer.pipeline.config import ExpertConfig, ExpertContext
+    from cer.core.config import ExpertConfig, ExpertContext
 
 
 def expert_class(name: str) -> type[Expert]:

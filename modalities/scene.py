@@ -30,14 +30,14 @@ from typing import Any, Literal, TypedDict
 
 import numpy as np
 
+from cer.core.labels import BASIC, PAIRS
+from cer.core.options import SceneOptions
+from cer.core.sources import Source
+from cer.core.types import Chunk, ExpertOutput, ExpertStatus, SampledFrame
 from cer.modalities.base import Prepared, VocabularyExpert
 from cer.modalities.loading import ModelLoadError, from_pretrained_strictly
-from cer.modalities.options import SceneOptions
-from cer.modalities.sources import Source
 from cer.modalities.text_emotion import load_text_emotion_head
 from cer.modalities.text_kinds import example_sentences
-from cer.pipeline.labels import BASIC, PAIRS
-from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus, SampledFrame
 
 NO_FRAMES = "no sampled frame in window"
 NO_DESCRIPTION = "the vision-language model wrote no description"

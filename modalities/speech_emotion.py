@@ -25,10 +25,10 @@ import torch
 from torch import nn
 from transformers import Wav2Vec2Config, Wav2Vec2Model, Wav2Vec2PreTrainedModel
 
+from cer.core.labels import basic_index_map
+from cer.core.types import AUDIO_RATE
 from cer.modalities.base import to_basic_order
 from cer.modalities.loading import ModelLoadError, checkpoint_keys, from_pretrained_strictly
-from cer.pipeline.labels import basic_index_map
-from cer.pipeline.types import AUDIO_RATE
 
 _MIN_EMOTION_S = 0.5  # shorter speech is zero-padded to this length (seconds) for the classifier
 MEAN_POOL_HEAD_KEY = "classifier.output.weight"  # present only in checkpoints with the recipe's head

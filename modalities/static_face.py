@@ -36,6 +36,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from cer.core.face_crops import CropSpec, crop_face
+from cer.core.labels import BASIC, basic_index_map
+from cer.core.options import FaceOptions, ResizeRule, StaticFaceOptions
+from cer.core.types import Chunk, ExpertOutput, FaceBox, SampledFrame, Window
 from cer.modalities.base import Prepared, StagedExpert, to_basic_order
 from cer.modalities.face_models import (
     EMOAFFECTNET_LABELS,
@@ -46,10 +50,6 @@ from cer.modalities.face_models import (
     load_state_dict_file,
     weights_file,
 )
-from cer.modalities.options import FaceOptions, ResizeRule, StaticFaceOptions
-from cer.pipeline.face_crops import CropSpec, crop_face
-from cer.pipeline.labels import BASIC, basic_index_map
-from cer.pipeline.types import Chunk, ExpertOutput, FaceBox, SampledFrame, Window
 
 NO_FACE = "no face in window"
 EMOAFFECTNET_FILE = "FER_static_ResNet50_AffectNet.pt"  # name on the hub; also the tiny model's name

@@ -16,13 +16,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from cer.core.options import TextOptions
+from cer.core.sources import Source
+from cer.core.types import Chunk, ExpertOutput, ExpertStatus
 from cer.modalities.asr import Word, load_recognizer, transcript, words_in_windows
 from cer.modalities.base import Prepared, StagedExpert
-from cer.modalities.options import TextOptions
-from cer.modalities.sources import Source
 from cer.modalities.text_emotion import load_text_emotion_head
 from cer.modalities.vad import VoiceActivity
-from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus
 
 NO_AUDIO = "no audio track"
 NO_SPEECH = "no speech in window"

@@ -28,11 +28,11 @@ from typing import Any
 
 import numpy as np
 
+from cer.core.labels import BASIC, basic_index_map
+from cer.core.options import TextHeadOptions
 from cer.modalities.base import to_basic_order
 from cer.modalities.loading import ModelLoadError, from_pretrained_strictly
-from cer.modalities.options import TextHeadOptions
 from cer.modalities.text_kinds import TEXT_KINDS, TextKind, TextKindExamples, example_sentences
-from cer.pipeline.labels import BASIC, basic_index_map
 
 # Labels of j-hartmann/emotion-english-distilroberta-base (its config.id2label, in index order).
 # Through `to_basic`: anger->Anger, disgust->Disgust, fear->Fear, joy->Happiness,

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 
-TextKind = Literal["transcript", "description"]
+from cer.core.options import TextKind
 
 
 @dataclass(frozen=True)

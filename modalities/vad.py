@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cer.pipeline.types import AUDIO_RATE
+from cer.core.types import AUDIO_RATE
 
 SpeechSpan = tuple[float, float]  # (start, end) in seconds from the start of the audio analysed
 

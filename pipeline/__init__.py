@@ -1,6 +1,7 @@
-"""The spine of cer: types, labels, config, media, windows, faces, the runner, batch,
-outputs and evaluation. `Pipeline` is exposed lazily: modalities and fusion import
-`cer.pipeline.types`, so importing the runner here eagerly would form an import cycle."""
+"""Orchestration: the runner, the executors (in process, Ray), batch, the expert-output cache,
+outputs and evaluation, built on cer.core, cer.modalities and cer.fusion. `Pipeline` is
+exposed lazily, so that importing a light module here (the model store, for `cer models`)
+does not import torch through the runner."""
 
 from __future__ import annotations
 

@@ -17,7 +17,6 @@ named on stderr).
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import math
 import time
@@ -31,13 +30,14 @@ import ray
 from ray.actor import ActorHandle
 from ray.exceptions import RayError
 
-from cer.modalities.registry import expert_target, register
+from cer.core.config import Profile
+from cer.core.progress import ProgressBar
+from cer.core.registry import expert_target, register
+from cer.core.result import Result, load_result
 from cer.pipeline.batch_inputs import SkippedFile, output_folder, scan_inputs
-from cer.pipeline.config import Profile
 from cer.pipeline.executors import attached_executor
 from cer.pipeline.model_store import ensure_models
 from cer.pipeline.outputs.atomic import atomic_open
-from cer.pipeline.progress import ProgressBar
 from cer.pipeline.ray_executor import ExpertPool, PoolAddress, actor_resources, pool_demand, pools_that_fit
 from cer.pipeline.ray_runtime import Built, actor_handle, cluster_resources, error_line, get_raising_cause, ray_session
 from cer.pipeline.runner import Pipeline
@@ -57,14 +57,13 @@ class VideoRow:
     status: str  # done; skipped (finished by an earlier run); failed; pending (not reached)
     duration_s: float | None = None
     windows: int | None = None
-    dominant_compound: str | None = None
+    decision: str | None = None  # the video's decision, as every view writes it
     wall_s: float | None = None  # time this run spent on the video
     error: str | None = None
 
     @classmethod
-    def from_result(cls, video: str, folder: str, result: Mapping[str, Any], status: str, wall_s: float | None = None) -> VideoRow:
-        summary = result["summary"]
-        return cls(video, folder, status, result["video"]["duration_s"], summary["n_windows"], summary["dominant_compound"], wall_s)
+    def from_result(cls, video: str, folder: str, result: Result, status: str, wall_s: float | None = None) -> VideoRow:
+        return cls(video, folder, status, result.video.duration_s, result.summary.n_windows, result.decision.text, wall_s)
 
 
 class _VideoWorker:
@@ -176,8 +175,7 @@ def _pool_batch_counts(pools: Sequence[ExpertPool]) -> dict[str, tuple[int, int]
 
 
 def _earlier_result(video: Path, folder: Path) -> VideoRow:
-    result = json.loads((folder / "result.json").read_text(encoding="utf-8"))
-    return VideoRow.from_result(str(video), str(folder), result, "skipped")
+    return VideoRow.from_result(str(video), str(folder), load_result(folder / "result.json"), "skipped")
 
 
 def write_tables(out_dir: Path, rows: Sequence[VideoRow]) -> None:

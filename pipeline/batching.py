@@ -17,8 +17,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from cer.core.types import ExpertOutput
 from cer.modalities.base import Prepared, StagedExpert
-from cer.pipeline.types import ExpertOutput
 
 
 @dataclass

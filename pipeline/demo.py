@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from cer.pipeline.types import AUDIO_RATE
+from cer.core.types import AUDIO_RATE
 
 FrameMaker = Callable[[float], np.ndarray]  # time in seconds -> H x W x 3 uint8 RGB
 

@@ -14,11 +14,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cer.core.config import ExpertConfig, ExpertContext
+from cer.core.progress import loading_experts
+from cer.core.types import Chunk, ExpertOutput, ExpertStatus
 from cer.modalities.base import Prepared, StagedExpert
 from cer.modalities.factory import build_expert
-from cer.pipeline.config import ExpertConfig, ExpertContext
-from cer.pipeline.progress import loading_experts
-from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus
 
 _FAILED = "expert failed: "  # starts the reason of every output `failed_outputs` makes
 

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from cer.pipeline.config import Engine, ExecutionConfig, ExpertConfig, Profile
+from cer.core.config import Engine, ExecutionConfig, ExpertConfig, Profile
 from cer.pipeline.execution import ExpertExecutor, InProcessExecutor
 from cer.pipeline.expert_cache import cached_executor
 

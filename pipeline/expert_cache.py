@@ -7,7 +7,7 @@ An output is found by three things:
   so that a video is read once, not once per run);
 - the expert key: a hash of everything besides the video that decides the expert's outputs,
   namely its name and config (models, options, device), the sources of its module and of the
-  cer.modalities modules it imports (for the face experts also pipeline/faces.py and
+  cer.modalities modules it imports (for the face experts also core/faces.py and
   face_detectors.py), the window and
   sampling parameters, for experts that read face crops the face config and, for those that
   read the compound vocabulary, the vocabulary;
@@ -34,14 +34,14 @@ from typing import Any
 
 import numpy as np
 
+from cer.core.config import ExpertConfig, Profile
+from cer.core.hashing import file_sha256
+from cer.core.types import Chunk, ExpertOutput, ExpertStatus, LabelEmbeddings
 from cer.modalities.base import VocabularyExpert
 from cer.modalities.factory import expert_class
 from cer.pipeline.code_closure import module_closure
-from cer.pipeline.config import ExpertConfig, Profile
 from cer.pipeline.execution import ExpertExecutor, is_failure
-from cer.pipeline.hashing import file_sha256
 from cer.pipeline.result import jsonable
-from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus, LabelEmbeddings
 
 CACHE_FORMAT = 1  # part of every expert key: bumping it retires every stored output
 DB_NAME = "experts.sqlite"
@@ -80,7 +80,7 @@ def expert_description(profile: Profile, name: str) -> dict[str, Any]:
     cls = expert_class(name)
     # The sources of the expert's module and of the helpers it imports, so that editing any of
     # them retires its old outputs; the face experts also depend on how faces are found and cut.
-    face_code = ("cer.pipeline.faces", "cer.pipeline.face_detectors") if cls.uses_faces else ()
+    face_code = ("cer.core.faces", "cer.core.face_detectors") if cls.uses_faces else ()
     code = module_closure(cls.__module__, face_code)
     return {
         "format": CACHE_FORMAT,

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cer.core.config import ModelRef, Profile
+from cer.core.labels import BASIC
+from cer.core.sources import ModelChecksumError, ModelNotAvailable, Source, resolve_model
 from cer.modalities.base import Expert
 from cer.modalities.factory import build_expert
-from cer.modalities.sources import ModelChecksumError, ModelNotAvailable, Source, resolve_model
-from cer.pipeline.config import ModelRef, Profile
-from cer.pipeline.labels import BASIC
 
 
 @dataclass(frozen=True)

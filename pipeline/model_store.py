@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from cer.modalities.sources import (
+from cer.core.config import PROFILE_NAMES, ModelRef, Profile, load_profile
+from cer.core.sources import (
     ModelNotAvailable,
     Source,
     cached_path,
@@ -18,7 +19,6 @@ from cer.modalities.sources import (
     reachable,
     resolve_model,
 )
-from cer.pipeline.config import PROFILE_NAMES, ModelRef, Profile, load_profile
 
 log = logging.getLogger(__name__)
 

@@ -25,15 +25,15 @@ import ray
 from ray.actor import ActorHandle
 from ray.exceptions import RayError
 
+from cer.core.config import ConfigError, ExecutionConfig, ExpertConfig, ExpertContext
+from cer.core.progress import loading_experts
+from cer.core.registry import expert_target, register
+from cer.core.types import Chunk, ExpertOutput, ExpertStatus
 from cer.modalities.base import Prepared, StagedExpert
 from cer.modalities.factory import build_preprocessor
-from cer.modalities.registry import expert_target, register
 from cer.pipeline.batching import ItemBatcher
-from cer.pipeline.config import ConfigError, ExecutionConfig, ExpertConfig, ExpertContext
 from cer.pipeline.execution import ExpertExecutor, ServedExpert, failed_outputs, prepare_chunk
-from cer.pipeline.progress import loading_experts
 from cer.pipeline.ray_runtime import Built, actor_handle, cluster_resources, error_line, get_raising_cause, ray_session
-from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus
 
 
 class ExpertActorDied(RuntimeError):

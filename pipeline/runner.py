@@ -8,22 +8,23 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from cer.core.chunks import iter_chunks
+from cer.core.config import Profile, load_profile
+from cer.core.face_presence import Sighting, seen_spans
+from cer.core.faces import FaceTracker
+from cer.core.labels import BASIC
+from cer.core.media import probe
+from cer.core.result import FacesRecord, Labels, Provenance, Result, Timings, WindowResult
+from cer.core.types import Chunk, ExpertOutput, VideoInfo, Window
+from cer.core.windows import make_windows
 from cer.fusion.compound import to_compound
 from cer.fusion.mhpf import MHPF, fuse
 from cer.pipeline import result as results
-from cer.pipeline.chunks import iter_chunks
-from cer.pipeline.config import Profile, load_profile
 from cer.pipeline.execution import ExpertExecutor
 from cer.pipeline.executors import make_executor
-from cer.pipeline.face_presence import Sighting, seen_spans
-from cer.pipeline.faces import FaceTracker
-from cer.pipeline.labels import BASIC
-from cer.pipeline.media import probe
 from cer.pipeline.model_store import ensure_models
 from cer.pipeline.outputs.folder import check_output_folder
 from cer.pipeline.prefetch import Prefetcher
-from cer.pipeline.types import Chunk, ExpertOutput, VideoInfo, Window
-from cer.pipeline.windows import make_windows
 from cer.version import __version__, git_revision
 
 Progress = Callable[[int, int], None]  # (windows done, windows in total)
@@ -58,15 +59,14 @@ class Pipeline:
         """`Pipeline.from_profile("offline")`; keyword overrides are nested profile keys."""
         return cls(load_profile(name_or_path, overrides or None))
 
-    def run(self, video: str | Path | VideoInfo, out_dir: str | Path | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    def run(self, video: str | Path | VideoInfo, out_dir: str | Path | None = None, progress: Progress | None = None) -> Result:
         """Process one video (a path, or what `probe` said of it, so a caller that probed first
         does not read the file twice); with `out_dir`, also write every output file there."""
         if out_dir is not None:
             check_output_folder(Path(out_dir))  # a folder that cannot be written fails before any decoding
-        timings: dict[str, Any] = {}
         clock = time.perf_counter()
         info = video if isinstance(video, VideoInfo) else probe(video)
-        timings["probe_s"] = time.perf_counter() - clock
+        probe_s = time.perf_counter() - clock
         cfg = self.profile.windows
         windows = make_windows(info.duration_s, info.fps, info.n_frames, cfg.length_s, cfg.hop_s, cfg.min_tail_s)
         vocabulary = self.profile.compound.vocabulary
@@ -78,12 +78,12 @@ class Pipeline:
         try:
             started = time.perf_counter()
             executor = self.executor  # started here on a first run (Ray, the models), while the first chunks decode
-            timings["start_s"] = time.perf_counter() - started
+            start_s = time.perf_counter() - started
             expert_seconds_before = dict(executor.seconds)
             from_cache_before = dict(executor.from_cache)
             if progress:
                 progress(0, len(windows))
-            records: list[dict[str, Any]] = []
+            records: list[WindowResult] = []
             fusion_s = 0.0
             for chunk, answers in self._answered_chunks(decoded):
                 started = time.perf_counter()
@@ -93,35 +93,39 @@ class Pipeline:
                     progress(len(records), len(windows))
         finally:
             decoded.close()
-        timings.update(stage_seconds, fusion_s=fusion_s)
-        timings["experts_s"] = {name: seconds - expert_seconds_before.get(name, 0.0) for name, seconds in executor.seconds.items()}
+        experts_s = {name: seconds - expert_seconds_before.get(name, 0.0) for name, seconds in executor.seconds.items()}
         from_cache = {name: count - from_cache_before.get(name, 0) for name, count in executor.from_cache.items()}
-        document = {
-            "schema": results.SCHEMA,
-            "cer": {"version": __version__, "git": git_revision()},
-            "video": results.video_record(info),
-            "profile": self.profile.name,
-            "labels": {"basic": list(BASIC), "compound": list(vocabulary), "pairs": {k: list(v) for k, v in vocabulary.items()}},
-            "experts": {name: results.expert_record(status, from_cache.get(name)) for name, status in executor.statuses.items()},
-            "fusion": results.fusion_record(self.fusion, self.profile.fusion.weights),
-            "faces": {
-                "detector": self.faces.detector_name,
-                "tracks": self.faces.track_count,
-                "seen": seen_spans(sightings, info.n_frames),
-            },
-            "windows": records,
-            "summary": results.summary(records, list(vocabulary)),
-            "timings": timings,
-        }
-        timings["outputs_s"] = 0.0
-        timings["total_s"] = time.perf_counter() - clock
+        result = Result(
+            cer=Provenance(version=__version__, git=git_revision()),
+            video=results.video_record(info),
+            profile=self.profile.name,
+            labels=Labels(basic=list(BASIC), compound=list(vocabulary), pairs=dict(vocabulary)),
+            experts={name: results.expert_record(status, from_cache.get(name)) for name, status in executor.statuses.items()},
+            fusion=results.fusion_record(self.fusion, self.profile.fusion.weights),
+            faces=FacesRecord(
+                detector=self.faces.detector_name,
+                tracks=self.faces.track_count,
+                seen=[(start, end) for start, end in seen_spans(sightings, info.n_frames)],
+            ),
+            windows=records,
+            summary=results.summary(records, list(vocabulary)),
+            timings=Timings(
+                probe_s=probe_s,
+                start_s=start_s,
+                **stage_seconds,
+                experts_s=experts_s,
+                fusion_s=fusion_s,
+                outputs_s=0.0,
+                total_s=time.perf_counter() - clock,
+            ),
+        )
         if out_dir is not None:
             from cer.pipeline.outputs import write_outputs
 
-            write_outputs(document, Path(out_dir))
-        return document
+            result = write_outputs(result, Path(out_dir))
+        return result
 
-    def _window_record(self, window: Window, position: int, answers: dict[str, list[ExpertOutput]]) -> dict[str, Any]:
+    def _window_record(self, window: Window, position: int, answers: dict[str, list[ExpertOutput]]) -> WindowResult:
         """The fused, compound-scored record of the chunk's `position`-th window."""
         outputs = {name: outs[position] for name, outs in answers.items()}
         fused = fuse(self.fusion, {name: out.probs for name, out in outputs.items()})
@@ -139,7 +143,7 @@ class Pipeline:
             if fused.probs
             else None
         )
-        return results.window_record(window, outputs, fused, compound, compound_cfg.method)
+        return results.window_result(window, outputs, fused, compound, compound_cfg.method)
 
     def _decoded(
         self, info: VideoInfo, windows: list[Window], stage_seconds: dict[str, float], sightings: list[Sighting]

@@ -8,14 +8,14 @@ from typing import Any
 
 import numpy as np
 
+from cer.core.chunks import iter_chunks
+from cer.core.config import Profile
+from cer.core.labels import BASIC
+from cer.core.media import MediaError, iter_audio_blocks, probe
+from cer.core.types import Chunk, ExpertOutput, VideoInfo, Window
+from cer.core.windows import make_windows
 from cer.modalities.factory import build_expert
 from cer.modalities.text_kinds import TextKind
-from cer.pipeline.chunks import iter_chunks
-from cer.pipeline.config import Profile
-from cer.pipeline.labels import BASIC
-from cer.pipeline.media import MediaError, iter_audio_blocks, probe
-from cer.pipeline.types import Chunk, ExpertOutput, VideoInfo, Window
-from cer.pipeline.windows import make_windows
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 AUDIO_SUFFIXES = {".wav", ".mp3", ".flac", ".ogg", ".m4a", ".opus"}
@@ -114,7 +114,7 @@ def _read_image(path: Path) -> np.ndarray:
 
 
 def _image(expert: Any, path: Path, profile: Profile) -> Iterator[dict[str, Any]]:
-    from cer.pipeline.faces import FaceTracker
+    from cer.core.faces import FaceTracker
 
     image = _read_image(path)
     tracker = FaceTracker(profile.faces, profile.cache_path)
@@ -147,7 +147,7 @@ def _video(expert: Any, name: str, path: Path, profile: Profile) -> Iterator[dic
     windows = make_windows(info.duration_s, info.fps, info.n_frames, cfg.length_s, cfg.hop_s, cfg.min_tail_s)
     tracker = None
     if name in FACE_EXPERTS:
-        from cer.pipeline.faces import FaceTracker
+        from cer.core.faces import FaceTracker
 
         tracker = FaceTracker(profile.faces, profile.cache_path)
     for work in iter_chunks(info, windows, profile.media):

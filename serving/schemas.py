@@ -8,7 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cer.pipeline.config import CompoundMethod
+from cer.core.config import CompoundMethod
+from cer.pipeline.outputs.files import FILE_NAMES
 from cer.serving.files import JobFiles
 from cer.serving.store import JobRecord, JobStatus
 
@@ -41,23 +42,12 @@ class JobUrls(BaseModel):
     job: str
     video: str
     result: str
-    windows_csv: str
-    frames_csv: str
-    timeline_png: str
-    report_html: str
+    files: dict[str, str] = Field(description="output file name -> its URL, for every file a finished job has")
 
     @classmethod
     def of(cls, job_id: str) -> JobUrls:
         base = f"/v1/jobs/{job_id}"
-        return cls(
-            job=base,
-            video=f"{base}/video",
-            result=f"{base}/result",
-            windows_csv=f"{base}/windows.csv",
-            frames_csv=f"{base}/frames.csv",
-            timeline_png=f"{base}/timeline.png",
-            report_html=f"{base}/report.html",
-        )
+        return cls(job=base, video=f"{base}/video", result=f"{base}/result", files={name: f"{base}/{name}" for name in FILE_NAMES})
 
 
 class JobAccepted(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import ExitStack
 from dataclasses import dataclass
 
-from cer.pipeline.config import Profile, load_profile
+from cer.core.config import Profile, load_profile
 from cer.pipeline.executors import choose_engine, with_engine
 from cer.serving import data_dir
 from cer.serving.files import JobFiles

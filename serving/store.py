@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from cer.pipeline.config import CompoundMethod
+from cer.core.config import CompoundMethod
 
 JobStatus = Literal["queued", "running", "done", "failed"]
 

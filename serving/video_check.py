@@ -9,7 +9,7 @@ from pathlib import Path
 
 import av
 
-from cer.pipeline.media import MediaError, MediaProblem, probe
+from cer.core.media import MediaError, MediaProblem, probe
 from cer.serving.errors import ApiError
 
 # FFmpeg's demuxer names -> what a browser's <video> expects

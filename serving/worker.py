@@ -19,13 +19,13 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
-from cer.pipeline.config import Profile
+from cer.core.config import Profile
+from cer.core.media import MediaError
+from cer.core.types import ExpertStatus
 from cer.pipeline.executors import attached_executor
-from cer.pipeline.media import MediaError
 from cer.pipeline.model_store import ensure_models
 from cer.pipeline.outputs import write_outputs
 from cer.pipeline.runner import Pipeline
-from cer.pipeline.types import ExpertStatus
 from cer.serving.files import JobFiles, shown_name
 from cer.serving.preview import unplayable_codecs, write_preview
 from cer.serving.storage import describe, is_storage_failure
@@ -203,8 +203,9 @@ class WorkerPool:
         self._make_preview(job)
         pipeline.profile = self._variants[job.compound or self.profile.compound.method]
         result = pipeline.run(self.files.video(job.id), progress=progress)
-        result["video"]["path"] = shown_name(job.filename)  # what clients see: their own name, not the server's path
-        write_outputs(result, self.files.out_dir(job.id))
+        # what clients see: their own name, not the server's path
+        shown = result.video.model_copy(update={"path": shown_name(job.filename)})
+        write_outputs(result.model_copy(update={"video": shown}), self.files.out_dir(job.id))
 
     def _make_preview(self, job: JobRecord) -> None:
         """A copy of the upload that browsers play, when they cannot play the upload itself

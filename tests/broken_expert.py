@@ -4,9 +4,9 @@ model that cannot load must end it loudly."""
 import os
 from pathlib import Path
 
+from cer.core.config import ExpertConfig
+from cer.core.types import Chunk, ExpertOutput
 from cer.modalities.base import Expert
-from cer.pipeline.config import ExpertConfig
-from cer.pipeline.types import Chunk, ExpertOutput
 
 
 class BrokenExpert(Expert):

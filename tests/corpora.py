@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cer.core.labels import BASIC
 from cer.pipeline.demo import write_clip
-from cer.pipeline.labels import BASIC
 
 FPS = 10
 SIZE = (48, 64)  # height, width in pixels: small, so decoding costs next to nothing

@@ -16,9 +16,9 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from cer.pipeline.chunks import tracked_chunks
-from cer.pipeline.config import Profile, load_profile
-from cer.pipeline.types import Chunk, ExpertOutput
+from cer.core.chunks import tracked_chunks
+from cer.core.config import Profile, load_profile
+from cer.core.types import Chunk, ExpertOutput
 
 REFERENCE = Path(__file__).parent / "data" / "expert_reference.json"
 SHARED_VIDEOS = ("single_face.mp4", "face_noface.mov", "no_face.mp4")

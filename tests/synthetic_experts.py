@@ -7,9 +7,9 @@ from typing import ClassVar
 
 import numpy as np
 
+from cer.core.labels import BASIC
+from cer.core.types import Chunk, ExpertOutput
 from cer.modalities.base import Expert
-from cer.pipeline.labels import BASIC
-from cer.pipeline.types import Chunk, ExpertOutput
 from tests.corpora import label_of
 
 EXPERTS = {

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from bench.proctree import in_session
+from cer.core.config import load_profile
 from cer.pipeline.batch import plan_lanes, run_batch
 from cer.pipeline.batch_inputs import find_videos, output_folder
-from cer.pipeline.config import load_profile
 from cer.pipeline.demo import write_clip
 
 # Fewer actors to start; a file, so that the `cer batch` subprocess runs the same profile.
@@ -85,11 +85,11 @@ def test_summary_has_one_complete_row_per_video(batch):
     rows, out = batch
     summary = read_csv(out / "summary.csv")
     assert len(summary) == len(rows) == 5
-    assert list(summary[0]) == ["path", "output", "status", "duration_s", "windows", "dominant_compound", "wall_s", "error"]
+    assert list(summary[0]) == ["path", "output", "status", "duration_s", "windows", "decision", "wall_s", "error"]
     for row in summary:
         if row["status"] == "done":
             assert float(row["duration_s"]) == pytest.approx(2.0, abs=0.2)
-            assert int(row["windows"]) == 1 and row["dominant_compound"] and not row["error"]
+            assert int(row["windows"]) == 1 and row["decision"] and not row["error"]
 
 
 def test_equal_file_names_get_separate_output_folders(batch):
@@ -105,7 +105,7 @@ def test_a_rerun_of_finished_videos_skips_them_all(batch, corpus, fast_profile):
     before = {row.path: (Path(row.output) / "result.json").stat().st_mtime_ns for row in done}
     again = run_batch([row.path for row in done], out, load_profile(str(fast_profile)))
     assert [row.status for row in again] == ["skipped"] * len(done)
-    assert [(row.windows, row.dominant_compound) for row in again] == [(row.windows, row.dominant_compound) for row in done]
+    assert [(row.windows, row.decision) for row in again] == [(row.windows, row.decision) for row in done]
     assert before == {row.path: (Path(row.output) / "result.json").stat().st_mtime_ns for row in again}
 
 

@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from cer.core.config import ExpertConfig
+from cer.core.labels import BASIC
+from cer.core.types import ExpertOutput
 from cer.modalities.base import Prepared, StagedExpert
 from cer.pipeline.batching import ItemBatcher
-from cer.pipeline.config import ExpertConfig
-from cer.pipeline.labels import BASIC
 from cer.pipeline.runner import Pipeline
-from cer.pipeline.types import ExpertOutput
 from tests.test_ray import assert_same
 
 
@@ -122,8 +122,8 @@ def test_an_error_reaches_every_caller_of_its_round_and_the_next_round_works() -
 
 
 def window_probs(result: dict[str, Any]) -> dict[str, list[Any]]:
-    experts = result["windows"][0]["experts"]
-    return {name: [w["experts"][name]["probs"] for w in result["windows"]] for name in experts}
+    experts = result.window_results[0].experts
+    return {name: [w.experts[name].probs for w in result.window_results] for name in experts}
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +140,7 @@ def test_chunks_in_flight_share_forward_passes_in_process(demo_clip: Path, one_c
         batched = pipeline.run(demo_clip)
         counts = pipeline.executor.batch_counts()
     assert_same(window_probs(batched), window_probs(one_chunk_at_a_time))
-    assert len(batched["windows"]) >= 2
+    assert len(batched.window_results) >= 2
     assert counts["clip_labels"][0] == 1  # every chunk's frames in one forward pass
 
 
@@ -148,8 +148,8 @@ def test_ray_actors_answer_chunks_preprocessed_by_their_caller(
     ray_local: None, demo_clip: Path, one_chunk_at_a_time: dict[str, Any]
 ) -> None:
     """What a GPU actor gets: its caller preprocesses, the actor runs forward passes only."""
+    from cer.core.config import load_profile
     from cer.modalities.factory import build_preprocessor
-    from cer.pipeline.config import load_profile
     from cer.pipeline.ray_executor import ExpertPool, RayExecutor
 
     profile = load_profile("tiny", {"media": {"chunk_windows": 1}, "execution": {"engine": "ray", "chunks_in_flight": 3}})
@@ -178,7 +178,7 @@ def test_ray_actors_that_preprocess_for_themselves_take_chunks_concurrently(ray_
     ray = {"engine": "ray", "chunks_in_flight": 4}
     with Pipeline.from_profile("tiny", media=one_window_chunks, experts=speech_only, execution=ray) as pipeline:
         concurrent = pipeline.run(clip)
-    assert len(concurrent["windows"]) >= 6
+    assert len(concurrent.window_results) >= 6
     assert_same(window_probs(concurrent), window_probs(alone))
-    reasons = [w["experts"][name]["reason"] or "" for w in concurrent["windows"] for name in ("audio", "text")]
+    reasons = [w.experts[name].reason or "" for w in concurrent.window_results for name in ("audio", "text")]
     assert not any("failed" in reason for reason in reasons)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cer.pipeline.labels import BASIC
+from cer.core.labels import BASIC
 from tests.bad_media import faststart_truncated
 from tests.cli_process import cer
 

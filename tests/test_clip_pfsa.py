@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from cer.core.config import ConfigError, ExpertConfig, ExpertContext, ModelRef, load_profile, load_vocabulary
+from cer.core.labels import BASIC, PAIRS
+from cer.core.result import Result, load_result
+from cer.core.sources import ModelNotAvailable, Source, resolve
+from cer.core.types import Chunk, ExpertOutput, LabelEmbeddings, SampledFrame, VideoInfo
+from cer.core.windows import make_windows
 from cer.fusion.compound import to_compound
 from cer.modalities.base import UnavailableExpert
 from cer.modalities.clip_labels import NO_FRAMES, ClipLabelsExpert, build_tiny_clip
 from cer.modalities.factory import build_expert
-from cer.modalities.sources import ModelNotAvailable, Source, resolve
-from cer.pipeline.config import ConfigError, ExpertConfig, ExpertContext, ModelRef, load_profile, load_vocabulary
-from cer.pipeline.labels import BASIC, PAIRS
-from cer.pipeline.types import Chunk, ExpertOutput, LabelEmbeddings, SampledFrame, VideoInfo
-from cer.pipeline.windows import make_windows
 from tests.cli_process import cer
 
 RAF_CE = [
@@ -249,38 +249,44 @@ def test_an_expert_cannot_have_its_own_vocabulary(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def raf_ce_run(demo_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+def raf_ce_run(demo_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Result, Path]:
     """`cer run` on the tiny profile with the RAF-CE vocabulary and PFSA."""
     out = tmp_path_factory.mktemp("raf-ce")
     done = cer("run", demo_clip, "--profile", "tiny", "--vocabulary", "raf_ce", "--compound", "pfsa", "--out", out)
     if "tiny model" in done.stderr and "not found" in done.stderr:
         pytest.skip("tiny models not built; run `cer models make-tiny`")
     assert done.returncode == 0, done.stderr
-    return json.loads((out / "result.json").read_text()), out
+    return load_result(out / "result.json"), out
 
 
 @pytest.mark.slow
-def test_raf_ce_vocabulary_runs_end_to_end(raf_ce_run: tuple[dict, Path]) -> None:
+def test_raf_ce_vocabulary_runs_end_to_end(raf_ce_run: tuple[Result, Path]) -> None:
     result, out = raf_ce_run
-    assert result["labels"]["compound"] == RAF_CE
+    assert result.labels.compound == RAF_CE
     assert (out / "frames.csv").read_text().splitlines()[0] == "image_location," + ",".join(RAF_CE)
     assert len((out / "frames.csv").read_text().splitlines()[0].split(",")) == 12
     assert "Disgustedly_Surprised" in (out / "report.html").read_text()
-    for window in result["windows"]:
-        assert len(window["compound"]["scores"]) == 11 and window["compound"]["label"] in RAF_CE
-        assert list(window["experts"]["clip_labels"]["evidence"]["compound_probs"]) == RAF_CE
+    for window in result.window_results:
+        assert len(window.compound.scores) == 11 and window.compound.label in RAF_CE
+        assert list(window.experts["clip_labels"].evidence["compound_probs"]) == RAF_CE
 
 
 @pytest.mark.slow
-def test_tiny_clip_expert_in_the_pipeline_feeds_pfsa(raf_ce_run: tuple[dict, Path]) -> None:
+def test_tiny_clip_expert_in_the_pipeline_feeds_pfsa(raf_ce_run: tuple[Result, Path]) -> None:
     result, _ = raf_ce_run
-    assert result["experts"]["clip_labels"] == {"status": "ok", "model_id": "tiny:clip", "reason": None, "note": None}
-    for window in result["windows"]:
-        probs = window["experts"]["clip_labels"]["probs"]
+    assert result.experts["clip_labels"].model_dump() == {
+        "status": "ok",
+        "model_id": "tiny:clip",
+        "reason": None,
+        "note": None,
+        "cached_windows": None,
+    }
+    for window in result.window_results:
+        probs = window.experts["clip_labels"].probs
         assert len(probs) == 8 and sum(probs) == pytest.approx(1.0) and min(probs) >= 0
         # PFSA ran on the expert's embeddings (not the PPA fallback), and says whose
-        assert window["compound"]["method"] == "pfsa" and "embeddings of clip_labels" in window["compound"]["note"]
-        assert sum(window["compound"]["scores"]) == pytest.approx(1.0)
+        assert window.compound.method == "pfsa" and "embeddings of clip_labels" in window.compound.note
+        assert sum(window.compound.scores) == pytest.approx(1.0)
 
 
 def test_unknown_basic_label_in_a_vocabulary_is_one_line_naming_the_pair(tmp_path: Path, demo_clip: Path) -> None:

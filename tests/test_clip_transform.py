@@ -22,11 +22,11 @@ import torch
 from open_clip.transform import PreprocessCfg, image_transform_v2
 from PIL import Image
 
+from cer.core.config import ModelRef
+from cer.core.media import iter_sampled_frames, probe
+from cer.core.options import ClipLabelsOptions
 from cer.modalities.clip_labels import ClipEncoder, build_tiny_clip, load_clip
 from cer.modalities.clip_transform import ClipTransform
-from cer.modalities.options import ClipLabelsOptions
-from cer.pipeline.config import ModelRef
-from cer.pipeline.media import iter_sampled_frames, probe
 
 
 @pytest.fixture(scope="module")

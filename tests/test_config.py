@@ -3,9 +3,9 @@ import sys
 
 import pytest
 
+from cer.core.config import PROFILE_NAMES, ConfigError, load_profile
+from cer.core.registry import METHOD_EXPERTS, options_class, register
 from cer.modalities.factory import expert_class
-from cer.modalities.registry import METHOD_EXPERTS, options_class, register
-from cer.pipeline.config import PROFILE_NAMES, ConfigError, load_profile
 
 
 @pytest.mark.parametrize("name", PROFILE_NAMES)
@@ -78,7 +78,7 @@ def test_fusion_temperatures_must_name_experts_and_be_positive(tmp_path):
 # model libraries imported on the way: validation must read the light options schemas only.
 LOAD_PROFILES = """
 import sys
-from cer.pipeline.config import PROFILE_NAMES, ConfigError, load_profile
+from cer.core.config import PROFILE_NAMES, ConfigError, load_profile
 for name in PROFILE_NAMES:
     load_profile(name)
 try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cer.pipeline.config import ExecutionConfig, load_profile
+from cer.core.config import ExecutionConfig, load_profile
 from cer.pipeline.executors import LONG_VIDEO_S, choose_engine, with_engine
 
 AUTO = ExecutionConfig(engine="auto")

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from cer.cli import main
-from cer.fusion.frames import frame_labels, spread_to_frames
-from cer.modalities.registry import register
+from cer.core.config import load_profile
+from cer.core.frames import frame_labels, spread_to_frames
+from cer.core.labels import BASIC, COMPOUND
+from cer.core.registry import register
 from cer.pipeline import execution, executors
-from cer.pipeline.config import load_profile
 from cer.pipeline.evaluation import metrics
 from cer.pipeline.evaluation.report import missing_experts
-from cer.pipeline.labels import BASIC, COMPOUND
 from tests import corpora, synthetic_experts
 
 HAPPY, SAD, SURPRISE = BASIC.index("Happiness"), BASIC.index("Sadness"), BASIC.index("Surprise")
@@ -165,10 +165,10 @@ def test_afew_layout(afew_eval: Path) -> None:
 
 def test_one_sharp_expert_shows_as_low_entropy_and_full_agreement() -> None:
     """Two experts under equal weights: the near one-hot one decides every fused label."""
+    from cer.core.types import ExpertOutput
     from cer.fusion.mhpf import MHPF
     from cer.pipeline.evaluation.collect import VideoExperts
     from cer.pipeline.evaluation.scoring import expert_balance
-    from cer.pipeline.types import ExpertOutput
 
     rng = np.random.default_rng(0)
     sharp, flat = [], []

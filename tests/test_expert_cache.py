@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from cer.cli import main
+from cer.core.config import ExpertConfig, load_profile
+from cer.core.types import Chunk, ExpertOutput, ExpertStatus, LabelEmbeddings, VideoInfo, Window
 from cer.pipeline.code_closure import module_closure
-from cer.pipeline.config import ExpertConfig, load_profile
 from cer.pipeline.execution import ExpertExecutor, failed_outputs
 from cer.pipeline.expert_cache import CachingExecutor, ExpertCache, expert_description, expert_keys
-from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus, LabelEmbeddings, VideoInfo, Window
 
 
 class FakeExecutor(ExpertExecutor):
@@ -176,9 +176,9 @@ def test_result_json_and_the_report_say_which_outputs_came_from_the_cache(tmp_pa
         first = pipeline.run(demo_clip)
     with Pipeline(profile) as pipeline:
         second = pipeline.run(demo_clip, tmp_path / "out")
-    n_windows = len(second["windows"])
-    assert first["experts"]["static_face"]["cached_windows"] == 0
-    assert second["experts"]["static_face"]["cached_windows"] == n_windows
-    assert second["timings"]["experts_s"]["static_face"] == 0.0  # the time says nothing; the count says why
+    n_windows = len(second.window_results)
+    assert first.experts["static_face"].cached_windows == 0
+    assert second.experts["static_face"].cached_windows == n_windows
+    assert second.timings.experts_s["static_face"] == 0.0  # the time says nothing; the count says why
     report = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert f"<td>all {n_windows} windows</td>" in report

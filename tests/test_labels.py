@@ -1,6 +1,6 @@
 import pytest
 
-from cer.pipeline.labels import BASIC, COMPOUND, PAIRS, basic_index_map, to_basic, validate_pairs
+from cer.core.labels import BASIC, COMPOUND, PAIRS, basic_index_map, to_basic, validate_pairs
 
 
 def test_basic_order_is_abaw():

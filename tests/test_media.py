@@ -7,10 +7,10 @@ import av
 import numpy as np
 import pytest
 
-from cer.pipeline.chunks import iter_chunks
-from cer.pipeline.config import MediaConfig
-from cer.pipeline.media import MediaError, iter_audio_blocks, iter_sampled_frames, probe
-from cer.pipeline.windows import make_windows
+from cer.core.chunks import iter_chunks
+from cer.core.config import MediaConfig
+from cer.core.media import MediaError, iter_audio_blocks, iter_sampled_frames, probe
+from cer.core.windows import make_windows
 
 
 def test_probe_real_videos(shared_data):

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from cer.modalities.sources import cached_path
+from cer.core.config import Profile, load_profile
+from cer.core.sources import cached_path
 from cer.modalities.tiny import make_tiny
-from cer.pipeline.config import Profile, load_profile
 from cer.pipeline.model_check import KNOWN_ANSWERS, check_profile, format_check
 from tests.cli_process import cer
 

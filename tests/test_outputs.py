@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import json
 import re
 import subprocess
 import sys
@@ -17,14 +16,17 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from cer.pipeline.labels import BASIC, PAIRS
-from cer.pipeline.outputs import summary_table, validate_result, write_abaw_file, write_outputs
+from cer.core.labels import BASIC, PAIRS
+from cer.core.result import CompoundVerdict, Decision, Result, ResultError, decide, load_result, video_decision
+from cer.pipeline.outputs import FILE_NAMES, summary_table, write_abaw_file, write_outputs
 from cer.pipeline.outputs.atomic import atomic_open
+from cer.pipeline.outputs.files import markdown_table
 from cer.pipeline.outputs.folder import OutputFolderError, check_output_folder
-from cer.pipeline.outputs.palette import COMPOUND_COLOURS, NO_LABEL_COLOUR
+from cer.pipeline.outputs.palette import BASIC_COLOURS, COMPOUND_COLOURS, NO_LABEL_COLOUR
 from cer.pipeline.outputs.terminal import cache_note
 from cer.pipeline.outputs.timeline import DPI, WIDTH_IN
 
+REPO = Path(__file__).resolve().parents[1]
 EXPERTS = ("static_face", "dynamic_face", "audio", "text")
 FPS, N_FRAMES = 10.0, 80  # an 8 s video
 TRANSCRIPT = 'I said "hello", then <script>alert(1)</script>'
@@ -42,12 +44,22 @@ def expert_output(probs: list[float] | None, reason: str | None = None, **eviden
 
 def window(index: int, start_s: float, experts: dict[str, Any], scores: list[float] | None) -> dict[str, Any]:
     """A 4 s window. With `scores`, the fused probabilities are the mean of the present experts
-    and the label is the argmax of the scores (the writers do not recompute either)."""
+    and the label is the argmax of the scores (the writers do not recompute either); its
+    decision follows from the verdict, as the Result requires."""
     present = [name for name, out in experts.items() if out["probs"] is not None]
     fused = np.mean([experts[name]["probs"] for name in present], axis=0).tolist() if present else None
     compounds = list(PAIRS)
     label = compounds[int(np.argmax(scores))] if scores is not None else None
     pair = list(PAIRS[label]) if label else None
+    compound = {
+        "method": "ppa",
+        "scores": scores,
+        "label": label,
+        "confidence": max(scores) / sum(scores) if scores else None,
+        "pair": pair,
+        "pair_probs": [fused[BASIC.index(b)] for b in pair] if pair and fused else None,
+        "note": None if scores else "no expert present",
+    }
     return {
         "index": index,
         "start_s": start_s,
@@ -60,16 +72,35 @@ def window(index: int, start_s: float, experts: dict[str, Any], scores: list[flo
             "weights": {name: [1 / len(present)] * 8 for name in present},
             "experts_present": present,
         },
-        "compound": {
-            "method": "ppa",
-            "scores": scores,
-            "label": label,
-            "confidence": max(scores) / sum(scores) if scores else None,
-            "pair": pair,
-            "pair_probs": [fused[BASIC.index(b)] for b in pair] if pair else None,
-            "note": None if scores else "no expert present",
-        },
+        "compound": compound,
+        "decision": decision_of(compound),
     }
+
+
+def decision_of(compound: dict[str, Any]) -> dict[str, Any]:
+    """The decision a window's compound verdict (as in result.json) comes to."""
+    return decide(CompoundVerdict.model_validate(compound)).model_dump()
+
+
+def redecide(result: dict[str, Any]) -> None:
+    """Bring the stored decisions in line with verdicts a test has changed."""
+    for w in result["windows"]:
+        w["decision"] = decision_of(w["compound"])
+    decisions = (Decision.model_validate(w["decision"]) for w in result["windows"])
+    result["summary"]["decision"] = video_decision(decisions).model_dump()
+
+
+def keep_windows(result: dict[str, Any], windows: list[dict[str, Any]]) -> None:
+    """Only `windows` (none of them with compound scores), renumbered, with a summary to match."""
+    result["windows"] = [{**w, "index": i} for i, w in enumerate(windows)]
+    result["summary"].update(n_windows=len(windows), dominant_compound=None, compound_share={}, dominant_basic=None)
+    redecide(result)
+
+
+def written(result: dict[str, Any], folder: Path) -> Path:
+    """The folder, after writing the outputs of the result (the dict, loaded) into it."""
+    write_outputs(load_result(result), folder)
+    return folder
 
 
 def padded(head: list[float], size: int = 7) -> list[float]:
@@ -82,6 +113,7 @@ def result() -> dict[str, Any]:
 
     Window 0 favours compound 0, window 1 compound 1, and their average over the overlap
     (frames 20..39) favours compound 2. Audio is absent in window 1; nobody speaks in window 2.
+    The video's decision is compound 0: windows 0 and 1 tie, and the earlier wins.
     """
     happy, surprise = BASIC.index("Happiness"), BASIC.index("Surprise")
     w0 = {
@@ -108,7 +140,7 @@ def result() -> dict[str, Any]:
         window(2, 4.0, w2, None),
     ]
     return {
-        "schema": "cer.result/v1",
+        "schema": "cer.result/v2",
         "video": {
             "path": "/data/clips/clip_01.mp4",
             "duration_s": 8.0,
@@ -126,6 +158,7 @@ def result() -> dict[str, Any]:
         "windows": windows,
         "summary": {
             "n_windows": 3,
+            "decision": {"kind": "compound", "label": "Fearfully_Surprised"},
             "dominant_compound": "Fearfully_Surprised",
             "compound_share": {"Fearfully_Surprised": 0.5, "Happily_Surprised": 0.5},
             "dominant_basic": "Surprise",
@@ -147,8 +180,11 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def test_schema_accepts_the_result(result: dict[str, Any]) -> None:
-    validate_result(result)
+def test_the_result_loads_with_its_decisions(result: dict[str, Any]) -> None:
+    loaded = load_result(result)
+    assert isinstance(loaded, Result)
+    assert [w.decision.text for w in loaded.window_results] == ["Fearfully_Surprised", "Happily_Surprised", "none"]
+    assert loaded.decision == Decision(kind="compound", label="Fearfully_Surprised")
 
 
 BREAKAGES: dict[str, tuple[Callable[[dict[str, Any]], Any], str]] = {
@@ -169,11 +205,20 @@ BREAKAGES: dict[str, tuple[Callable[[dict[str, Any]], Any], str]] = {
         lambda r: r["windows"][2]["experts"]["text"].update(reason=None),
         "result.windows[2].experts.text.reason",
     ),
-    "missing-key": (lambda r: r["video"].pop("fps"), "result.video"),
+    "missing-key": (lambda r: r["video"].pop("fps"), "result.video.fps"),
     "nan": (lambda r: r["timings"].update(total_s=float("nan")), "result.timings.total_s"),
     "unknown-label": (lambda r: r["summary"].update(dominant_basic="Joy"), "result.summary.dominant_basic"),
     "more-cached-than-windows": (lambda r: r["experts"]["audio"].update(cached_windows=4), "result.experts.audio.cached_windows"),
     "face-beyond-the-video": (lambda r: r["faces"].update(seen=[[70, 90]]), "result.faces.seen[0]"),
+    "fused-probs-of-7": (lambda r: r["windows"][0]["fused"].update(probs=[0.125] * 7), "result.windows[0].fused.probs"),
+    "decision-not-from-the-verdict": (
+        lambda r: r["windows"][0].update(decision={"kind": "basic", "label": "Fear"}),
+        "result.windows[0].decision",
+    ),
+    "video-decision-not-the-majority": (
+        lambda r: r["summary"].update(decision={"kind": "compound", "label": "Happily_Surprised"}),  # the tie goes to the earlier
+        "result.summary.decision",
+    ),
 }
 
 
@@ -181,24 +226,32 @@ BREAKAGES: dict[str, tuple[Callable[[dict[str, Any]], Any], str]] = {
 def test_schema_rejects_a_broken_result_naming_the_path(result: dict[str, Any], case: str) -> None:
     breakage, path = BREAKAGES[case]
     breakage(result)
-    with pytest.raises(ValueError) as caught:
-        validate_result(result)
+    with pytest.raises(ResultError) as caught:  # so a broken result never reaches the writers
+        load_result(result)
     assert str(caught.value).startswith(f"{path}:")
 
 
-def test_write_outputs_refuses_an_invalid_result(result: dict[str, Any], tmp_path: Path) -> None:
-    result["windows"][0]["fused"]["probs"] = [0.125] * 7
-    with pytest.raises(ValueError, match=r"windows\[0\]\.fused\.probs"):
-        write_outputs(result, tmp_path / "out")
-    assert not (tmp_path / "out").exists()
-
-
 def test_write_outputs_writes_every_file_atomically(result: dict[str, Any], tmp_path: Path) -> None:
-    paths = write_outputs(result, tmp_path / "out")
-    names = {"result.json", "windows.csv", "frames.csv", "frames_probs.csv", "timeline.png", "report.html"}
-    assert set(paths) == names
-    assert {p.name for p in (tmp_path / "out").iterdir()} == names  # no temporary files left
-    assert json.loads(paths["result.json"].read_text(encoding="utf-8")) == result
+    loaded = load_result(result)
+    returned = write_outputs(loaded, tmp_path / "out")
+    assert {p.name for p in (tmp_path / "out").iterdir()} == set(FILE_NAMES)  # every file of the table, no temporary left
+    assert load_result(tmp_path / "out" / "result.json") == returned
+    # The returned result is the one given, with the time the outputs took.
+    assert returned.model_copy(update={"timings": loaded.timings}) == loaded
+    assert returned.timings.total_s == pytest.approx(loaded.timings.total_s + returned.timings.outputs_s)
+
+
+def test_the_output_table_ends_with_result_json() -> None:
+    """result.json last marks a complete folder; the report embeds the timeline written before it."""
+    assert set(FILE_NAMES) == {"result.json", "windows.csv", "frames.csv", "frames_probs.csv", "timeline.png", "report.html"}
+    assert FILE_NAMES[-1] == "result.json"
+    assert FILE_NAMES.index("timeline.png") < FILE_NAMES.index("report.html")
+
+
+@pytest.mark.parametrize("document", ["docs/outputs.md", "README.md"])
+def test_the_documents_show_the_output_table(document: str) -> None:
+    text = (REPO / document).read_text(encoding="utf-8")
+    assert markdown_table() in text, f"{document} must hold cer.pipeline.outputs.files.markdown_table() verbatim"
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Path) -> None:
@@ -212,7 +265,7 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Pat
 
 
 def test_frames_csv_averages_overlapping_windows(result: dict[str, Any], tmp_path: Path) -> None:
-    lines = write_outputs(result, tmp_path)["frames.csv"].read_text(encoding="utf-8").splitlines()
+    lines = (written(result, tmp_path) / "frames.csv").read_text(encoding="utf-8").splitlines()
     assert lines[0] == (
         "image_location,Fearfully_Surprised,Happily_Surprised,Sadly_Surprised,"
         "Disgustedly_Surprised,Angrily_Surprised,Sadly_Fearful,Sadly_Angry"
@@ -228,12 +281,10 @@ def test_frames_csv_averages_overlapping_windows(result: dict[str, Any], tmp_pat
 
 
 def test_frames_csv_is_header_only_when_no_window_has_scores(result: dict[str, Any], tmp_path: Path) -> None:
-    result["windows"] = result["windows"][2:]
-    result["windows"][0]["index"] = 0
-    result["summary"].update(n_windows=1, dominant_compound=None, compound_share={}, dominant_basic=None)
-    paths = write_outputs(result, tmp_path)
-    assert len(paths["frames.csv"].read_text(encoding="utf-8").splitlines()) == 1
-    assert "frames.csv holds only its header" in paths["report.html"].read_text(encoding="utf-8")
+    keep_windows(result, result["windows"][2:])
+    folder = written(result, tmp_path)
+    assert len((folder / "frames.csv").read_text(encoding="utf-8").splitlines()) == 1
+    assert "frames.csv holds only its header" in (folder / "report.html").read_text(encoding="utf-8")
 
 
 def test_write_abaw_file_follows_an_explicit_frame_order(tmp_path: Path) -> None:
@@ -259,25 +310,29 @@ def test_an_eleven_compound_vocabulary(result: dict[str, Any], tmp_path: Path) -
     # Window 1 now favours a compound only this vocabulary has (index 10).
     result["windows"][1]["compound"]["scores"][10] = 1.0
     result["windows"][1]["compound"].update(label="Fearfully_Disgusted", pair=["Fear", "Disgust"])
-    paths = write_outputs(result, tmp_path)
-    lines = paths["frames.csv"].read_text(encoding="utf-8").splitlines()
+    redecide(result)
+    folder = written(result, tmp_path)
+    lines = (folder / "frames.csv").read_text(encoding="utf-8").splitlines()
     assert lines[0].split(",") == ["image_location", *pairs]
     assert len(lines[0].split(",")) == 12
     assert lines[-1] == "clip_01/00080.jpg,10"
-    columns = list(read_csv(paths["windows.csv"])[0])
+    rows = read_csv(folder / "windows.csv")
+    assert rows[1]["decision"] == "Fearfully_Disgusted"
+    columns = list(rows[0])
     assert [c for c in columns if c.startswith("compound_")] == [f"compound_{k}" for k in pairs]
 
 
 def test_windows_csv_has_a_row_per_window_and_the_right_columns(result: dict[str, Any], tmp_path: Path) -> None:
-    rows = read_csv(write_outputs(result, tmp_path)["windows.csv"])
+    rows = read_csv(written(result, tmp_path) / "windows.csv")
     assert len(rows) == 3
     assert list(rows[0]) == [
-        *("index", "start_s", "end_s", "start_frame", "end_frame", "compound", "confidence", "basic_only", "top_basic"),
+        *("index", "start_s", "end_s", "start_frame", "end_frame", "decision", "compound", "confidence", "basic_only", "top_basic"),
         *(f"fused_{b}" for b in BASIC),
         *(f"compound_{c}" for c in PAIRS),
         *(f"expert_{e}" for e in EXPERTS),
         "expert_text_transcript",
     ]
+    assert [row["decision"] for row in rows] == ["Fearfully_Surprised", "Happily_Surprised", "none"]
     assert rows[0]["compound"] == "Fearfully_Surprised" and rows[0]["top_basic"] == "Happiness"
     assert rows[0]["expert_text_transcript"] == TRANSCRIPT  # commas and quotes survive the round trip
     assert rows[1]["expert_audio"] == "absent" and rows[1]["expert_static_face"] == "Surprise"
@@ -286,7 +341,7 @@ def test_windows_csv_has_a_row_per_window_and_the_right_columns(result: dict[str
 
 
 def test_timeline_is_a_png_of_the_planned_size(result: dict[str, Any], tmp_path: Path) -> None:
-    path = write_outputs(result, tmp_path)["timeline.png"]
+    path = written(result, tmp_path) / "timeline.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     height, width = imread(path).shape[:2]
     assert width == WIDTH_IN * DPI
@@ -294,14 +349,13 @@ def test_timeline_is_a_png_of_the_planned_size(result: dict[str, Any], tmp_path:
 
 
 def test_timeline_without_windows(result: dict[str, Any], tmp_path: Path) -> None:
-    result["windows"] = []
-    result["summary"].update(n_windows=0, dominant_compound=None, compound_share={}, dominant_basic=None)
-    assert write_outputs(result, tmp_path)["timeline.png"].stat().st_size > 0
+    keep_windows(result, [])
+    assert (written(result, tmp_path) / "timeline.png").stat().st_size > 0
 
 
 def test_report_is_self_contained_and_escaped(result: dict[str, Any], tmp_path: Path) -> None:
     result["experts"]["audio"]["note"] = "<b>bold</b> claim"
-    html = write_outputs(result, tmp_path)["report.html"].read_text(encoding="utf-8")
+    html = (written(result, tmp_path) / "report.html").read_text(encoding="utf-8")
     assert "then &lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<script" not in html and "<b>bold</b>" not in html
     assert "wow, really" in html
@@ -310,15 +364,28 @@ def test_report_is_self_contained_and_escaped(result: dict[str, Any], tmp_path: 
 
 
 def test_summary_table_lists_windows_and_present_experts(result: dict[str, Any]) -> None:
-    lines = summary_table(result).splitlines()
-    assert len(lines) == 2 + 3
+    lines = summary_table(load_result(result)).splitlines()
+    assert len(lines) == 2 + 3 + 2  # header, rule, the windows, a blank line and the video's decision
     assert "Fearfully_Surprised" in lines[2] and "audio" in lines[2]
     assert "audio" not in lines[3] and "text" in lines[3]
     assert lines[4].split()[-1] == "none"
 
 
+def test_summary_table_writes_the_decisions_as_every_view_does(result: dict[str, Any]) -> None:
+    # Window 0's weaker basic (Fear, 0.05) is too faint for a blend: basic only, the stronger one.
+    result["windows"][0]["compound"]["basic_only"] = "Surprise"
+    redecide(result)
+    loaded = load_result(result)
+    lines = summary_table(loaded).splitlines()
+    assert [w.decision.text for w in loaded.window_results] == ["basic only: Surprise", "Happily_Surprised", "none"]
+    for line, w in zip(lines[2:5], loaded.window_results, strict=True):
+        assert line.startswith(f"{w.span_text}  {w.decision.text}")
+    assert "basic only: Surprise (0.20)" in lines[2]  # with the stronger basic's probability
+    assert lines[-1] == "video: basic only: Surprise"  # the tie with window 1 goes to the earlier
+
+
 def test_frames_probs_csv_has_one_row_per_frame_with_probabilities_scores_and_faces(result: dict[str, Any], tmp_path: Path) -> None:
-    rows = read_csv(write_outputs(result, tmp_path)["frames_probs.csv"])
+    rows = read_csv(written(result, tmp_path) / "frames_probs.csv")
     assert list(rows[0]) == ["frame", "time_s", "face", *(f"fused_{b}" for b in BASIC), *(f"compound_{c}" for c in PAIRS)]
     assert [int(row["frame"]) for row in rows] == list(range(N_FRAMES))
     assert float(rows[25]["time_s"]) == pytest.approx(2.5)
@@ -337,7 +404,7 @@ def test_frames_probs_csv_has_one_row_per_frame_with_probabilities_scores_and_fa
 
 def test_frames_probs_of_an_older_result_leaves_the_face_column_empty(result: dict[str, Any], tmp_path: Path) -> None:
     del result["faces"]["seen"]
-    rows = read_csv(write_outputs(result, tmp_path)["frames_probs.csv"])
+    rows = read_csv(written(result, tmp_path) / "frames_probs.csv")
     assert len(rows) == N_FRAMES and {row["face"] for row in rows} == {""}
 
 
@@ -348,7 +415,7 @@ def test_report_cells_give_one_short_reason_and_the_legend_each_reason_in_full(r
     result["experts"]["clip_labels"] = {"status": "unavailable", "model_id": "none", "reason": LONG_REASON, "note": None}
     for w in result["windows"]:
         w["experts"]["clip_labels"] = expert_output(None, LONG_REASON)
-    html = write_outputs(result, tmp_path)["report.html"].read_text(encoding="utf-8")
+    html = (written(result, tmp_path) / "report.html").read_text(encoding="utf-8")
     windows_table = html[html.index("<h2>Windows</h2>") : html.index("<h2>Why experts are absent</h2>")]
     legend = html[html.index("<h2>Why experts are absent</h2>") :]
     # A cell names the reason in short and holds the full text for hovering.
@@ -365,7 +432,7 @@ def test_report_has_a_single_scene_column(result: dict[str, Any], tmp_path: Path
     result["experts"]["scene"] = {"status": "ok", "model_id": "test/scene", "reason": None, "note": None}
     for w in result["windows"]:
         w["experts"]["scene"] = expert_output([0.125] * 8, scene="a person in a kitchen")
-    html = write_outputs(result, tmp_path)["report.html"].read_text(encoding="utf-8")
+    html = (written(result, tmp_path) / "report.html").read_text(encoding="utf-8")
     header = next(line for line in html.splitlines() if line.startswith("<tr><th>#</th>"))
     headings = [cell.split("</th>")[0] for cell in header.split("<th>")[1:]]
     assert headings.count("scene") == 1 and "scene description" in headings
@@ -373,13 +440,13 @@ def test_report_has_a_single_scene_column(result: dict[str, Any], tmp_path: Path
 
 
 def test_report_says_which_experts_answered_from_the_cache(result: dict[str, Any], tmp_path: Path) -> None:
-    html = write_outputs(result, tmp_path / "off")["report.html"].read_text(encoding="utf-8")
+    html = (written(result, tmp_path / "off") / "report.html").read_text(encoding="utf-8")
     assert "from the cache" not in html  # no cache, no column
     result["experts"]["audio"]["cached_windows"] = 3
     result["experts"]["text"]["cached_windows"] = 1
     for name in ("static_face", "dynamic_face"):
         result["experts"][name]["cached_windows"] = 0
-    html = write_outputs(result, tmp_path / "on")["report.html"].read_text(encoding="utf-8")
+    html = (written(result, tmp_path / "on") / "report.html").read_text(encoding="utf-8")
     experts = html[html.index("<h2>Experts</h2>") : html.index("<h2>Windows</h2>")]
     rows = {line.split("</td>")[0].removeprefix("<tr><td>"): line for line in experts.splitlines() if line.startswith("<tr><td>")}
     assert "<th>from the cache</th>" in experts
@@ -389,29 +456,38 @@ def test_report_says_which_experts_answered_from_the_cache(result: dict[str, Any
 
 
 def test_the_terminal_note_names_the_experts_answered_from_the_cache(result: dict[str, Any]) -> None:
-    assert cache_note(result) is None  # the cache was off
+    def note() -> str | None:
+        return cache_note(load_result(result))
+
+    assert note() is None  # the cache was off
     result["experts"]["audio"]["cached_windows"] = 0
-    assert cache_note(result) is None  # on, but nothing was in it
+    assert note() is None  # on, but nothing was in it
     result["experts"]["audio"]["cached_windows"] = 3
-    note = cache_note(result)
-    assert note is not None and "audio 3 of 3 windows" in note and "static_face" not in note
+    some = note()
+    assert some is not None and "audio 3 of 3 windows" in some and "static_face" not in some
     for expert in result["experts"].values():
         expert["cached_windows"] = 3
-    assert (cache_note(result) or "").startswith("every expert's output came from the expert-output cache")
+    assert (note() or "").startswith("every expert's output came from the expert-output cache")
 
 
-def test_timeline_compound_colours_are_the_web_pages() -> None:
+def test_timeline_colours_are_the_web_pages() -> None:
     """The page draws its bands in JavaScript; its palette must be the one the timeline uses."""
-    script = (Path(__file__).resolve().parents[1] / "serving" / "static" / "app.js").read_text(encoding="utf-8")
-    band_colours = re.search(r"const BAND_COLOURS = \[(.*?)\];", script, re.S)
+    script = (REPO / "serving" / "static" / "app.js").read_text(encoding="utf-8")
+
+    def colours(name: str) -> tuple[str, ...]:
+        found = re.search(rf"const {name} = \[(.*?)\];", script, re.S)
+        assert found is not None, f"app.js has no {name}"
+        return tuple(re.findall(r'"(#[0-9a-fA-F]+)"', found.group(1)))
+
     no_label = re.search(r'const NO_LABEL_COLOUR = "(#[0-9a-fA-F]+)";', script)
-    assert band_colours is not None and no_label is not None
-    assert tuple(re.findall(r'"(#[0-9a-fA-F]+)"', band_colours.group(1))) == COMPOUND_COLOURS
+    assert no_label is not None
+    assert colours("BAND_COLOURS") == COMPOUND_COLOURS
+    assert colours("BASIC_COLOURS") == BASIC_COLOURS
     assert no_label.group(1) == NO_LABEL_COLOUR
 
 
 def test_timeline_draws_the_compounds_in_the_palette_colours(result: dict[str, Any], tmp_path: Path) -> None:
-    image = imread(write_outputs(result, tmp_path)["timeline.png"])[..., :3]
+    image = imread(written(result, tmp_path) / "timeline.png")[..., :3]
     found = {tuple(pixel) for pixel in np.unique((image * 255).round().astype(int).reshape(-1, 3), axis=0).tolist()}
     # Windows 0 and 1 are labelled Fearfully_Surprised and Happily_Surprised: the first two colours.
     for colour in COMPOUND_COLOURS[:2]:
@@ -441,13 +517,13 @@ def test_two_runs_into_one_folder_leave_the_files_of_one(result: dict[str, Any],
     for name in ("first.mp4", "second.mp4"):
         run = copy.deepcopy(result)
         run["video"]["path"] = f"/videos/{name}"
-        runs.append(run)
-    threads = [threading.Thread(target=write_outputs, args=(copy.deepcopy(runs[i % 2]), tmp_path)) for i in range(6)]
+        runs.append(load_result(run))  # frozen: the threads may share it
+    threads = [threading.Thread(target=write_outputs, args=(runs[i % 2], tmp_path)) for i in range(6)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    written = json.loads((tmp_path / "result.json").read_text())["video"]["path"]
-    assert Path(written).name in (tmp_path / "report.html").read_text()  # the report is of the same run
-    other = next(Path(run["video"]["path"]).name for run in runs if run["video"]["path"] != written)
+    last = load_result(tmp_path / "result.json").video.path
+    assert Path(last).name in (tmp_path / "report.html").read_text()  # the report is of the same run
+    other = next(Path(run.video.path).name for run in runs if run.video.path != last)
     assert other not in (tmp_path / "report.html").read_text()

@@ -42,13 +42,13 @@ def test_the_wheel_installs_one_top_level_name(wheel: Path) -> None:
     for packaged in (
         "cer/cli.py",
         "cer/pipeline/runner.py",
-        "cer/modalities/sources.py",
+        "cer/core/sources.py",
         "cer/fusion/mhpf.py",
         "cer/serving/app.py",
         "cer/configs/default.yaml",
         "cer/configs/vocabularies/raf_ce.yaml",
         "cer/pipeline/assets/astronaut.jpg",
-        "cer/pipeline/schema/result.v1.json",
+        "cer/core/schema/result.v2.json",
         "cer/serving/static/index.html",
     ):
         assert packaged in names, packaged

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cer.modalities.sources import download_url
+from cer.core.sources import download_url
 from cer.pipeline.demo import write_clip
 from tests.cli_process import cer
 from tests.fake_hub import FakeHub, FakeRepo, serving
@@ -75,8 +75,8 @@ def test_verbose_lets_the_libraries_speak(demo_clip: Path, tmp_path: Path) -> No
 def test_tflite_announces_itself_only_when_verbose(verbose: bool) -> None:
     """TFLite writes its INFO line from native code, out of reach of Python's logging."""
     build = (
-        "from cer.pipeline.config import load_profile\n"
-        "from cer.pipeline.face_detectors import load_detector\n"
+        "from cer.core.config import load_profile\n"
+        "from cer.core.face_detectors import load_detector\n"
         "profile = load_profile('offline')\n"
         "assert load_detector(profile.faces, profile.cache_path).name == 'blazeface'\n"
     )

@@ -18,9 +18,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from cer.core.labels import BASIC
 from cer.modalities.loading import ModelLoadError, check_keys, from_pretrained_strictly
 from cer.modalities.tiny import make_tiny
-from cer.pipeline.labels import BASIC
 
 SPEECH_LABEL_TO_BASIC = {
     "angry": "Anger",
@@ -172,9 +172,9 @@ def load_whisper(folder: Path) -> object:
 
 
 def load_clip(folder: Path) -> object:
+    from cer.core.config import ModelRef
+    from cer.core.options import ClipLabelsOptions
     from cer.modalities.clip_labels import load_clip as load
-    from cer.modalities.options import ClipLabelsOptions
-    from cer.pipeline.config import ModelRef
 
     return load(ModelRef(source=str(folder), licence="generated"), folder, "cpu", ClipLabelsOptions())
 

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from cer.modalities.registry import register
-from cer.pipeline.config import load_profile
+from cer.core.config import load_profile
+from cer.core.registry import register
+from cer.core.types import Chunk, ExpertOutput, ExpertStatus
 from cer.pipeline.execution import ExpertExecutor
 from cer.pipeline.ray_executor import actor_resources, pools_that_fit
 from cer.pipeline.runner import Pipeline
-from cer.pipeline.types import Chunk, ExpertOutput, ExpertStatus
 
 RAY = {"engine": "ray"}
 
@@ -44,10 +44,9 @@ def test_ray_gives_the_same_result_as_in_process(ray_local, demo_clip):
         in_process = pipeline.run(demo_clip)
     with Pipeline.from_profile("tiny", execution=RAY) as pipeline:
         under_ray = pipeline.run(demo_clip)
-    assert under_ray["experts"].keys() == in_process["experts"].keys()
-    for result in (in_process, under_ray):
-        del result["timings"]
-    assert_same(under_ray, in_process)
+    assert under_ray.experts.keys() == in_process.experts.keys()
+    without_timings = {"timings"}
+    assert_same(under_ray.model_dump(mode="json", exclude=without_timings), in_process.model_dump(mode="json", exclude=without_timings))
 
 
 def test_an_expert_that_raises_under_ray_gives_absent_windows(ray_local, silent_clip):
@@ -55,10 +54,10 @@ def test_an_expert_that_raises_under_ray_gives_absent_windows(ray_local, silent_
     experts = {**only_experts("static_face"), "broken": {}}
     with Pipeline.from_profile("tiny", execution=RAY, experts=experts) as pipeline:
         result = pipeline.run(silent_clip)
-    assert result["experts"]["broken"]["status"] == "ok"
-    for window in result["windows"]:
-        assert window["experts"]["broken"]["probs"] is None
-        assert "deliberate failure" in window["experts"]["broken"]["reason"]
+    assert result.experts["broken"].status == "ok"
+    for window in result.window_results:
+        assert window.experts["broken"].probs is None
+        assert "deliberate failure" in window.experts["broken"].reason
 
 
 def test_an_actor_that_keeps_crashing_is_given_up_and_the_result_says_so(ray_local, silent_clip):
@@ -67,12 +66,12 @@ def test_an_actor_that_keeps_crashing_is_given_up_and_the_result_says_so(ray_loc
     execution = {**RAY, "max_restarts": 1, "max_task_retries": 1}
     with Pipeline.from_profile("tiny", execution=execution, experts=experts) as pipeline:
         result = pipeline.run(silent_clip)
-    status = result["experts"]["crashing"]
-    assert status["status"] == "unavailable" and "its Ray actor died" in status["reason"]
-    for window in result["windows"]:
-        assert window["experts"]["crashing"]["probs"] is None
-        assert "ActorDiedError" in window["experts"]["crashing"]["reason"]
-    assert result["experts"]["static_face"]["status"] == "ok"  # the other experts carried on
+    status = result.experts["crashing"]
+    assert status.status == "unavailable" and "its Ray actor died" in status.reason
+    for window in result.window_results:
+        assert window.experts["crashing"].probs is None
+        assert "ActorDiedError" in window.experts["crashing"].reason
+    assert result.experts["static_face"].status == "ok"  # the other experts carried on
 
 
 def test_a_model_that_fails_to_load_in_an_actor_raises_its_own_error(ray_local):

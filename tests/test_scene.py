@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from cer.modalities.options import SceneOptions
+from cer.core.config import ExpertConfig, ModelRef, load_vocabulary
+from cer.core.labels import PAIRS
+from cer.core.options import SceneOptions
+from cer.core.result import Result
+from cer.core.types import Chunk, SampledFrame, VideoInfo, Window
 from cer.modalities.scene import NO_FRAMES, SceneExpert, build_prompt, one_paragraph, window_clip
 from cer.modalities.tiny import make_tiny
-from cer.pipeline.config import ExpertConfig, ModelRef, load_vocabulary
-from cer.pipeline.labels import PAIRS
-from cer.pipeline.types import Chunk, SampledFrame, VideoInfo, Window
 
 FPS = 5.0  # the pipeline's default sampling rate
 TINY_OPTIONS = {"max_pixels": 112 * 112, "min_pixels": 56 * 56, "max_new_tokens": 12}
@@ -155,9 +156,9 @@ def test_options_and_model_roles_are_checked(tiny_cache: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_run(demo_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+def tiny_run(demo_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Result, Path]:
+    from cer.core.config import load_profile
     from cer.pipeline import Pipeline
-    from cer.pipeline.config import load_profile
 
     make_tiny(load_profile("tiny").cache_path)  # builds only the tiny models missing from the cache
     out = tmp_path_factory.mktemp("scene-run")
@@ -166,10 +167,10 @@ def tiny_run(demo_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple
 
 
 @pytest.mark.slow
-def test_six_expert_tiny_pipeline_shows_the_description_everywhere(tiny_run: tuple[dict, Path]) -> None:
+def test_six_expert_tiny_pipeline_shows_the_description_everywhere(tiny_run: tuple[Result, Path]) -> None:
     result, out = tiny_run
-    assert set(result["experts"]) == {"static_face", "dynamic_face", "audio", "text", "clip_labels", "scene"}
-    assert result["experts"]["scene"]["status"] == "ok"
+    assert set(result.experts) == {"static_face", "dynamic_face", "audio", "text", "clip_labels", "scene"}
+    assert result.experts["scene"].status == "ok"
     stored = json.loads((out / "result.json").read_text())
     # each expert's text head, and the kind of text it reads, is recorded with its status
     assert "descriptions" in stored["experts"]["scene"]["note"] and "transcripts" in stored["experts"]["text"]["note"]
@@ -185,8 +186,8 @@ def test_six_expert_tiny_pipeline_shows_the_description_everywhere(tiny_run: tup
 
 
 def test_offline_profile_reports_scene_unavailable_with_the_reason() -> None:
+    from cer.core.config import load_profile
     from cer.modalities.factory import build_expert
-    from cer.pipeline.config import load_profile
 
     profile = load_profile("offline")
     assert "scene" not in {key.split(".")[0] for key in profile.all_models()}

@@ -18,16 +18,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cer.core.config import load_profile
+from cer.core.labels import BASIC
+from cer.core.types import AUDIO_RATE, Chunk, VideoInfo, Window
 from cer.modalities.asr import Word, transcript, words_in_windows
 from cer.modalities.audio import NO_EMOTION_MODEL, AudioExpert, ProsodyTrack
 from cer.modalities.speech_emotion import SpeechEmotionModel, Wav2Vec2MeanPoolClassifier, build_tiny_speech_emotion
 from cer.modalities.text import TextExpert, WindowSpan
 from cer.modalities.tiny import TINY_BUILDERS
 from cer.modalities.vad import speech_extent, speech_seconds
-from cer.pipeline.config import load_profile
 from cer.pipeline.demo import demo_speech
-from cer.pipeline.labels import BASIC
-from cer.pipeline.types import AUDIO_RATE, Chunk, VideoInfo, Window
 
 FPS = 25.0
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (apt-get install -y espeak-ng)")

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cer.core.chunks import tracked_chunks
+from cer.core.types import Chunk, ExpertOutput
 from cer.modalities.base import Expert, StagedExpert
 from cer.modalities.factory import build_expert, build_preprocessor
-from cer.pipeline.chunks import tracked_chunks
-from cer.pipeline.types import Chunk, ExpertOutput
 from tests.expert_reference import PROFILES, REFERENCE, Answer, answers, collect, reference_profile, reference_videos
 
 TOLERANCE = 1e-5

@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from cer.modalities.options import SceneOptions, TextOptions
-from cer.modalities.sources import resolve_model
+from cer.core.config import ConfigError, load_profile
+from cer.core.labels import BASIC, basic_index_map
+from cer.core.options import SceneOptions, TextOptions
+from cer.core.sources import resolve_model
 from cer.modalities.text_emotion import DEFAULT_CLASSIFIER_LABELS, ZeroShotHead, fit_readout
 from cer.modalities.text_kinds import TEXT_KINDS, TextKind, example_sentences
-from cer.pipeline.config import ConfigError, load_profile
 from cer.pipeline.evaluation.metrics import macro_f1
-from cer.pipeline.labels import BASIC, basic_index_map
 from tests.cli_process import cer
 
 DESCRIPTION_DEV = Path(__file__).parent / "data" / "description_dev.csv"

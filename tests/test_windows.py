@@ -2,7 +2,7 @@ import itertools
 
 import pytest
 
-from cer.pipeline.windows import make_windows
+from cer.core.windows import make_windows
 
 
 def spans(duration, **kw):

@@ -16,9 +16,9 @@ from typing import ClassVar
 
 import numpy as np
 
+from cer.core.labels import BASIC, to_basic
 from cer.pipeline.evaluation.collect import VideoExperts
 from cer.pipeline.evaluation.corpus import Corpus, Scores, Targets, clip_prediction, videos_by_stem
-from cer.pipeline.labels import BASIC, to_basic
 
 SPLITS = ("Train_AFEW", "Val_AFEW")
 FOLDERS = ("Angry", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise")

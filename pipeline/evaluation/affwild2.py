@@ -20,6 +20,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from cer.core.labels import BASIC
 from cer.pipeline.evaluation.collect import VideoExperts
 from cer.pipeline.evaluation.corpus import (
     Corpus,
@@ -31,7 +32,6 @@ from cer.pipeline.evaluation.corpus import (
     window_predictions,
     window_targets,
 )
-from cer.pipeline.labels import BASIC
 
 PERSON_SUFFIXES = ("_left", "_right")  # annotation names of videos with two annotated people
 

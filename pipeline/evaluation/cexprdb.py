@@ -20,11 +20,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from cer.fusion.frames import frame_labels
-from cer.pipeline.config import Profile
+from cer.core.config import Profile
+from cer.core.frames import frame_labels
+from cer.core.labels import COMPOUND
 from cer.pipeline.evaluation.collect import VideoExperts
 from cer.pipeline.evaluation.corpus import Corpus, Scores, Targets, frame_scores, read_frame_labels, videos_by_stem
-from cer.pipeline.labels import COMPOUND
 from cer.pipeline.outputs.frames_csv import write_abaw_lines
 
 SUBMISSION = "submission.txt"

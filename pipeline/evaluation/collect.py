@@ -14,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from cer.pipeline.config import Profile
+from cer.core.config import Profile
+from cer.core.labels import BASIC
+from cer.core.media import probe
+from cer.core.progress import ProgressBar
+from cer.core.types import ExpertOutput, VideoInfo, Window
+from cer.core.windows import make_windows
 from cer.pipeline.executors import choose_engine
 from cer.pipeline.expert_cache import ExpertCache, expert_keys
-from cer.pipeline.labels import BASIC
-from cer.pipeline.media import probe
-from cer.pipeline.progress import ProgressBar
-from cer.pipeline.types import ExpertOutput, VideoInfo, Window
-from cer.pipeline.windows import make_windows
 
 NOT_CACHED = "no cached output: the expert failed on this window (see the video's result)"
 

@@ -15,11 +15,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from cer.fusion.frames import frame_labels, spread_to_frames
+from cer.core.config import Profile
+from cer.core.frames import frame_labels, spread_to_frames
+from cer.core.labels import BASIC
 from cer.pipeline.batch_inputs import VIDEO_EXTENSIONS
-from cer.pipeline.config import Profile
 from cer.pipeline.evaluation.collect import VideoExperts
-from cer.pipeline.labels import BASIC
 
 Targets = dict[str, tuple[np.ndarray, np.ndarray]]  # level -> (true labels, predicted labels)
 Scores = Mapping[Path, np.ndarray]  # video -> [windows, classes] window scores

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from cer.core.config import Profile
+from cer.core.labels import BASIC
 from cer.fusion.fit import FitOptions, FitResult, WindowSet, fit_mhpf
 from cer.fusion.mhpf import MHPF
-from cer.pipeline.config import Profile
 from cer.pipeline.evaluation.afew import Afew
 from cer.pipeline.evaluation.affwild2 import AffWild2
 from cer.pipeline.evaluation.cexprdb import CExprDb
@@ -27,7 +28,6 @@ from cer.pipeline.evaluation.collect import VideoExperts, collect
 from cer.pipeline.evaluation.corpus import Corpus
 from cer.pipeline.evaluation.metrics import Metrics
 from cer.pipeline.evaluation.scoring import corpus_scores, measure_levels
-from cer.pipeline.labels import BASIC
 
 SPEC_FORMS = "afew:ROOT:SPLIT or affwild2:VIDEOS:ANNOTATIONS"
 

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from cer.modalities.registry import METHOD_EXPERTS
-from cer.pipeline.config import Profile
+from cer.core.config import Profile
+from cer.core.registry import METHOD_EXPERTS
 from cer.pipeline.evaluation.corpus import Corpus
 from cer.pipeline.evaluation.metrics import Metrics
 from cer.pipeline.evaluation.scoring import AblationRow, ExpertBalance

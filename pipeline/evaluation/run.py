@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cer.core.config import Profile
 from cer.fusion.mhpf import MHPF
-from cer.pipeline.config import Profile
 from cer.pipeline.evaluation.collect import collect
 from cer.pipeline.evaluation.corpus import Corpus
 from cer.pipeline.evaluation.report import Evaluation, write_report

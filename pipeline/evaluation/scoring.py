@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from cer.core.config import CompoundConfig, Profile
 from cer.fusion.compound import to_compound
 from cer.fusion.mhpf import MHPF, fuse_many
-from cer.pipeline.config import CompoundConfig, Profile
 from cer.pipeline.evaluation.collect import VideoExperts
 from cer.pipeline.evaluation.corpus import Corpus
 from cer.pipeline.evaluation.metrics import Metrics, measure

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from cer.fusion import frames as window_frames
+from cer.core.result import Result
+from cer.core.result_views import frame_compound_labels
 from cer.pipeline.outputs.atomic import atomic_open
-from cer.pipeline.outputs.views import scored_windows
 
 
 def write_abaw_file(
@@ -49,30 +48,10 @@ def write_abaw_lines(
         handle.writelines(f"{location},{int(k)}\n" for location, k in zip(image_locations, frame_labels, strict=True))
 
 
-def per_frame(result: Mapping[str, Any], values: Callable[[Mapping[str, Any]], Sequence[float]], width: int) -> np.ndarray:
-    """`values(window)` (`width` numbers) of the windows with compound scores, averaged over
-    the windows covering each video frame: [n_frames, width], NaN rows where none does."""
-    windows = scored_windows(result)
-    n_frames = result["video"]["n_frames"]
-    if not windows:
-        return np.full((n_frames, width), np.nan)
-    spans = [(window["start_frame"], window["end_frame"]) for window in windows]
-    return window_frames.spread_to_frames(spans, np.array([values(window) for window in windows], dtype=np.float64), n_frames)
-
-
-def result_frame_labels(result: Mapping[str, Any]) -> np.ndarray:
-    """Compound index per video frame: overlapping windows' scores averaged, then argmax
-    (docs/method.md). Empty when no frame is covered by a window with compound scores: then no
-    frame can be labelled, and -1 has no place in the ABAW file."""
-    scores = per_frame(result, lambda window: window["compound"]["scores"], len(result["labels"]["compound"]))
-    labels = window_frames.frame_labels(scores)
-    return np.empty(0, dtype=np.int64) if (labels < 0).any() else labels
-
-
-def write_frames_csv(result: Mapping[str, Any], path: Path) -> None:
+def write_frames_csv(result: Result, path: Path) -> None:
     write_abaw_file(
         path,
-        video_name=Path(result["video"]["path"]).stem,
-        frame_labels=result_frame_labels(result),
-        compound_names=result["labels"]["compound"],
+        video_name=Path(result.video.path).stem,
+        frame_labels=frame_compound_labels(result),
+        compound_names=result.labels.compound,
     )

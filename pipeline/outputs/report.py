@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from html import escape
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from cer.core.result import Result, WindowResult
+from cer.core.result_views import absences, evidence_values, expert_verdict, frame_compound_labels, short_reason, top_label
 from cer.pipeline.outputs.atomic import atomic_open
-from cer.pipeline.outputs.frames_csv import result_frame_labels
 from cer.pipeline.outputs.timeline import render_timeline
-from cer.pipeline.outputs.views import (
-    absences,
-    compound_text,
-    evidence_values,
-    expert_names,
-    expert_verdict,
-    short_reason,
-    time_span,
-    top_label,
-)
 
 # Evidence shown beside the windows' verdicts: key -> column heading. "scene description",
 # not "scene": the scene expert has a column of its own.
@@ -38,10 +29,10 @@ img { max-width: 100%; }
 """
 
 
-def render_report(result: Mapping[str, Any], timeline_png: bytes | None = None) -> str:
+def render_report(result: Result, timeline_png: bytes | None = None) -> str:
     """The report as one HTML string; `timeline_png` is embedded (rendered here if not given)."""
     png = render_timeline(result) if timeline_png is None else timeline_png
-    name = Path(result["video"]["path"]).name
+    name = Path(result.video.path).name
     sections = [
         f"<h1>cer report: {escape(name)}</h1>",
         _video_section(result),
@@ -60,8 +51,11 @@ def render_report(result: Mapping[str, Any], timeline_png: bytes | None = None) 
     )
 
 
-def write_report(result: Mapping[str, Any], path: Path, timeline_png: bytes | None = None) -> None:
-    html = render_report(result, timeline_png)
+def write_report(result: Result, path: Path) -> None:
+    """Embeds the timeline.png beside `path` when there is one (written just before, in the
+    table of output files), so that it is drawn once."""
+    timeline = path.with_name("timeline.png")
+    html = render_report(result, timeline.read_bytes() if timeline.is_file() else None)
     with atomic_open(path) as handle:
         handle.write(html)
 
@@ -95,32 +89,32 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _video_section(result: Mapping[str, Any]) -> str:
-    video, faces = result["video"], result["faces"]
+def _video_section(result: Result) -> str:
+    video, faces = result.video, result.faces
     facts = [
-        ("file", video["path"]),
-        ("profile", result["profile"]),
-        ("duration", f"{video['duration_s']:.2f} s"),
-        ("frame rate", f"{video['fps']:.3f} fps, {video['n_frames']} frames"),
-        ("size", f"{video['width']} x {video['height']}, rotation {video['rotation']} degrees"),
-        ("audio", "yes" if video["has_audio"] else "no"),
-        ("faces", f"{faces['tracks']} track(s), detector {faces['detector']}"),
-        ("processing time", f"{result['timings']['total_s']:.1f} s"),
+        ("file", video.path),
+        ("profile", result.profile),
+        ("duration", f"{video.duration_s:.2f} s"),
+        ("frame rate", f"{video.fps:.3f} fps, {video.n_frames} frames"),
+        ("size", f"{video.width} x {video.height}, rotation {video.rotation} degrees"),
+        ("audio", "yes" if video.has_audio else "no"),
+        ("faces", f"{faces.tracks} track(s), detector {faces.detector}"),
+        ("processing time", f"{result.timings.total_s:.1f} s"),
     ]
     return "<h2>Video</h2>\n" + _table((), facts)
 
 
-def _summary_section(result: Mapping[str, Any]) -> str:
-    summary = result["summary"]
-    share, compounds = summary["compound_share"], result["labels"]["compound"]
+def _summary_section(result: Result) -> str:
+    summary = result.summary
+    share, compounds = summary.compound_share, result.labels.compound
     parts = [
         "<h2>Summary</h2>",
-        f"<p>Dominant compound expression: <b>{escape(summary['dominant_compound'] or 'none')}</b>; "
-        f"dominant basic emotion: <b>{escape(summary['dominant_basic'] or 'none')}</b>; "
-        f"{summary['n_windows']} window(s).</p>",
-        _table(("compound", "share of windows"), [(name, f"{share.get(name, 0.0):.0%}") for name in compounds]),
+        f"<p>Decision: <b>{escape(summary.decision.text)}</b> (the decision most windows share); "
+        f"dominant basic emotion: <b>{escape(summary.dominant_basic or 'none')}</b>; "
+        f"{summary.n_windows} window(s).</p>",
+        _table(("forced compound (frames.csv)", "share of windows"), [(name, f"{share.get(name, 0.0):.0%}") for name in compounds]),
     ]
-    if len(result_frame_labels(result)) == 0:
+    if len(frame_compound_labels(result)) == 0:
         parts.append(
             '<p class="note">frames.csv holds only its header: no frame is covered by a window with '
             "compound scores (no expert spoke), and the ABAW layout has no label for &ldquo;unknown&rdquo;.</p>"
@@ -128,16 +122,18 @@ def _summary_section(result: Mapping[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def _experts_section(result: Mapping[str, Any]) -> str:
-    seconds = result["timings"]["experts_s"]
+def _experts_section(result: Result) -> str:
+    seconds = result.timings.experts_s
     headers = ["expert", "status", "model", "reason", "note", "time (s)"]
-    experts = result["experts"]
-    rows = [[name, info["status"], info["model_id"], info["reason"], info["note"], seconds.get(name)] for name, info in experts.items()]
+    experts = result.experts
+    rows: list[list[Any]] = [
+        [name, info.status, info.model_id, info.reason, info.note, seconds.get(name)] for name, info in experts.items()
+    ]
     # Only with the cache on: it says why an expert took no time.
-    if any("cached_windows" in info for info in experts.values()):
+    if any(info.cached_windows is not None for info in experts.values()):
         headers.append("from the cache")
         for row, info in zip(rows, experts.values(), strict=True):
-            row.append(_from_cache(info.get("cached_windows", 0), len(result["windows"])))
+            row.append(_from_cache(info.cached_windows or 0, len(result.window_results)))
     return "<h2>Experts</h2>\n" + _table(headers, rows)
 
 
@@ -148,24 +144,24 @@ def _from_cache(cached: int, n_windows: int) -> str:
     return f"all {cached} windows" if cached == n_windows else f"{cached} of {n_windows} windows"
 
 
-def _windows_section(result: Mapping[str, Any]) -> str:
-    experts = expert_names(result)
-    evidence = [key for key in _EVIDENCE_COLUMNS if any(evidence_values(window, key) for window in result["windows"])]
-    headers = ["#", "time", "compound", "pair", "top basic", *experts, *(_EVIDENCE_COLUMNS[key] for key in evidence)]
+def _windows_section(result: Result) -> str:
+    experts = list(result.experts)
+    evidence = [key for key in _EVIDENCE_COLUMNS if any(evidence_values(window, key) for window in result.window_results)]
+    headers = ["#", "time", "decision", "pair", "top basic", *experts, *(_EVIDENCE_COLUMNS[key] for key in evidence)]
     rows = []
-    for window in result["windows"]:
-        verdict = window["compound"]
-        compound = compound_text(window)
+    for window in result.window_results:
+        verdict = window.compound
+        decision = window.decision_text()
         pair = None
-        if verdict["pair"] is not None and verdict["pair_probs"] is not None:
-            pair = " + ".join(f"{b} {p:.2f}" for b, p in zip(verdict["pair"], verdict["pair_probs"], strict=True))
+        if verdict.pair is not None and verdict.pair_probs is not None:
+            pair = " + ".join(f"{b} {p:.2f}" for b, p in zip(verdict.pair, verdict.pair_probs, strict=True))
         rows.append(
             [
-                window["index"],
-                time_span(window),
-                compound if verdict["note"] is None else f"{compound}\n{verdict['note']}",
+                window.index,
+                window.span_text,
+                decision if verdict.note is None else f"{decision}\n{verdict.note}",
                 pair,
-                top_label(window["fused"]["probs"], result["labels"]["basic"]),
+                top_label(window.fused.probs, result.labels.basic),
                 *(_verdict_text(result, window, name) for name in experts),
                 *(_evidence_text(window, key) for key in evidence),
             ]
@@ -174,20 +170,20 @@ def _windows_section(result: Mapping[str, Any]) -> str:
     return "<h2>Windows</h2>\n" + note + "\n" + _table(headers, rows)
 
 
-def _verdict_text(result: Mapping[str, Any], window: Mapping[str, Any], name: str) -> str | Hover:
+def _verdict_text(result: Result, window: WindowResult, name: str) -> str | Hover:
     """The expert's top class, or why it is absent in short (the full reason on hover and in
     the legend below the table)."""
     top, reason = expert_verdict(result, window, name)
     if top is not None:
         return top
     reason = reason or "no reason given"
-    status = result["experts"][name]
-    if status["status"] != "ok":
-        return Hover("unavailable", status["reason"] or reason)
+    status = result.experts[name]
+    if status.status != "ok":
+        return Hover("unavailable", status.reason or reason)
     return Hover(f"absent: {short_reason(reason)}", reason)
 
 
-def _evidence_text(window: Mapping[str, Any], key: str) -> str:
+def _evidence_text(window: WindowResult, key: str) -> str:
     """The evidence once when every expert that gave it agrees (two face experts counting the
     same faces), otherwise per expert by name."""
     values = evidence_values(window, key)
@@ -196,14 +192,14 @@ def _evidence_text(window: Mapping[str, Any], key: str) -> str:
     return "\n".join(f"{name}: {value}" for name, value in values.items())
 
 
-def _absence_section(result: Mapping[str, Any]) -> str:
+def _absence_section(result: Result) -> str:
     """The legend of the absent cells: each expert's reasons in full, once, with how many
     windows each one covers."""
-    n_windows = len(result["windows"])
+    n_windows = len(result.window_results)
     rows = []
-    for name, info in result["experts"].items():
-        if info["status"] != "ok":
-            rows.append((name, f"unavailable ({n_windows} of {n_windows})", info["reason"] or "no reason given"))
+    for name, info in result.experts.items():
+        if info.status != "ok":
+            rows.append((name, f"unavailable ({n_windows} of {n_windows})", info.reason or "no reason given"))
             continue
         rows += [(name, f"{count} of {n_windows}", reason) for reason, count in absences(result, name).most_common()]
     if not rows:

@@ -9,6 +9,8 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 
+from cer.core.result import SCHEMA_ID
+from cer.pipeline.outputs.files import FILE_NAMES, FILES_BY_NAME
 from cer.serving.api.deps import ServiceDep, require_token
 from cer.serving.errors import ApiError, error_responses, not_found
 from cer.serving.intake import submit
@@ -24,20 +26,8 @@ MAX_OFFSET = 10**9  # far beyond any real store, well inside SQLite's 64-bit int
 JobId = Annotated[UUID, Path(description="the id that POST /v1/jobs answered with")]
 
 
-class OutputFile(str, Enum):
-    windows_csv = "windows.csv"
-    frames_csv = "frames.csv"
-    timeline_png = "timeline.png"
-    report_html = "report.html"
-
-
-_MEDIA_TYPES = {
-    "result.json": "application/json",
-    "windows.csv": "text/csv; charset=utf-8",
-    "frames.csv": "text/csv; charset=utf-8",
-    "timeline.png": "image/png",
-    "report.html": "text/html; charset=utf-8",
-}
+# The output files a finished job has, from the one table (cer.pipeline.outputs.files).
+OutputName = Enum("OutputName", {name: name for name in FILE_NAMES}, type=str)  # type: ignore[misc]
 # The report is a page built from the video's transcript and descriptions: served from this
 # origin it must not run anything (it needs no script; its styles and image are inline).
 _REPORT_HEADERS = {"Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"}
@@ -58,7 +48,7 @@ def _output(service: Service, job_id: UUID, name: str) -> FileResponse:
     if record.status != "done":
         raise ApiError(409, "not_done", f"job {job_id} is {record.status}; its results exist once it is done")
     headers = _REPORT_HEADERS if name == "report.html" else None
-    return FileResponse(service.files.output(record.id, name), media_type=_MEDIA_TYPES[name], headers=headers)
+    return FileResponse(service.files.output(record.id, name), media_type=FILES_BY_NAME[name].media_type, headers=headers)
 
 
 @router.post(
@@ -127,7 +117,7 @@ def get_preview(job_id: JobId, service: ServiceDep) -> FileResponse:
     "/{job_id}/result",
     response_class=FileResponse,
     responses={
-        200: {"content": {"application/json": {}}, "description": "the cer.result/v1 document"},
+        200: {"content": {"application/json": {}}, "description": f"the {SCHEMA_ID} document"},
         **error_responses(404, 409),
     },
     summary="result.json, once the job is done",
@@ -140,7 +130,7 @@ def get_result(job_id: JobId, service: ServiceDep) -> FileResponse:
     "/{job_id}/{name}",
     response_class=FileResponse,
     responses=error_responses(404, 409),
-    summary="windows.csv, frames.csv, timeline.png or report.html, once the job is done",
+    summary=f"One output file ({', '.join(FILE_NAMES)}), once the job is done",
 )
-def get_output(job_id: JobId, name: OutputFile, service: ServiceDep) -> FileResponse:
+def get_output(job_id: JobId, name: OutputName, service: ServiceDep) -> FileResponse:
     return _output(service, job_id, name.value)

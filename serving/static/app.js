@@ -4,13 +4,10 @@
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 1000;
 const BAND_COLOURS = ["#c0392b", "#27ae60", "#2c6fbb", "#e67e22", "#8e44ad", "#16a085", "#7f6000", "#b03a7a", "#556b2f"];
+const BASIC_COLOURS = ["#9e9e9e", "#d62728", "#6b8e23", "#9467bd", "#ffbf00", "#1f77b4", "#17becf", "#8c564b"];
 const NO_LABEL_COLOUR = "#999";
 const ABSENT_COLOUR = "#ccc"; // a heatmap cell of a window the expert gave no probabilities for
 const HEATMAP_COLUMNS = 600; // canvas pixels across the whole video
-const DOWNLOADS = [
-  ["result", "result.json"], ["windows_csv", "windows.csv"], ["frames_csv", "frames.csv"],
-  ["timeline_png", "timeline.png"], ["report_html", "report.html"], ["video", "video"],
-];
 
 let token = sessionStorage.getItem("cer-token");
 let tokenWanted = null; // a promise, while the token form waits for the user
@@ -164,29 +161,36 @@ function windowAt(t) {
   return index >= 0 ? index : shown.spans.length - 1;
 }
 
-// The window's verdict in words: the compound and its score, or "basic only" when the weaker part
-// of the winning pair is too faint for a blend (compound.basic_only in result.json).
+// The decision of a window or of the video, as every view writes it (cer.core.result.Decision.text).
+function decisionText(d) {
+  if (d.kind === "basic") return `basic only: ${d.label}`;
+  return d.label || "none";
+}
+
+// The window's decision with the strength behind it, and the forced compound when they differ.
 function verdictText(w) {
   const c = w.compound;
-  if (!c.label) return "no expert present";
-  if (c.basic_only) return `basic only: ${c.basic_only} (${Math.max(...c.pair_probs).toFixed(2)}; forced compound ${c.label})`;
+  if (w.decision.kind === "none") return "no expert present";
+  if (w.decision.kind === "basic") return `${decisionText(w.decision)} (${Math.max(...c.pair_probs).toFixed(2)}; forced compound ${c.label})`;
   return `${c.label} (${c.confidence.toFixed(2)})`;
+}
+
+// A band's colour: the compound's, the basic class's for "basic only", grey when no expert spoke.
+function bandColour(result, d) {
+  if (d.kind === "compound") return BAND_COLOURS[result.labels.compound.indexOf(d.label) % BAND_COLOURS.length];
+  if (d.kind === "basic") return BASIC_COLOURS[result.labels.basic.indexOf(d.label) % BASIC_COLOURS.length];
+  return NO_LABEL_COLOUR;
 }
 
 function drawBands(result, spans) {
   const total = result.video.duration_s;
   const bands = result.windows.map((w, i) => {
     const band = document.createElement("div");
-    const label = w.compound.label;
     band.className = "band";
     band.style.left = percent(spans[i].start / total);
     band.style.width = percent((spans[i].end - spans[i].start) / total);
-    band.style.background = label
-      ? BAND_COLOURS[result.labels.compound.indexOf(label) % BAND_COLOURS.length]
-      : NO_LABEL_COLOUR;
-    band.textContent = w.compound.basic_only
-      ? `basic only: ${w.compound.basic_only}`
-      : label ? label.replace("_", " ") : "none";
+    band.style.background = bandColour(result, w.decision);
+    band.textContent = decisionText(w.decision).replace("_", " ");
     band.title = `${w.start_s.toFixed(1)}–${w.end_s.toFixed(1)} s: ${verdictText(w)}`;
     return band;
   });
@@ -303,11 +307,13 @@ function follow(t) {
 
 async function showDownloads(job) {
   const links = [];
-  for (const [key, name] of DOWNLOADS) {
+  // every output file the job's urls list (the server's table of output files), then the video
+  const downloads = [...Object.entries(job.urls.files), ["video", job.urls.video]];
+  for (const [name, url] of downloads) {
     const link = document.createElement("a");
     link.textContent = name;
-    link.href = await fileUrl(job.urls[key]);
-    if (token) link.download = key === "video" ? job.filename : name; // a blob: URL has no name of its own
+    link.href = await fileUrl(url);
+    if (token) link.download = name === "video" ? job.filename : name; // a blob: URL has no name of its own
     else link.target = "_blank";
     links.push(link);
   }
@@ -320,7 +326,7 @@ async function showResult(job) {
   const result = await (await api(job.urls.result)).json();
   const spans = windowSpans(result.windows);
   shown = { result, spans };
-  $("result-heading").textContent = `${job.filename}: ${expertsRanText(result)}`;
+  $("result-heading").textContent = `${job.filename}: ${decisionText(result.summary.decision)}; ${expertsRanText(result)}`;
   showPlayerWarning(job.player);
   $("player").src = await fileUrl(job.player.url); // a copy browsers can play, for codecs they cannot
   drawBands(result, spans);

@@ -11,7 +11,9 @@ import httpx
 import numpy as np
 import pytest
 
+from cer.core.result import SCHEMA_ID
 from cer.pipeline.demo import write_clip
+from cer.pipeline.outputs.files import FILE_NAMES, OUTPUT_FILES
 from cer.serving.client import Client
 from cer.serving.data_dir import DataDirInUse
 from cer.serving.service import Service
@@ -39,19 +41,21 @@ def test_job_from_upload_to_every_result_file(server: RunningServer, client: Cli
     assert job["progress"]["windows_done"] == job["progress"]["windows_total"] >= 1
 
     result = client.http.get(urls["result"]).json()
-    assert result["schema"] == "cer.result/v1" and result["profile"] == "tiny"
+    assert result["schema"] == SCHEMA_ID and result["profile"] == "tiny"
     assert result["video"]["path"] == "silent.mp4"  # the upload's name, not where the server keeps it
-    assert str(server.settings.data_dir) not in client.http.get(urls["report_html"]).text
+    assert str(server.settings.data_dir) not in client.http.get(urls["files"]["report.html"]).text
     assert len(result["windows"]) == job["progress"]["windows_total"]
     assert {w["compound"]["method"] for w in result["windows"]} == {"pfsa"}
-    expected_types = {"windows_csv": "text/csv", "frames_csv": "text/csv", "timeline_png": "image/png",
-                      "report_html": "text/html", "video": "video/mp4"}  # fmt: skip
-    for key, media_type in expected_types.items():
-        file = client.http.get(urls[key])
-        assert file.status_code == 200 and file.headers["content-type"].startswith(media_type), key
-        assert file.content, key
-    assert client.http.get(urls["video"]).content == silent_clip.read_bytes()
-    assert "sandbox" in client.http.get(urls["report_html"]).headers["content-security-policy"]
+    # every file of the one table of outputs, with its media type
+    assert list(urls["files"]) == list(FILE_NAMES)
+    for output in OUTPUT_FILES:
+        file = client.http.get(urls["files"][output.name])
+        assert file.status_code == 200 and file.headers["content-type"] == output.media_type, output.name
+        assert file.content, output.name
+    assert client.http.get(urls["files"]["result.json"]).json() == result
+    video = client.http.get(urls["video"])
+    assert video.headers["content-type"].startswith("video/mp4") and video.content == silent_clip.read_bytes()
+    assert "sandbox" in client.http.get(urls["files"]["report.html"]).headers["content-security-policy"]
 
     listed = client.http.get("/v1/jobs", params={"limit": 100}).json()
     assert accepted["id"] in [item["id"] for item in listed["items"]]

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from cer.core.result import load_result
+from cer.pipeline.outputs.files import FILE_NAMES
 from cer.serving.client import Client
 from tests.serving.live import TOKEN, RunningServer
 
@@ -105,15 +107,19 @@ def upload(page: Any, server: RunningServer, video: Path) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_upload_through_the_page(page: Any, server: RunningServer, clip: Path, tmp_path: Path) -> None:
-    windows = upload(page, server, clip)["result"]["windows"]
-    assert page.locator(".band").count() == len(windows) >= 1
+    result = load_result(upload(page, server, clip)["result"])
+    windows = result.window_results
+    # the bands and the heading name the decisions every other view names
+    assert page.locator(".band").all_text_contents() == [w.decision.text.replace("_", " ", 1) for w in windows]
+    assert len(windows) >= 1
+    assert result.decision.text in page.locator("#result-heading").text_content()
     assert page.locator(".heatmap").count() >= 1
-    assert page.locator("#downloads a").count() == 6
+    assert page.locator("#downloads a").all_text_contents() == [*FILE_NAMES, "video"]
 
     last = page.locator(".band").last
     last.click()  # seeks the video to that window
     assert page.locator(".band.current").count() == 1
-    assert page.locator("#evidence-window").text_content().startswith(f"{windows[-1]['index']}:")
+    assert page.locator("#evidence-window").text_content().startswith(f"{windows[-1].index}:")
     page.wait_for_function(SHOWS_A_FRAME, timeout=PLAY_TIMEOUT_MS)
     page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
     assert (tmp_path / "page.png").stat().st_size > 0

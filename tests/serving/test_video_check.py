@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cer.pipeline.media import MediaError, MediaProblem, probe
+from cer.core.media import MediaError, MediaProblem, probe
 from cer.serving.errors import ApiError
 from cer.serving.video_check import check_video, media_message
 

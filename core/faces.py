@@ -4,7 +4,7 @@ The runner feeds a video chunk by chunk; `FaceTracker` keeps its tracks between 
 that a face keeps its track id across chunk boundaries. Per chunk, the main track is the
 face with the most (area x score) summed over the chunk's frames: large, confident and
 present often. Each frame keeps the main track's box beside its image, and every face model
-cuts its own crop from them (cer.pipeline.face_crops): the models were
+cuts its own crop from them (cer.core.face_crops): the models were
 trained on different crops of a face (modalities/static_face.py documents each).
 """
 
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cer.pipeline.config import FaceConfig
-from cer.pipeline.face_detectors import load_detector
-from cer.pipeline.types import FaceBox, SampledFrame
+from cer.core.config import FaceConfig
+from cer.core.face_detectors import load_detector
+from cer.core.types import FaceBox, SampledFrame
 
 NO_TRACK = -1
 

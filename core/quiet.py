@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from cer.pipeline.switches import switched_on
+from cer.core.switches import switched_on
 
 VERBOSE_VARIABLE = "CER_VERBOSE"
 
@@ -21,7 +21,7 @@ VERBOSE_VARIABLE = "CER_VERBOSE"
 # lazily). A value the user set already wins.
 _QUIET_ENVIRONMENT = {
     # Every Hugging Face bar, transformers' "Loading weights" among them; cer's own downloads
-    # keep theirs, because they pass their own bar class (cer.pipeline.progress).
+    # keep theirs, because they pass their own bar class (cer.core.progress).
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     "TRANSFORMERS_VERBOSITY": "error",
 }

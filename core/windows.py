@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cer.pipeline.types import Window
+from cer.core.types import Window
 
 _EPS = 1e-9  # seconds; absorbs float error when a window ends exactly at the video's end
 

@@ -14,10 +14,10 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from cer.modalities.sources import ModelNotAvailable, resolve_model
-from cer.pipeline.config import FaceConfig
-from cer.pipeline.quiet import native_stderr_muted
-from cer.pipeline.types import FaceBox
+from cer.core.config import FaceConfig
+from cer.core.quiet import native_stderr_muted
+from cer.core.sources import ModelNotAvailable, resolve_model
+from cer.core.types import FaceBox
 
 
 class FaceDetector(Protocol):
@@ -202,7 +202,7 @@ class FaceMeshFiltered:
 
     def face_flag(self, image: np.ndarray, box: FaceBox) -> float:
         """FaceMesh's probability that the square around `box` holds a face."""
-        from cer.pipeline.face_crops import CropSpec, crop_face
+        from cer.core.face_crops import CropSpec, crop_face
 
         roi = crop_face(image, box, CropSpec(square=True, margin=(self.ROI_SCALE - 1) / 2))
         pixels = cv2.resize(roi, (self.INPUT_SIDE, self.INPUT_SIDE), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0

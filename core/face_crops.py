@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cer.pipeline.types import FaceBox
+from cer.core.types import FaceBox
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from cer.modalities.registry import options_class
-from cer.pipeline.labels import PAIRS, validate_pairs
+from cer.core.labels import PAIRS, validate_pairs
+from cer.core.registry import options_class
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -94,7 +94,7 @@ class ExpertConfig(Strict):
     unavailable: str | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
     models: dict[str, ModelRef] = Field(default_factory=dict)
-    options: dict[str, Any] = Field(default_factory=dict)  # validated by the expert's schema (cer.modalities.options)
+    options: dict[str, Any] = Field(default_factory=dict)  # validated by the expert's schema (cer.core.options)
     # Ray resources of the expert's actor. 0 CPUs: the experts share the cores (they wait for
     # chunks most of the time); a whole number also sets the actor's thread count. GPUs are
     # requested only where the cluster has some, so one profile runs anywhere; a fraction lets

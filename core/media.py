@@ -14,7 +14,7 @@ from typing import Literal
 import av
 import numpy as np
 
-from cer.pipeline.types import AUDIO_RATE, SampledFrame, VideoInfo
+from cer.core.types import AUDIO_RATE, SampledFrame, VideoInfo
 
 AUDIO_BLOCK_SAMPLES = AUDIO_RATE  # samples handed over at a time by the audio stream (1 s)
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from cer.pipeline.config import MediaConfig, Profile
-from cer.pipeline.media import iter_audio_blocks, iter_sampled_frames, probe
-from cer.pipeline.types import AUDIO_RATE, Chunk, SampledFrame, VideoInfo, Window
-from cer.pipeline.windows import make_windows
+from cer.core.config import MediaConfig, Profile
+from cer.core.media import iter_audio_blocks, iter_sampled_frames, probe
+from cer.core.types import AUDIO_RATE, Chunk, SampledFrame, VideoInfo, Window
+from cer.core.windows import make_windows
 
 
 @dataclass
@@ -85,7 +85,7 @@ def iter_chunks(info: VideoInfo, windows: list[Window], media: MediaConfig) -> I
 def tracked_chunks(video: Path, profile: Profile) -> Iterator[Chunk]:
     """The chunks `cer run` makes of `video`, with faces tracked as it tracks them: the experts'
     input, for code that runs experts without the runner (benchmarks, reference outputs)."""
-    from cer.pipeline.faces import FaceTracker
+    from cer.core.faces import FaceTracker
 
     info = probe(video)
     w = profile.windows

@@ -2,7 +2,7 @@
 
 A class is named by its import path and imported only when an expert is built
 (`cer.modalities.factory`): the expert modules import torch and the like. The options schemas
-are light (`cer.modalities.options`), so that validating a profile imports no expert module.
+are light (`cer.core.options`), so that validating a profile imports no expert module.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from cer.modalities.options import (
+from cer.core.options import (
     AudioOptions,
     ClipLabelsOptions,
     DynamicFaceOptions,

@@ -38,9 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from cer.pipeline.hashing import file_sha256
-from cer.pipeline.progress import ProgressBar
-from cer.pipeline.switches import switched_on
+from cer.core.hashing import file_sha256
+from cer.core.progress import ProgressBar
+from cer.core.switches import switched_on
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ _COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 class ModelRefLike(Protocol):
-    """What a profile says of one model (`cer.pipeline.config.ModelRef`)."""
+    """What a profile says of one model (`cer.core.config.ModelRef`)."""
 
     source: str
     sha256: str | None

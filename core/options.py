@@ -12,8 +12,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from cer.modalities.text_kinds import TextKind
-from cer.pipeline.labels import BASIC
+from cer.core.labels import BASIC
+
+# What the zero-shot text head reads: a transcript of speech, or a third-person description.
+TextKind = Literal["transcript", "description"]
 
 # --- the face experts (static_face, dynamic_face) ---
 

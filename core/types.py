@@ -64,7 +64,7 @@ class SampledFrame:
     image: np.ndarray  # H x W x 3, uint8, RGB
     faces: list[FaceBox] = field(default_factory=list)
     # The main track's box on this frame, when present: each face model cuts its own crop
-    # from `image` around it, as it was trained (cer.pipeline.faces.crop_face).
+    # from `image` around it, as it was trained (cer.core.faces.crop_face).
     main_box: FaceBox | None = None
 
 

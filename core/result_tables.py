@@ -1,0 +1,85 @@
+"""The two tables of a Result: one row per window (windows.csv, `Result.windows()`) and one
+row per video frame (frames_probs.csv, `Result.frames()`). Cells are plain values; None where
+a value is missing (an empty cell in a CSV)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from cer.core.face_presence import seen_per_frame
+from cer.core.result import Result
+from cer.core.result_views import compound_scores_per_frame, expert_verdict, fused_per_frame, text_evidence_columns, top_label
+
+DIGITS = 6  # enough for probabilities; keeps the files readable
+_SPAN = ("index", "start_s", "end_s", "start_frame", "end_frame")  # copied from the window as they are
+
+Table = tuple[list[str], list[dict[str, Any]]]  # column names, rows
+
+
+def window_rows(result: Result) -> Table:
+    """Per window: its span, the decision (the headline every view shows), the forced compound
+    label and its confidence, the fused probabilities, the compound scores, each expert's top
+    class (or "absent") and the free text experts reported."""
+    basic, compound = result.labels.basic, result.labels.compound
+    texts = text_evidence_columns(result)
+    columns = [
+        *_SPAN,
+        "decision",
+        "compound",
+        "confidence",
+        "basic_only",
+        "top_basic",
+        *(f"fused_{name}" for name in basic),
+        *(f"compound_{name}" for name in compound),
+        *(f"expert_{name}" for name in result.experts),
+        *(f"expert_{name}_{key}" for name, key in texts),
+    ]
+    rows = []
+    for window in result.window_results:
+        verdict = window.compound
+        row: dict[str, Any] = {key: getattr(window, key) for key in _SPAN}
+        row["decision"] = window.decision.text
+        row["compound"] = verdict.label
+        row["confidence"] = _rounded(verdict.confidence)
+        row["basic_only"] = verdict.basic_only
+        row["top_basic"] = top_label(window.fused.probs, basic)
+        row.update(_spread("fused_", basic, window.fused.probs))
+        row.update(_spread("compound_", compound, verdict.scores))
+        for name in result.experts:
+            row[f"expert_{name}"] = expert_verdict(result, window, name)[0] or "absent"
+        for name, key in texts:
+            answer = window.experts.get(name)
+            row[f"expert_{name}_{key}"] = answer.evidence.get(key) if answer else None
+        rows.append(row)
+    return columns, rows
+
+
+def frame_rows(result: Result) -> Table:
+    """Per video frame (counted from 0): its time, whether a face was seen (1 or 0; None for
+    results that did not record faces per frame), and the fused probabilities and compound
+    scores averaged over the windows covering it (None where no window with an answer does)."""
+    basic, compound = result.labels.basic, result.labels.compound
+    columns = ["frame", "time_s", "face", *(f"fused_{name}" for name in basic), *(f"compound_{name}" for name in compound)]
+    n_frames, fps = result.video.n_frames, result.video.fps
+    numbers = np.round(np.hstack([fused_per_frame(result), compound_scores_per_frame(result)]), DIGITS).tolist()
+    seen = result.faces.seen
+    faces = seen_per_frame(seen, n_frames).astype(int).tolist() if seen is not None else [None] * n_frames
+    rows = []
+    for frame, (face, values) in enumerate(zip(faces, numbers, strict=True)):
+        cells = [None if math.isnan(value) else value for value in values]
+        rows.append(dict(zip(columns, [frame, round(frame / fps, DIGITS), face, *cells], strict=True)))
+    return columns, rows
+
+
+def _spread(prefix: str, names: Sequence[str], values: Sequence[float | None] | None) -> dict[str, float | None]:
+    """One column per name; empty cells when the window has no values (no expert spoke)."""
+    values = values if values is not None else [None] * len(names)
+    return {f"{prefix}{name}": _rounded(value) for name, value in zip(names, values, strict=True)}
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, DIGITS)
