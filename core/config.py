@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cer.core.labels import PAIRS, validate_pairs
-from cer.core.registry import options_class
+from cer.core.registry import METHOD_EXPERTS, default_target, options_class
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -94,7 +94,12 @@ class ExpertConfig(Strict):
     unavailable: str | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
     models: dict[str, ModelRef] = Field(default_factory=dict)
-    options: dict[str, Any] = Field(default_factory=dict)  # validated by the expert's schema (cer.core.options)
+    # "module:Class" of the expert; filled in from cer.core.registry for the method's experts
+    target: str | None = None
+    # A mapping as written in the profile; `load_profile` validates it once, against the
+    # expert's schema, into that schema's typed object (defaults filled in), which the expert
+    # then takes as it is and the expert-output cache hashes.
+    options: Any = Field(default_factory=dict)
     # Ray resources of the expert's actor. 0 CPUs: the experts share the cores (they wait for
     # chunks most of the time); a whole number also sets the actor's thread count. GPUs are
     # requested only where the cluster has some, so one profile runs anywhere; a fraction lets
@@ -331,19 +336,29 @@ def _error_lines(path: Path, exc: ValidationError) -> str:
     return f"{path}: invalid profile:\n  " + "\n  ".join(lines)
 
 
-def validate_expert_options(profile: Profile, path: Path | str = "<profile>") -> None:
-    """Check each expert's `options` against its schema (from the registry: no expert module,
-    and so no torch, is imported for it)."""
+def resolve_experts(profile: Profile, path: Path | str = "<profile>") -> Profile:
+    """`profile` with each expert's class (`target`) named and its `options` validated into
+    that class's typed options. No expert module, and so no torch, is imported for the
+    method's experts (their schemas are in the registry)."""
+    experts = {}
     for name, cfg in profile.experts.items():
+        target = cfg.target or default_target(name)
+        if target is None:
+            raise ConfigError(
+                f"{path}: experts.{name}: unknown expert {name!r}; known experts: {', '.join(METHOD_EXPERTS)} "
+                f"(another expert is named by its class: experts.{name}.target: module:Class)"
+            )
         try:
-            schema = options_class(name)
-        except KeyError as exc:
-            raise ConfigError(f"{path}: experts.{name}: {exc.args[0]}") from None
+            schema = options_class(name, target)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise ConfigError(f"{path}: experts.{name}.target: cannot import {target!r} ({exc})") from None
         try:
-            schema.model_validate(cfg.options)
+            options = cfg.options if isinstance(cfg.options, schema) else schema.model_validate(cfg.options)
         except ValidationError as exc:
             details = "; ".join(f"experts.{name}.options.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
             raise ConfigError(f"{path}: invalid profile: {details}") from None
+        experts[name] = cfg.model_copy(update={"target": target, "options": options})
+    return profile.model_copy(update={"experts": experts})
 
 
 def load_profile(name_or_path: str, overrides: Mapping[str, Any] | None = None) -> Profile:
@@ -357,5 +372,4 @@ def load_profile(name_or_path: str, overrides: Mapping[str, Any] | None = None) 
         profile = Profile.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_error_lines(path, exc)) from None
-    validate_expert_options(profile, path)
-    return profile
+    return resolve_experts(profile, path)

@@ -1,14 +1,21 @@
-"""Maps expert names (as used in profiles) to their classes and their options schemas.
+"""The experts of the published method: profile name -> the class that runs it and the schema of
+its `options`.
 
-A class is named by its import path and imported only when an expert is built
+A class is named by its import path ("module:Class") and imported only when the expert is built
 (`cer.modalities.factory`): the expert modules import torch and the like. The options schemas
 are light (`cer.core.options`), so that validating a profile imports no expert module.
+
+A profile runs any other expert by naming its class, `experts.NAME.target: "module:Class"`
+(that class's own `Options` is then its schema). Loading a profile writes every expert's
+target into its config, so a Ray actor or a batch worker builds from the config alone and no
+process keeps a registry of its own.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import import_module
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import BaseModel
@@ -26,53 +33,44 @@ from cer.core.options import (
 @dataclass(frozen=True)
 class Registered:
     target: str  # "module:Class" of the expert
-    # The schema of its `options`; None: the class's own `Options`, read by importing the class
-    # (for experts registered at run time, such as the tests' own)
-    options: type[BaseModel] | None = None
+    options: type[BaseModel]
 
 
-# Tests may register extra experts with `register`.
-_EXPERTS: dict[str, Registered] = {
-    "static_face": Registered("cer.modalities.static_face:StaticFaceExpert", StaticFaceOptions),
-    "dynamic_face": Registered("cer.modalities.dynamic_face:DynamicFaceExpert", DynamicFaceOptions),
-    "audio": Registered("cer.modalities.audio:AudioExpert", AudioOptions),
-    "text": Registered("cer.modalities.text:TextExpert", TextOptions),
-    "clip_labels": Registered("cer.modalities.clip_labels:ClipLabelsExpert", ClipLabelsOptions),
-    "scene": Registered("cer.modalities.scene:SceneExpert", SceneOptions),
-}
-# The six experts of the published method (tests register more under other names).
-METHOD_EXPERTS: tuple[str, ...] = tuple(_EXPERTS)
-
-
-def register(name: str, target: str) -> None:
-    """Add an expert class under `name` (`target` is "module:Class"); validating its options
-    imports the class to read its `Options`."""
-    _EXPERTS[name] = Registered(target)
+METHOD_EXPERTS_TABLE = MappingProxyType(
+    {
+        "static_face": Registered("cer.modalities.static_face:StaticFaceExpert", StaticFaceOptions),
+        "dynamic_face": Registered("cer.modalities.dynamic_face:DynamicFaceExpert", DynamicFaceOptions),
+        "audio": Registered("cer.modalities.audio:AudioExpert", AudioOptions),
+        "text": Registered("cer.modalities.text:TextExpert", TextOptions),
+        "clip_labels": Registered("cer.modalities.clip_labels:ClipLabelsExpert", ClipLabelsOptions),
+        "scene": Registered("cer.modalities.scene:SceneExpert", SceneOptions),
+    }
+)
+# The six experts of the published method, in the order results list them.
+METHOD_EXPERTS: tuple[str, ...] = tuple(METHOD_EXPERTS_TABLE)
 
 
 def expert_names() -> list[str]:
-    return list(_EXPERTS)
+    return list(METHOD_EXPERTS)
 
 
-def _registered(name: str) -> Registered:
-    if name not in _EXPERTS:
-        raise KeyError(f"unknown expert {name!r}; known experts: {', '.join(_EXPERTS)}")
-    return _EXPERTS[name]
-
-
-def expert_target(name: str) -> str:
-    """The "module:Class" of an expert, for `register` in another process (a Ray actor)."""
-    return _registered(name).target
+def default_target(name: str) -> str | None:
+    """The class of a method expert; None for a name the method does not know."""
+    entry = METHOD_EXPERTS_TABLE.get(name)
+    return entry.target if entry else None
 
 
 def imported(target: str) -> Any:
     """The object a "module:Name" target names, its module imported."""
-    module_name, attribute = target.split(":")
+    module_name, _, attribute = target.partition(":")
     return getattr(import_module(module_name), attribute)
 
 
-def options_class(name: str) -> type[BaseModel]:
-    """The schema of an expert's `options`."""
-    entry = _registered(name)
-    schema: type[BaseModel] = entry.options or imported(entry.target).Options
+def options_class(name: str, target: str) -> type[BaseModel]:
+    """The schema of an expert's `options`: the table's for a method expert run by its own
+    class (no import), else the class's `Options` (imports it)."""
+    entry = METHOD_EXPERTS_TABLE.get(name)
+    if entry is not None and entry.target == target:
+        return entry.options
+    schema: type[BaseModel] = imported(target).Options
     return schema

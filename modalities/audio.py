@@ -75,6 +75,7 @@ class AudioExpert(StagedExpert):
     Options = AudioOptions
     options: AudioOptions
     roles = ("vad",)
+    reads = ("audio",)
     emotion: SpeechEmotionModel | None = None  # loaded where the profile configures one
 
     def setup(self) -> None:

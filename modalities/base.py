@@ -49,11 +49,15 @@ class Expert(ABC):
     # Whether the expert reads the tracked face crops, so that its outputs depend on the face
     # config too (the expert-output cache keys on it).
     uses_faces: ClassVar[bool] = False
+    # What `cer expert NAME FILE` can give it besides a video: "image", "audio", "text".
+    reads: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: ExpertConfig, cache_dir: Path) -> None:
         self.config = config
         self.cache_dir = cache_dir
-        self.options = self.Options.model_validate(config.options)
+        # validated once, by `load_profile`; a config built by hand is validated here
+        options = config.options
+        self.options = options if isinstance(options, self.Options) else self.Options.model_validate(options)
 
     @property
     @abstractmethod

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cer.core.registry import expert_target, imported
+from cer.core.registry import default_target, imported
 from cer.modalities.base import Expert, StagedExpert, UnavailableExpert, VocabularyExpert
 
 if TYPE_CHECKING:
     from cer.core.config import ExpertConfig, ExpertContext
 
 
-def expert_class(name: str) -> type[Expert]:
-    cls: type[Expert] = imported(expert_target(name))
+def expert_class(name: str, config: ExpertConfig) -> type[Expert]:
+    """The class the config names (`target`; a method expert's own when the config was not
+    loaded through `load_profile`)."""
+    target = config.target or default_target(name)
+    if target is None:
+        raise KeyError(f"expert {name!r} names no class (experts.{name}.target)")
+    cls: type[Expert] = imported(target)
     return cls
 
 
@@ -21,7 +26,7 @@ def build_expert(name: str, config: ExpertConfig, context: ExpertContext) -> Exp
     """Construct (and so load) one expert; an unavailable one becomes an `UnavailableExpert`."""
     if config.unavailable is not None:
         return UnavailableExpert(name, config.unavailable)
-    cls = expert_class(name)
+    cls = expert_class(name, config)
     if issubclass(cls, StagedExpert):
         return _staged(cls, config, context, load_models=True)
     return cls(config, context.cache_dir)
@@ -32,7 +37,7 @@ def build_preprocessor(name: str, config: ExpertConfig, context: ExpertContext) 
     an expert that is not staged (it preprocesses in `predict`, wherever it runs)."""
     if config.unavailable is not None:
         return None
-    cls = expert_class(name)
+    cls = expert_class(name, config)
     return _staged(cls, config, context, load_models=False) if issubclass(cls, StagedExpert) else None
 
 

@@ -305,6 +305,7 @@ class StaticFaceExpert(StagedExpert):
     name = "static_face"
     Options = StaticFaceOptions
     uses_faces = True
+    reads = ("image",)
     roles = ("classifier",)
     options: StaticFaceOptions
 

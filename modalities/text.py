@@ -69,6 +69,7 @@ class TextExpert(StagedExpert):
     Options = TextOptions
     options: TextOptions
     roles = ("vad", "asr", "emotion")  # VAD, speech recognition, text emotion
+    reads = ("audio", "text")  # text: lines read straight into the emotion head
 
     def setup(self) -> None:
         self.vad = VoiceActivity(self.model_path("vad"), self.options.vad_threshold)

@@ -32,7 +32,6 @@ from ray.exceptions import RayError
 
 from cer.core.config import Profile
 from cer.core.progress import ProgressBar
-from cer.core.registry import expert_target, register
 from cer.core.result import Result, load_result
 from cer.pipeline.batch_inputs import SkippedFile, output_folder, scan_inputs
 from cer.pipeline.executors import attached_executor
@@ -69,9 +68,7 @@ class VideoRow:
 class _VideoWorker:
     """The body of one video worker: a Pipeline whose experts are a shared pool's actors."""
 
-    def __init__(self, profile: Profile, pool: PoolAddress, targets: Mapping[str, str]) -> None:
-        for name, target in targets.items():  # the driver's registry (the cache keys on each expert's class)
-            register(name, target)
+    def __init__(self, profile: Profile, pool: PoolAddress) -> None:
         self.pipeline = Built(lambda: Pipeline(profile, executor=attached_executor(profile, pool)))
 
     def ready(self) -> None:
@@ -113,8 +110,7 @@ def _start_workers(profile: Profile, jobs: int | None, videos: int) -> tuple[lis
         for pool in pools:  # the pools load their models side by side
             pool.wait_ready()
         worker_class = ray.remote(_VideoWorker).options(num_cpus=lanes.worker_cpus, max_restarts=profile.execution.max_restarts)
-        targets = {name: expert_target(name) for name in experts}
-        workers = [actor_handle(worker_class.remote(profile, pools[i % lanes.pools].address, targets)) for i in range(lanes.jobs)]
+        workers = [actor_handle(worker_class.remote(profile, pools[i % lanes.pools].address)) for i in range(lanes.jobs)]
         get_raising_cause([worker.ready.remote() for worker in workers])
     except BaseException:
         _stop(workers, pools)

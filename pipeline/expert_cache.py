@@ -77,7 +77,7 @@ CREATE TABLE IF NOT EXISTS files (
 
 def expert_description(profile: Profile, name: str) -> dict[str, Any]:
     """What an expert's outputs depend on besides the video (the expert key hashes this)."""
-    cls = expert_class(name)
+    cls = expert_class(name, profile.experts[name])
     # The sources of the expert's module and of the helpers it imports, so that editing any of
     # them retires its old outputs; the face experts also depend on how faces are found and cut.
     face_code = ("cer.core.faces", "cer.core.face_detectors") if cls.uses_faces else ()

@@ -27,7 +27,6 @@ from ray.exceptions import RayError
 
 from cer.core.config import ConfigError, ExecutionConfig, ExpertConfig, ExpertContext
 from cer.core.progress import loading_experts
-from cer.core.registry import expert_target, register
 from cer.core.types import Chunk, ExpertOutput, ExpertStatus
 from cer.modalities.base import Prepared, StagedExpert
 from cer.modalities.factory import build_preprocessor
@@ -47,8 +46,7 @@ ACTOR_CONCURRENCY = 32
 class _ExpertActor:
     """The body of one expert's actor: the expert is built once, when the actor starts."""
 
-    def __init__(self, name: str, target: str, config: ExpertConfig, context: ExpertContext, batch_wait_s: float) -> None:
-        register(name, target)  # the driver's registry, with experts registered at run time (tests)
+    def __init__(self, name: str, config: ExpertConfig, context: ExpertContext, batch_wait_s: float) -> None:
         self.served = Built(lambda: ServedExpert(name, config, context))
         # a staged expert's batcher, built with it (an expert that failed to build fails here too)
         self.batcher = Built(lambda: _batcher(self.served.get(), batch_wait_s))
@@ -152,7 +150,7 @@ class ExpertPool:
         actors = {
             expert: actor_handle(
                 actor_class.options(name=names[expert], max_concurrency=ACTOR_CONCURRENCY, **resources[expert], **restarts).remote(
-                    expert, expert_target(expert), cfg, context, execution.batch_wait_s
+                    expert, cfg, context, execution.batch_wait_s
                 )
             )
             for expert, cfg in experts.items()

@@ -14,12 +14,11 @@ from cer.core.labels import BASIC
 from cer.core.media import MediaError, iter_audio_blocks, probe
 from cer.core.types import Chunk, ExpertOutput, VideoInfo, Window
 from cer.core.windows import make_windows
-from cer.modalities.factory import build_expert
+from cer.modalities.factory import build_expert, expert_class
 from cer.modalities.text_kinds import TextKind
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 AUDIO_SUFFIXES = {".wav", ".mp3", ".flac", ".ogg", ".m4a", ".opus"}
-FACE_EXPERTS = {"static_face", "dynamic_face"}
 
 
 def _probs_record(probs: np.ndarray | list[float] | None) -> dict[str, Any]:
@@ -40,14 +39,13 @@ def _window_record(window: Window, output: ExpertOutput) -> dict[str, Any]:
     }
 
 
-# What each expert reads besides a video (every expert reads videos).
-READS = {"static_face": ("image",), "audio": ("audio",), "text": ("audio", "text")}
 INPUT_NAMES = {"video": "a video", "image": "an image", "audio": "an audio file", "text": "text (a .txt file or - for stdin)"}
 
 
-def input_kind(name: str, source: str) -> str:
-    """`text`, `image`, `audio` or `video`: by suffix, since a text expert reads `-` (stdin)."""
-    if name == "text" and source == "-":
+def input_kind(reads: tuple[str, ...], source: str) -> str:
+    """`text`, `image`, `audio` or `video`: by suffix, since an expert that `reads` text reads
+    `-` (stdin)."""
+    if "text" in reads and source == "-":
         return "text"
     path = Path(source)
     if path.is_dir():
@@ -59,7 +57,7 @@ def input_kind(name: str, source: str) -> str:
         return "image"
     if suffix in AUDIO_SUFFIXES:
         return "audio"
-    return "text" if suffix in {".txt", ""} and name == "text" else "video"
+    return "text" if suffix in {".txt", ""} and "text" in reads else "video"
 
 
 def run_expert(name: str, source: str, profile: Profile, text_kind: TextKind | None = None) -> Iterator[dict[str, Any]]:
@@ -67,16 +65,17 @@ def run_expert(name: str, source: str, profile: Profile, text_kind: TextKind | N
     tells the text expert's emotion head what it reads (default: the profile's choice)."""
     if name not in profile.experts:
         raise ValueError(f"profile {profile.name!r} has no expert {name!r}; it has {', '.join(profile.experts)}")
-    if text_kind is not None and name != "text":
+    config = profile.experts[name]
+    cls = expert_class(name, config)
+    if text_kind is not None and "text" not in cls.reads:
         raise ValueError(f"--kind applies to the text expert; expert {name} reads no text lines")
-    kind = input_kind(name, source)
-    readable = ("video", *READS.get(name, ()))
+    kind = input_kind(cls.reads, source)
+    readable = ("video", *cls.reads)
     if kind not in readable:
         choices = " or ".join(INPUT_NAMES[k] for k in readable)
         raise ValueError(f"expert {name} does not read {INPUT_NAMES[kind]}: give it {choices}")
-    config = profile.experts[name]
     if text_kind is not None:
-        config = config.model_copy(update={"options": {**config.options, "text_kind": text_kind}})
+        config = config.model_copy(update={"options": config.options.model_copy(update={"text_kind": text_kind})})
     expert = build_expert(name, config, profile.expert_context)
     status = expert.status()
     if status.status != "ok" and status.reason and name != "audio":
@@ -88,7 +87,7 @@ def run_expert(name: str, source: str, profile: Profile, text_kind: TextKind | N
     elif kind == "audio":
         yield from _audio(expert, Path(source), profile)
     else:
-        yield from _video(expert, name, Path(source), profile)
+        yield from _video(expert, cls.uses_faces, Path(source), profile)
 
 
 def _text_lines(expert: Any, source: str) -> Iterator[dict[str, Any]]:
@@ -141,12 +140,12 @@ def _audio(expert: Any, path: Path, profile: Profile) -> Iterator[dict[str, Any]
         yield _window_record(window, output)
 
 
-def _video(expert: Any, name: str, path: Path, profile: Profile) -> Iterator[dict[str, Any]]:
+def _video(expert: Any, uses_faces: bool, path: Path, profile: Profile) -> Iterator[dict[str, Any]]:
     info = probe(path)
     cfg = profile.windows
     windows = make_windows(info.duration_s, info.fps, info.n_frames, cfg.length_s, cfg.hop_s, cfg.min_tail_s)
     tracker = None
-    if name in FACE_EXPERTS:
+    if uses_faces:
         from cer.core.faces import FaceTracker
 
         tracker = FaceTracker(profile.faces, profile.cache_path)

@@ -17,6 +17,8 @@ EXPERTS = {
     "noise_a": "tests.synthetic_experts:NoiseA",
     "noise_b": "tests.synthetic_experts:NoiseB",
 }
+# The `experts:` line of a profile that runs exactly these three, each named by its class.
+EXPERTS_YAML = "experts: {" + ", ".join(f"{name}: {{target: '{target}'}}" for name, target in EXPERTS.items()) + "}\n"
 
 
 class ColourOracle(Expert):

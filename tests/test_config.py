@@ -4,7 +4,7 @@ import sys
 import pytest
 
 from cer.core.config import PROFILE_NAMES, ConfigError, load_profile
-from cer.core.registry import METHOD_EXPERTS, options_class, register
+from cer.core.registry import METHOD_EXPERTS, options_class
 from cer.modalities.factory import expert_class
 
 
@@ -99,10 +99,19 @@ def test_loading_a_profile_imports_no_model_library(tmp_path):
 
 @pytest.mark.parametrize("name", METHOD_EXPERTS)
 def test_the_registry_validates_with_each_expert_s_own_options(name):
-    assert options_class(name) is expert_class(name).Options
+    config = load_profile("tiny").experts[name]
+    assert options_class(name, str(config.target)) is expert_class(name, config).Options
+    assert isinstance(config.options, expert_class(name, config).Options)  # validated once, when the profile loaded
 
 
-def test_an_expert_registered_without_a_schema_is_validated_by_its_class_s_options(tmp_path):
-    register("broken", "tests.broken_expert:BrokenExpert")  # the base class's: no options at all
+def test_an_expert_named_by_its_class_is_validated_by_the_class_s_options(tmp_path):
+    broken = "{target: 'tests.broken_expert:BrokenExpert', options: {speed: 2}}"  # the base class's: no options at all
     with pytest.raises(ConfigError, match=r"experts\.broken\.options\.speed"):
-        load_profile(write(tmp_path, "extends: tiny\nexperts: {broken: {options: {speed: 2}}}\n"))
+        load_profile(write(tmp_path, f"extends: tiny\nexperts: {{broken: {broken}}}\n"))
+
+
+def test_an_unknown_expert_without_a_class_is_named_with_the_known_ones(tmp_path):
+    with pytest.raises(ConfigError, match=r"experts\.emotion_x: unknown expert 'emotion_x'; known experts: static_face"):
+        load_profile(write(tmp_path, "extends: tiny\nexperts: {emotion_x: {}}\n"))
+    with pytest.raises(ConfigError, match=r"experts\.emotion_x\.target: cannot import 'nowhere:Expert'"):
+        load_profile(write(tmp_path, "extends: tiny\nexperts: {emotion_x: {target: 'nowhere:Expert'}}\n"))

@@ -15,7 +15,6 @@ from cer.cli import main
 from cer.core.config import load_profile
 from cer.core.frames import frame_labels, spread_to_frames
 from cer.core.labels import BASIC, COMPOUND
-from cer.core.registry import register
 from cer.pipeline import execution, executors
 from cer.pipeline.evaluation import metrics
 from cer.pipeline.evaluation.report import missing_experts
@@ -292,15 +291,13 @@ def test_layout_errors_are_one_line(tmp_path: Path, profile: Path, capsys: pytes
 def test_under_ray_missing_videos_run_as_a_batch_that_fills_the_cache(
     ray_local: None, tmp_path: Path, expert_calls: dict[str, int]
 ) -> None:
-    for name, target in synthetic_experts.EXPERTS.items():
-        register(name, target)
     root = corpora.afew(tmp_path / "AFEW", {"Val_AFEW": {"a": HAPPY, "b": SAD}})
     profiles = {}
     for engine in ("ray", "inprocess"):
         profiles[engine] = tmp_path / f"{engine}.yaml"
         profiles[engine].write_text(
             f"faces: {{detector: haar}}\nexecution: {{engine: {engine}}}\ncache: {{dir: {tmp_path / 'cache'}}}\n"
-            "experts: {oracle: {}, noise_a: {}, noise_b: {}}\n"
+            + synthetic_experts.EXPERTS_YAML
         )
     results = {}
     for engine, profile in profiles.items():

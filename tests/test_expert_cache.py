@@ -113,6 +113,9 @@ def test_expert_keys_follow_what_decides_the_outputs() -> None:
         return {name: key != keys[name] for name, key in expert_keys(load_profile("tiny", overrides)).items()}
 
     assert not any(changed(experts={"audio": {"num_cpus": 2}}).values())  # where it runs is not what it answers
+    # options are keyed as validated, defaults filled in: a default spelled out is the same key
+    assert not any(changed(experts={"scene": {"options": {"fps": 1.0, "prompt_style": "free"}}}).values())
+    assert changed(experts={"scene": {"options": {"fps": 2.0}}}) == {name: name == "scene" for name in keys}
     assert changed(experts={"audio": {"options": {"min_speech_s": 0.5}}}) == {name: name == "audio" for name in keys}
     faces = changed(faces={"min_face_px": 40})
     assert faces["static_face"] and faces["dynamic_face"] and not faces["audio"] and not faces["clip_labels"]

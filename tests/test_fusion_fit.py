@@ -12,16 +12,12 @@ import pytest
 from cer.cli import main
 from cer.core.config import load_profile
 from cer.core.labels import BASIC
-from cer.core.registry import register
 from cer.fusion.fit import FitOptions, WindowSet, fit_mhpf
 from cer.fusion.mhpf import MHPF, fuse_many
 from cer.pipeline.evaluation.metrics import macro_f1
 from cer.pipeline.runner import Pipeline
 from tests import corpora
-from tests.synthetic_experts import EXPERTS
-
-for _name, _target in EXPERTS.items():
-    register(_name, _target)
+from tests.synthetic_experts import EXPERTS_YAML
 
 
 def synthetic_windows(n: int, seed: int) -> WindowSet:
@@ -64,10 +60,7 @@ def afew_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("profile")
     path = folder / "synthetic.yaml"
-    path.write_text(
-        "faces: {detector: haar}\nexecution: {engine: inprocess}\n"
-        f"cache: {{dir: {folder / 'cache'}}}\nexperts: {{oracle: {{}}, noise_a: {{}}, noise_b: {{}}}}\n"
-    )
+    path.write_text(f"faces: {{detector: haar}}\nexecution: {{engine: inprocess}}\ncache: {{dir: {folder / 'cache'}}}\n{EXPERTS_YAML}")
     return path
 
 

@@ -78,11 +78,9 @@ def test_a_video_without_audio_runs_and_says_why(tiny_pipeline, silent_clip):
 
 
 def test_an_expert_that_raises_makes_its_windows_absent(demo_clip):
-    from cer.core.registry import register
     from cer.pipeline import Pipeline
 
-    register("broken", "tests.broken_expert:BrokenExpert")
-    with Pipeline.from_profile("tiny", experts={"broken": {}}) as pipeline:
+    with Pipeline.from_profile("tiny", experts={"broken": {"target": "tests.broken_expert:BrokenExpert"}}) as pipeline:
         result = pipeline.run(demo_clip)
     for window in result.window_results:
         assert window.experts["broken"].probs is None

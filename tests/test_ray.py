@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from cer.core.config import load_profile
-from cer.core.registry import register
 from cer.core.types import Chunk, ExpertOutput, ExpertStatus
 from cer.pipeline.execution import ExpertExecutor
 from cer.pipeline.ray_executor import actor_resources, pools_that_fit
@@ -50,8 +49,7 @@ def test_ray_gives_the_same_result_as_in_process(ray_local, demo_clip):
 
 
 def test_an_expert_that_raises_under_ray_gives_absent_windows(ray_local, silent_clip):
-    register("broken", "tests.broken_expert:BrokenExpert")  # the actors learn it from the driver
-    experts = {**only_experts("static_face"), "broken": {}}
+    experts = {**only_experts("static_face"), "broken": {"target": "tests.broken_expert:BrokenExpert"}}  # the actors build from it
     with Pipeline.from_profile("tiny", execution=RAY, experts=experts) as pipeline:
         result = pipeline.run(silent_clip)
     assert result.experts["broken"].status == "ok"
@@ -61,8 +59,7 @@ def test_an_expert_that_raises_under_ray_gives_absent_windows(ray_local, silent_
 
 
 def test_an_actor_that_keeps_crashing_is_given_up_and_the_result_says_so(ray_local, silent_clip):
-    register("crashing", "tests.broken_expert:CrashingExpert")
-    experts = {**only_experts("static_face"), "crashing": {}}
+    experts = {**only_experts("static_face"), "crashing": {"target": "tests.broken_expert:CrashingExpert"}}
     execution = {**RAY, "max_restarts": 1, "max_task_retries": 1}
     with Pipeline.from_profile("tiny", execution=execution, experts=experts) as pipeline:
         result = pipeline.run(silent_clip)
@@ -75,9 +72,9 @@ def test_an_actor_that_keeps_crashing_is_given_up_and_the_result_says_so(ray_loc
 
 
 def test_a_model_that_fails_to_load_in_an_actor_raises_its_own_error(ray_local):
-    register("unloadable", "tests.broken_expert:UnloadableExpert")
+    unloadable = {"target": "tests.broken_expert:UnloadableExpert"}
     with pytest.raises(FileNotFoundError, match="missing on purpose"):
-        Pipeline.from_profile("tiny", execution=RAY, experts={**only_experts(), "unloadable": {}})
+        Pipeline.from_profile("tiny", execution=RAY, experts={**only_experts(), "unloadable": unloadable})
 
 
 class RecordingExecutor(ExpertExecutor):
