@@ -25,6 +25,7 @@ from cer.version import version_text
 DEFAULT_PROFILE = "default"
 OFFLINE_HINT = "to run on the packaged models alone, with no download, add `--profile offline`"
 
+SHUTDOWN_GRACE_S = 10  # seconds open requests get to finish after SIGTERM
 USER_ERRORS = (MediaError, ConfigError, ModelNotAvailable, FileNotFoundError, ValueError)
 
 
@@ -48,6 +49,13 @@ def _at_least_one(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 < value < 2**16:
+        raise argparse.ArgumentTypeError(f"a TCP port is 1 to 65535, not {value}")
     return value
 
 
@@ -122,12 +130,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         import uvicorn
 
         from cer.serving.app import create_app
-        from cer.serving.data_dir import StartError
+        from cer.serving.data_dir import PRIVATE_UMASK, StartError
         from cer.serving.service import Service
         from cer.serving.settings import LOOPBACK_HOSTS, Settings
     except ImportError as exc:  # the service's packages are the optional `serve` extra
         raise ConfigError(f"the HTTP service needs {exc.name or 'its packages'}: pip install 'cer-video[serve]'") from None
 
+    os.umask(PRIVATE_UMASK)  # uploads, results and the store hold faces, voices and words: the owner's alone
     given = {"profile": args.profile, "data_dir": args.data_dir}
     settings = Settings.load(**{key: value for key, value in given.items() if value is not None})
     load_profile(settings.profile)  # a bad profile is one line here, not a traceback from the server's start-up
@@ -148,7 +157,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Starting Ray replaces SIGTERM's handler with one that exits wherever the main thread is;
     # uvicorn stops the server gracefully on it instead, then ends the process by the signal.
     signal.signal(signal.SIGTERM, stop_handler)
-    uvicorn.run(create_app(settings, service), host=args.host, port=args.port)
+    # a client that keeps a connection open (an upload trickling in) cannot hold the shutdown
+    uvicorn.run(create_app(settings, service), host=args.host, port=args.port, timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
     return 0
 
 
@@ -324,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = command("serve", help="the HTTP service and its web page (limits: CER_* variables, see README)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    serve.add_argument("--port", type=_port, default=8000, help="port (default: 8000)")
     serve.add_argument(
         "--profile", help=f"one of {', '.join(PROFILE_NAMES)}, or a YAML file (default: $CER_PROFILE, else {DEFAULT_PROFILE})"
     )
@@ -420,6 +430,9 @@ def _error_line(exc: Exception, args: argparse.Namespace) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from cer.pipeline.ray_runtime import require_token_auth
+
+    require_token_auth()  # before anything imports Ray, which reads it then
     args = build_parser().parse_args(argv)
     if args.offline:
         forbid_downloads()

@@ -3,6 +3,7 @@ it (which loads its models)."""
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 from cer.core.registry import default_target, imported
@@ -22,14 +23,21 @@ def expert_class(name: str, config: ExpertConfig) -> type[Expert]:
     return cls
 
 
+# Experts are built one at a time in a process: transformers' lazy imports and its loading of
+# tied weights are not thread-safe, and a server that loads two pipelines side by side saw
+# "cannot import name 'AutoProcessor'" and a tied `lm_head.weight` reported missing.
+_BUILDING = threading.Lock()
+
+
 def build_expert(name: str, config: ExpertConfig, context: ExpertContext) -> Expert:
     """Construct (and so load) one expert; an unavailable one becomes an `UnavailableExpert`."""
     if config.unavailable is not None:
         return UnavailableExpert(name, config.unavailable)
     cls = expert_class(name, config)
-    if issubclass(cls, StagedExpert):
-        return _staged(cls, config, context, load_models=True)
-    return cls(config, context.cache_dir)
+    with _BUILDING:
+        if issubclass(cls, StagedExpert):
+            return _staged(cls, config, context, load_models=True)
+        return cls(config, context.cache_dir)
 
 
 def build_preprocessor(name: str, config: ExpertConfig, context: ExpertContext) -> StagedExpert | None:
@@ -38,7 +46,10 @@ def build_preprocessor(name: str, config: ExpertConfig, context: ExpertContext) 
     if config.unavailable is not None:
         return None
     cls = expert_class(name, config)
-    return _staged(cls, config, context, load_models=False) if issubclass(cls, StagedExpert) else None
+    if not issubclass(cls, StagedExpert):
+        return None
+    with _BUILDING:
+        return _staged(cls, config, context, load_models=False)
 
 
 def _staged(cls: type[StagedExpert], config: ExpertConfig, context: ExpertContext, *, load_models: bool) -> StagedExpert:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -24,6 +25,7 @@ def ray_session(address: str | None = None) -> Iterator[None]:
     """Ray for the duration of the block: `address`, else $RAY_ADDRESS, else embedded here."""
     # cer must not phone home; Ray reads this when it starts.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    require_token_auth()
     import ray
 
     if ray.is_initialized():
@@ -35,9 +37,12 @@ def ray_session(address: str | None = None) -> Iterator[None]:
         # A cluster's workers log to its own files; show their output here as `ray job` does.
         ray.init(address=address, logging_level=logging.ERROR, configure_logging=True)
     else:
+        # `address="local"`: a new instance of our own, even where another cluster (or the
+        # stale marker of one) is on the machine.
         # Workers' stdout (model-loading chatter) stays in Ray's log files; errors reach the
         # caller as exceptions anyway.
         ray.init(
+            address="local",
             num_cpus=os.cpu_count(),
             include_dashboard=False,
             log_to_driver=False,
@@ -48,6 +53,16 @@ def ray_session(address: str | None = None) -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+
+
+def require_token_auth() -> None:
+    """Ray's processes listen on every network interface whatever address is asked for, and
+    whoever reaches them can run code; with token authentication they answer only those who
+    hold the cluster's token (Ray makes one for a local instance). Ray reads the mode when it
+    is imported, so this is set before that (`cer` does it first thing); a process that imported
+    Ray already keeps Ray's own default, which is token for local instances from Ray 2.59."""
+    if "ray" not in sys.modules:
+        os.environ["RAY_AUTH_MODE"] = "token"
 
 
 def cluster_resources() -> dict[str, float]:

@@ -20,6 +20,8 @@ from cer.serving.store import JobStore
 log = logging.getLogger("cer.serving")
 
 STORE_NAME = "jobs.sqlite3"
+PRIVATE_DIR = 0o700  # the data folder: its owner alone
+PRIVATE_UMASK = 0o077  # what `cer serve` writes (store, uploads, results, previews): its owner alone
 
 
 class StartError(RuntimeError):
@@ -37,10 +39,12 @@ def _reason(exc: OSError) -> str:
 
 def lock(data_dir: Path) -> IO[str]:
     """The data folder's lock, held while the returned file is open (the kernel drops it when
-    the process dies); creates the folder if needed."""
+    the process dies); creates the folder if needed, private to its owner (it holds faces,
+    voices and transcripts): mode 700, whatever the umask made of an existing one."""
     path = data_dir / "server.lock"
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        data_dir.chmod(PRIVATE_DIR)
         handle = open(path, "a")  # noqa: SIM115 - held open for the server's life
     except OSError as exc:
         raise StartError(f"{path}: cannot be created ({_reason(exc)}); the data folder must be writable") from None

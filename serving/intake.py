@@ -69,7 +69,7 @@ def _announced_bytes(request: Request) -> int:
 async def submit(request: Request, service: Service) -> JobRecord:
     """Stream the upload into a new job folder, check it, queue it."""
     settings = service.settings
-    body = Body(request, settings.upload_timeout_s)
+    body = Body(request, settings.upload_timeout_s, settings.upload_min_bytes_per_s)
     error = _early_refusal(request, service)
     if error is not None:
         await body.discard()

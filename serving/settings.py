@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     max_uploads: int = Field(default=4, ge=1)
     max_upload_bytes_in_flight: int = Field(default=2 * 2**30, ge=1)
     upload_timeout_s: float = Field(default=30.0, gt=0)  # an upload whose body sends nothing this long is dropped (408)
+    # After its first upload_timeout_s, an upload must average this many bytes a second (0: no
+    # floor), so that a few clients trickling a byte now and then cannot hold every upload slot:
+    # 16 KiB/s brings the largest upload (512 MiB) in within 9 hours.
+    upload_min_bytes_per_s: float = Field(default=16 * 1024, ge=0)
     # Host names the server answers for (the Host header; `*`: any). Loopback only by default,
     # so that a web page on another site cannot reach a local server by DNS rebinding.
     # CER_ALLOWED_HOSTS takes a comma-separated list.

@@ -9,6 +9,7 @@ limit, or as soon as the client stops sending for longer than the upload timeout
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 FILE_FIELD = "file"
 FIELD_MAX_BYTES = 1024  # a text field (profile, compound) is one word
+FIELDS_MAX = 16  # text fields in one form; the API reads two
 ENVELOPE_BYTES = 64 * 1024  # room for the multipart boundaries and part headers around the file
 # A refused body is read to its end (up to this much) before answering: a client still sending
 # when the server closes the connection often sees the reset instead of the answer.
@@ -59,6 +61,7 @@ class _Parts:
         self._disposition = b""
         self._name = ""
         self._text = bytearray()
+        self._text_parts = 0
         self.complete = False  # the closing boundary was seen
 
     def callbacks(self) -> MultipartCallbacks:
@@ -117,6 +120,9 @@ class _Parts:
 
     def _part_end(self) -> None:
         if self._name != FILE_FIELD:
+            self._text_parts += 1
+            if self._text_parts > FIELDS_MAX:  # each is bounded; so is their number, or they add up
+                raise ApiError(400, "bad_form", f"the form has more than {FIELDS_MAX} text fields")
             self.upload.fields[self._name] = self._text.decode("utf-8", "replace")
 
     def _end(self) -> None:
@@ -128,18 +134,28 @@ class UploadStalled(ApiError):
         super().__init__(408, "upload_timeout", f"no byte of the upload arrived for {timeout_s:g} s; it was dropped")
 
 
+class UploadTooSlow(ApiError):
+    def __init__(self, rate: float, floor: float) -> None:
+        message = f"the upload averaged {rate:.0f} bytes/s, below the {floor:.0f} bytes/s the server needs; it was dropped"
+        super().__init__(408, "upload_too_slow", message)
+
+
 class Body:
     """The request body as it arrives. Unlike Starlette's `Request.stream`, it says when the
     body has ended, so that the rest of a refused body can be discarded whenever the refusal
     comes (Starlette refuses to read an ended stream again); and it gives up on a client that
-    stops sending (UploadStalled), which would otherwise hold its folder and slot for ever."""
+    stops sending (UploadStalled), or that sends too slowly to ever finish (UploadTooSlow: after
+    the first `timeout_s`, the average rate must reach `min_rate`), either of which would
+    otherwise hold its folder and slot for ever."""
 
-    def __init__(self, request: Request, timeout_s: float) -> None:
+    def __init__(self, request: Request, timeout_s: float, min_rate: float = 0.0) -> None:
         self._receive = request.receive
         self._timeout_s = timeout_s
+        self._min_rate = min_rate
         self.ended = False
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        started, received = time.monotonic(), 0
         while not self.ended:
             try:
                 message = await asyncio.wait_for(self._receive(), self._timeout_s)
@@ -148,7 +164,12 @@ class Body:
             if message["type"] == "http.disconnect":
                 raise ClientDisconnect
             self.ended = not message.get("more_body", False)
-            yield message.get("body", b"")
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            elapsed = time.monotonic() - started
+            if not self.ended and elapsed > self._timeout_s and received < self._min_rate * elapsed:
+                raise UploadTooSlow(received / elapsed, self._min_rate)
+            yield chunk
 
     async def discard(self) -> None:
         """Read what is left of the body, and drop it (see DISCARD_MAX_BYTES); a client that
@@ -159,7 +180,7 @@ class Body:
                 seen += len(chunk)
                 if seen > DISCARD_MAX_BYTES:
                     return
-        except UploadStalled:
+        except (UploadStalled, UploadTooSlow):
             return
 
 

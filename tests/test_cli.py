@@ -115,3 +115,9 @@ def test_a_global_option_after_the_subcommand_does_not_undo_one_before() -> None
     assert build_parser().parse_args(["models", "list", "--verbose"]).verbose is True
     assert build_parser().parse_args(["models", "list"]).offline is False
     assert build_parser().parse_args(["eval", "afew", "--root", "x", "--offline"]).offline is True
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "-1"])
+def test_serve_refuses_a_port_that_is_no_port(port: str) -> None:
+    done = cer("serve", "--port", port)
+    assert done.returncode == 2 and "a TCP port is 1 to 65535" in done.stderr, done.stderr

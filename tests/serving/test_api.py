@@ -17,6 +17,7 @@ from cer.pipeline.outputs.files import FILE_NAMES, OUTPUT_FILES
 from cer.serving.client import Client
 from cer.serving.data_dir import DataDirInUse
 from cer.serving.service import Service
+from cer.serving.uploads import FIELDS_MAX
 from tests.bad_media import faststart_truncated
 from tests.serving.live import TOKEN, RunningServer
 
@@ -168,6 +169,18 @@ def test_the_size_limit_holds_without_a_content_length(server: RunningServer, cl
 def test_a_malformed_form_is_refused(client: Client, request_kwargs: dict, status: int, code: str) -> None:
     response = client.http.post("/v1/jobs", **request_kwargs)
     assert response.status_code == status and response.json()["error"]["code"] == code
+
+
+@pytest.mark.usefixtures("leaves_nothing")
+def test_text_fields_cannot_add_up_to_a_large_body(client: Client) -> None:
+    """Each text field is bounded, and so is their number: a form of many small fields is
+    refused as it arrives, before it is held in memory."""
+    boundary = "many-fields"
+    field = f'--{boundary}\r\nContent-Disposition: form-data; name="note"\r\n\r\n{"x" * 1000}\r\n'
+    body = (field * (FIELDS_MAX + 1) + f"--{boundary}--\r\n").encode()
+    response = client.http.post("/v1/jobs", content=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "bad_form"
+    assert f"more than {FIELDS_MAX} text fields" in response.json()["error"]["message"]
 
 
 @pytest.mark.usefixtures("leaves_nothing")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import select
 import socket
 import time
 import uuid
@@ -22,6 +23,7 @@ from cer.serving.settings import Settings
 from tests.serving.live import RunningServer, threaded_server
 
 UPLOAD_TIMEOUT_S = 2.0
+MIN_RATE = 1000.0  # bytes/s an upload must average after its first UPLOAD_TIMEOUT_S
 
 
 # --- Host and Origin -------------------------------------------------------------------------
@@ -95,7 +97,7 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """One worker and no waiting line; uploads time out fast; three at once, 2 MiB in all."""
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("serve"), profile="tiny", concurrency=1, max_queue=0, upload_timeout_s=UPLOAD_TIMEOUT_S,
-        max_uploads=3, max_upload_bytes=2**20, max_upload_bytes_in_flight=2 * 2**20,
+        max_uploads=3, max_upload_bytes=2**20, max_upload_bytes_in_flight=2 * 2**20, upload_min_bytes_per_s=MIN_RATE,
     )  # fmt: skip
     with threaded_server(settings) as running, running.client() as api:
         api.wait_ready()
@@ -123,6 +125,22 @@ def answer(connection: socket.socket, timeout_s: float) -> tuple[int, dict[str, 
         return response.status, json.loads(response.read())
     finally:
         connection.close()
+
+
+def test_an_upload_trickling_in_is_dropped(strict: RunningServer) -> None:
+    """A byte now and then is never a stall, but at that rate the upload holds its slot for
+    ever: once its first UPLOAD_TIMEOUT_S are over, an average below MIN_RATE drops it."""
+    before = strict.job_folders()
+    connection = stalled_upload(strict, announced_bytes=100_000, sent_bytes=100)
+    started = time.monotonic()
+    while time.monotonic() - started < UPLOAD_TIMEOUT_S + 10:
+        if select.select([connection], [], [], 0.25)[0]:  # the server has answered
+            break
+        connection.sendall(b"\0")
+    status, body = answer(connection, timeout_s=10)
+    assert (status, body["error"]["code"]) == (408, "upload_too_slow")  # type: ignore[index]
+    assert time.monotonic() - started < UPLOAD_TIMEOUT_S + 5
+    assert strict.job_folders() == before
 
 
 def test_a_stalled_upload_is_dropped(strict: RunningServer) -> None:
