@@ -23,8 +23,12 @@ AUDIO_BLOCK_SAMPLES = AUDIO_RATE  # samples handed over at a time by the audio s
 # it for people.
 MediaProblem = Literal[
     "not_found", "not_a_file", "empty", "unreadable", "no_video_stream", "corrupt", "no_frames",
-    "zero_length", "truncated", "damaged", "no_audio_stream", "still_image",
+    "zero_length", "truncated", "damaged", "no_audio_stream", "still_image", "frame_rate",
 ]  # fmt: skip
+# The highest frame rate read (phones film slow motion at 240 fps). Per-frame outputs have a row
+# per frame, so a file that declares thousands of tiny frames a second (a few hundred KB that
+# would make hundreds of MB of CSV and the memory to match) is refused, not followed.
+MAX_FPS = 240.0
 # FFmpeg demuxers that read still images (a photo opens as a one-frame "video")
 _IMAGE_DEMUXERS = ("image2", "image2pipe")
 
@@ -83,6 +87,12 @@ def probe(path: str | Path) -> VideoInfo:
         rate = stream.average_rate or stream.guessed_rate or Fraction(25)
         n_frames = stream.frames if stream.frames > 0 else max(1, round(duration * float(rate)))
         fps = n_frames / duration if stream.frames > 0 else float(rate)
+        if fps > MAX_FPS:
+            raise MediaError(
+                f"{path.name}: {fps:.0f} frames per second, beyond the {MAX_FPS:.0f} cer reads "
+                "(re-encode it at a camera's rate: ffmpeg -i IN -r 30 OUT)",
+                "frame_rate",
+            )
         _check_complete(path, duration)
         rotation = _upright_rotation(first)
         width, height = first.width, first.height

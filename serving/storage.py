@@ -35,6 +35,8 @@ def is_storage_failure(exc: BaseException) -> bool:
     put right, so it is to be retried rather than reported as the job's fault."""
     if is_out_of_space(exc):
         return True
+    if exc.__cause__ is not None and is_storage_failure(exc.__cause__):  # e.g. an output folder that cannot be made
+        return True
     if isinstance(exc, sqlite3.Error):
         return _sqlite_code(exc) in _SQLITE_UNWRITABLE
     return isinstance(exc, OSError) and exc.errno in _UNWRITABLE
@@ -42,6 +44,8 @@ def is_storage_failure(exc: BaseException) -> bool:
 
 def describe(exc: BaseException) -> str:
     """The failure in words, without the file it concerns: shown where anyone may read it."""
+    if not isinstance(exc, OSError) and isinstance(exc.__cause__, OSError):
+        exc = exc.__cause__  # our own wrapper names the path; the cause says what failed
     return (exc.strerror or type(exc).__name__) if isinstance(exc, OSError) else str(exc)
 
 

@@ -5,6 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import av
+import numpy as np
+
+
+def frame_rate_bomb(target: Path, fps: int = 1000, seconds: int = 1, size: int = 32) -> Path:
+    """A small file declaring `fps` identical tiny frames a second: per-frame outputs would grow
+    with the declared rate, not with anything in the video."""
+    with av.open(str(target), "w") as out:
+        stream = out.add_stream("mpeg4", rate=fps)
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        frame = av.VideoFrame.from_ndarray(np.zeros((size, size, 3), np.uint8), format="rgb24")
+        for index in range(fps * seconds):
+            frame.pts = index
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return target
 
 
 def faststart_truncated(source: Path, target: Path) -> Path:

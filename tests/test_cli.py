@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cer.core.labels import BASIC
-from tests.bad_media import faststart_truncated
+from tests.bad_media import faststart_truncated, frame_rate_bomb
 from tests.cli_process import cer
 
 
@@ -40,6 +40,14 @@ def test_a_cut_faststart_mp4_and_a_photo_are_refused_as_the_server_refuses_them(
     assert batch.returncode == 1, batch.stderr
     failures = (tmp_path / "batch" / "failures.csv").read_text()
     assert "cut.mp4" in failures and "the video data stops at" in failures
+
+
+def test_a_frame_rate_bomb_is_refused_before_any_output(tmp_path):
+    """1000 identical 32x32 frames a second: per-frame rows would grow with the declared rate."""
+    done = cer("run", frame_rate_bomb(tmp_path / "bomb.mp4"), "--profile", "tiny", "--out", tmp_path / "out")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "bomb.mp4: 1000 frames per second, beyond the 240 cer reads" in done.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_bad_profile_key_is_named(tmp_path, demo_clip):

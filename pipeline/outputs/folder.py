@@ -25,7 +25,9 @@ def check_output_folder(out_dir: Path) -> Path:
         with tempfile.TemporaryFile(dir=out_dir):
             pass
     except OSError as exc:
-        raise OutputFolderError(f"output folder {out_dir}: cannot write there ({exc.strerror or exc})") from None
+        # the OSError stays the cause: a full or read-only disk is the storage's fault, not the
+        # job's, and the service retries such a job (cer.serving.storage.is_storage_failure)
+        raise OutputFolderError(f"output folder {out_dir}: cannot write there ({exc.strerror or exc})") from exc
     return out_dir
 
 

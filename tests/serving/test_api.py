@@ -18,7 +18,7 @@ from cer.serving.client import Client
 from cer.serving.data_dir import DataDirInUse
 from cer.serving.service import Service
 from cer.serving.uploads import FIELDS_MAX
-from tests.bad_media import faststart_truncated
+from tests.bad_media import faststart_truncated, frame_rate_bomb
 from tests.serving.live import TOKEN, RunningServer
 
 
@@ -100,6 +100,7 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory, silent_clip: Path) -> di
         "faststart_truncated": faststart_truncated(silent_clip, folder / "cut.mp4"),
         "long": long_clip,
         "audio_only": audio_only,
+        "frame_rate_bomb": frame_rate_bomb(folder / "bomb.mp4"),
     }
 
 
@@ -122,6 +123,7 @@ def leaves_nothing(server: RunningServer, client: Client) -> Iterator[None]:
         ("faststart_truncated", 415, "truncated"),
         ("long", 422, "too_long"),
         ("audio_only", 415, "no_video_stream"),
+        ("frame_rate_bomb", 415, "frame_rate"),
     ],
 )
 def test_a_bad_video_is_refused_at_once(client: Client, bad_files: dict[str, Path], name: str, status: int, code: str) -> None:

@@ -6,7 +6,9 @@ shape and leave nothing behind."""
 
 from __future__ import annotations
 
+import errno
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,9 +19,11 @@ import numpy as np
 import pytest
 
 from cer.pipeline.demo import write_clip
+from cer.pipeline.outputs.folder import OutputFolderError, check_output_folder
 from cer.serving import data_dir
 from cer.serving.client import Client
 from cer.serving.settings import Settings
+from cer.serving.storage import describe, is_out_of_space, is_storage_failure
 from cer.serving.store import JobStore
 from cer.serving.worker import RETRY_MAX_S
 from tests.serving.live import RunningServer, threaded_server
@@ -144,3 +148,17 @@ def test_uploads_onto_a_full_or_read_only_disk(tmp_path: Path, silent_clip: Path
             accepted = api.submit(silent_clip)
             assert accepted.status_code == 202 and api.wait(accepted.json()["id"])["status"] == "done"
             assert [entry.name for entry in disk.path.iterdir()] == [accepted.json()["id"]]  # nothing left by the refused
+
+
+def test_an_output_folder_the_disk_refuses_is_the_storage_s_fault_not_the_job_s(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker retries a job whose output folder cannot be written on a full disk, instead
+    of failing it for good; what it shows names the failure, not the server's path."""
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", full_disk)
+    with pytest.raises(OutputFolderError) as caught:
+        check_output_folder(tmp_path / "out")
+    assert is_storage_failure(caught.value) and is_out_of_space(caught.value.__cause__)
+    assert describe(caught.value) == "No space left on device"
