@@ -88,7 +88,12 @@ class TextExpert(StagedExpert):
             fallback=options.asr_fallback,
             compute_type=options.compute_type,
         )
-        self.head = load_text_emotion_head(options, self.model_path("emotion"), self.device)
+        self.load_head()
+
+    def load_head(self) -> None:
+        """The text emotion head alone: what reading text lines needs (`cer expert text`), with
+        no speech recognition model fetched or loaded."""
+        self.head = load_text_emotion_head(self.options, self.model_path("emotion"), self.device)
 
     @property
     def model_id(self) -> str:

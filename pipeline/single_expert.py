@@ -14,7 +14,7 @@ from cer.core.labels import BASIC
 from cer.core.media import MediaError, iter_audio_blocks, probe
 from cer.core.types import Chunk, ExpertOutput, VideoInfo, Window
 from cer.core.windows import make_windows
-from cer.modalities.factory import build_expert, expert_class
+from cer.modalities.factory import build_expert, build_preprocessor, expert_class
 from cer.modalities.text_kinds import TextKind
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -76,7 +76,13 @@ def run_expert(name: str, source: str, profile: Profile, text_kind: TextKind | N
         raise ValueError(f"expert {name} does not read {INPUT_NAMES[kind]}: give it {choices}")
     if text_kind is not None:
         config = config.model_copy(update={"options": config.options.model_copy(update={"text_kind": text_kind})})
-    expert = build_expert(name, config, profile.expert_context)
+    if kind == "text":
+        expert: Any = build_preprocessor(name, config, profile.expert_context)  # no speech recognition for text
+        if expert is None:
+            raise ValueError(f"expert {name} is unavailable in profile {profile.name!r}: {config.unavailable}")
+        expert.load_head()
+    else:
+        expert = build_expert(name, config, profile.expert_context)
     status = expert.status()
     if status.status != "ok" and status.reason and name != "audio":
         raise ValueError(f"expert {name} is unavailable in profile {profile.name!r}: {status.reason}")
@@ -99,6 +105,8 @@ def _text_lines(expert: Any, source: str) -> Iterator[dict[str, Any]]:
     except UnicodeDecodeError:
         raise MediaError(f"{'stdin' if source == '-' else source}: not UTF-8 text") from None
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise MediaError(f"{'stdin' if source == '-' else source}: no text (every line is empty)")
     for number, (line, probs) in enumerate(zip(lines, expert.score_texts(lines), strict=True), start=1):
         yield {"line": number, "text": line, "kind": expert.options.text_kind, **_probs_record(probs)}
 

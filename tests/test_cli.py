@@ -2,11 +2,13 @@
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
 
 from cer.core.labels import BASIC
+from cer.core.result import load_result
 from tests.bad_media import faststart_truncated, frame_rate_bomb
 from tests.cli_process import cer
 
@@ -57,6 +59,14 @@ def test_bad_profile_key_is_named(tmp_path, demo_clip):
     assert done.returncode == 2 and "windows.length" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_run_json_prints_the_result_alone_on_standard_output(tmp_path, demo_clip):
+    done = cer("run", demo_clip, "--profile", "tiny", "--engine", "inprocess", "--out", tmp_path / "out", "--json")
+    assert done.returncode == 0, done.stderr
+    result = load_result(json.loads(done.stdout))  # nothing but the result: it parses whole
+    assert result == load_result(tmp_path / "out" / "result.json")
+    assert f"cer: {result.decision.text}; results in" in done.stderr
+
+
 def test_run_prints_a_window_table(tmp_path, demo_clip):
     done = cer("run", demo_clip, "--profile", "tiny", "--out", tmp_path / "out")
     assert done.returncode == 0, done.stderr
@@ -87,6 +97,31 @@ def test_text_expert_reads_lines_from_stdin():
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert [line["top"] for line in lines] == ["Happiness", "Anger"]
+
+
+@pytest.mark.offline
+def test_the_readme_s_text_example_says_what_the_readme_shows():
+    """The README shows the text expert's answer beside its example: that answer, checked."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    example = re.search(r'echo "(.+?)" \| cer expert text - --profile offline\s+# top: (\w+) \((\d\.\d\d)\)', readme)
+    assert example is not None, "the README's text example and its shown answer"
+    sentence, top, probability = example.groups()
+    done = cer("expert", "text", "-", "--profile", "offline", stdin=sentence + "\n")
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["top"] == top and answer["probs"][top] == pytest.approx(float(probability), abs=0.02)
+
+
+def test_text_lines_need_no_speech_recognition_model(tmp_path):
+    """Text goes straight to the emotion head: a profile whose speech recognition model is not
+    to be had still reads text lines (and fetches nothing for it)."""
+    profile = tmp_path / "no_asr.yaml"
+    profile.write_text("extends: tiny\nexperts: {text: {models: {asr: {source: 'tiny:absent', licence: none}}}}\n")
+    done = cer("expert", "text", "-", "--profile", profile, "--offline", stdin="a first line\n\na second line\n")
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["line"] for line in done.stdout.splitlines()] == [1, 2]
+    empty = cer("expert", "text", "-", "--profile", profile, stdin="\n  \n")
+    assert empty.returncode == 2 and "stdin: no text (every line is empty)" in empty.stderr, empty.stderr
 
 
 def test_models_list_shows_sources_licences_and_sizes(tmp_path):
