@@ -76,6 +76,7 @@ def run_expert(name: str, source: str, profile: Profile, text_kind: TextKind | N
         raise ValueError(f"expert {name} does not read {INPUT_NAMES[kind]}: give it {choices}")
     if text_kind is not None:
         config = config.model_copy(update={"options": config.options.model_copy(update={"text_kind": text_kind})})
+    lines = _read_lines(source) if kind == "text" else []  # read before any model loads: empty input fails at once
     if kind == "text":
         expert: Any = build_preprocessor(name, config, profile.expert_context)  # no speech recognition for text
         if expert is None:
@@ -87,7 +88,7 @@ def run_expert(name: str, source: str, profile: Profile, text_kind: TextKind | N
     if status.status != "ok" and status.reason and name != "audio":
         raise ValueError(f"expert {name} is unavailable in profile {profile.name!r}: {status.reason}")
     if kind == "text":
-        yield from _text_lines(expert, source)
+        yield from _text_lines(expert, lines)
     elif kind == "image":
         yield from _image(expert, Path(source), profile)
     elif kind == "audio":
@@ -96,8 +97,8 @@ def run_expert(name: str, source: str, profile: Profile, text_kind: TextKind | N
         yield from _video(expert, cls.uses_faces, Path(source), profile)
 
 
-def _text_lines(expert: Any, source: str) -> Iterator[dict[str, Any]]:
-    """One record per non-empty line, with the kind of text the head read it as."""
+def _read_lines(source: str) -> list[str]:
+    """The non-empty lines of a text file or of stdin (`-`)."""
     import sys
 
     try:
@@ -107,6 +108,11 @@ def _text_lines(expert: Any, source: str) -> Iterator[dict[str, Any]]:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         raise MediaError(f"{'stdin' if source == '-' else source}: no text (every line is empty)")
+    return lines
+
+
+def _text_lines(expert: Any, lines: list[str]) -> Iterator[dict[str, Any]]:
+    """One record per line, with the kind of text the head read it as."""
     for number, (line, probs) in enumerate(zip(lines, expert.score_texts(lines), strict=True), start=1):
         yield {"line": number, "text": line, "kind": expert.options.text_kind, **_probs_record(probs)}
 

@@ -13,6 +13,7 @@ import pytest
 
 from cer.core.result import load_result
 from cer.pipeline.batch_inputs import output_folder
+from cer.pipeline.outputs.files import FILE_NAMES
 from cer.pipeline.outputs.timeline import timeline_figure
 from cer.serving.client import Client
 from tests.cli_process import cer
@@ -36,9 +37,11 @@ def test_every_view_names_the_same_decision(client: Client, tmp_path: Path) -> N
     decision = result.decision.text
     assert result.decision.kind != "none"  # the clip shows a face: some expert spoke
 
-    # the terminal: one line per window, then the video's decision
+    # the terminal: one line per window, then the video's decision, then every file written
     lines = ran.stdout.splitlines()
     assert f"video: {decision}" in lines
+    written = sorted(path.name for path in run_out.iterdir())
+    assert written == sorted(FILE_NAMES) and all(name in lines[-1] for name in written)
     for window in result.window_results:
         assert any(line.startswith(f"{window.span_text}  {window.decision_text()}") for line in lines), window.index
 
