@@ -139,7 +139,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.umask(PRIVATE_UMASK)  # uploads, results and the store hold faces, voices and words: the owner's alone
     given = {"profile": args.profile, "data_dir": args.data_dir}
     settings = Settings.load(**{key: value for key, value in given.items() if value is not None})
-    load_profile(settings.profile)  # a bad profile is one line here, not a traceback from the server's start-up
+    profile = load_profile(settings.profile)  # a bad profile is one line here, not a traceback from the server's start-up
+    if not args.degraded:
+        from cer.pipeline.model_store import check_fetchable, missing_models
+
+        # no model to be had: one line and exit 2 now, not a page that looks ready while every upload gets 503
+        check_fetchable(profile, missing_models(profile))
     if args.host not in LOOPBACK_HOSTS:
         if settings.token is None:
             print(f"cer: warning: no CER_API_TOKEN: anyone who reaches {args.host}:{args.port} can upload and read jobs", file=sys.stderr)
@@ -337,6 +342,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=8000, help="port (default: 8000)")
     serve.add_argument(
         "--profile", help=f"one of {', '.join(PROFILE_NAMES)}, or a YAML file (default: $CER_PROFILE, else {DEFAULT_PROFILE})"
+    )
+    serve.add_argument(
+        "--degraded",
+        action="store_true",
+        help="start even when the profile's models cannot be had: /readyz and the page then say why videos are refused",
     )
     serve.add_argument("--data-dir", type=Path, help="job store and job files (default: $CER_DATA_DIR, else ./cer-serve)")
     serve.set_defaults(handler=cmd_serve)

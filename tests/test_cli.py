@@ -153,3 +153,13 @@ def test_a_global_option_after_the_subcommand_does_not_undo_one_before() -> None
 def test_serve_refuses_a_port_that_is_no_port(port: str) -> None:
     done = cer("serve", "--port", port)
     assert done.returncode == 2 and "a TCP port is 1 to 65535" in done.stderr, done.stderr
+
+
+def test_serve_without_its_models_is_one_line_unless_told_to_start_degraded(tmp_path: Path) -> None:
+    profile = tmp_path / "unreachable.yaml"
+    emotion = f"{{source: 'hf:nobody/nothing@{'0' * 40}', licence: none}}"
+    profile.write_text(f"extends: tiny\nexperts: {{audio: {{models: {{emotion: {emotion}}}}}}}\n")
+    done = cer("serve", "--profile", profile, "--offline", "--data-dir", tmp_path / "data")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "needs 1 model(s) that are not cached (audio.emotion) and downloads are off" in done.stderr
+    assert not (tmp_path / "data").exists()  # refused before the data folder is made

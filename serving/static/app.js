@@ -381,6 +381,16 @@ dropZone.addEventListener("drop", (event) => {
   if (event.dataTransfer.files.length) submit(event.dataTransfer.files[0]);
 });
 
+// A server started without its models (`cer serve --degraded`), or whose disk is full, says so
+// here before anyone uploads: /readyz names the reason.
+async function showReadiness() {
+  const response = await fetch("/readyz");
+  const readiness = await response.json();
+  const reason = readiness.error || readiness.storage_error;
+  if (reason) setStatus(`this server cannot take videos now: ${reason}`, true);
+}
+
+showReadiness();
 refreshRecent(); // asks for the token first when the server wants one
 const linked = location.hash.match(/^#job=([0-9a-f-]{36})$/);
 if (linked) openJob(linked[1]);
