@@ -20,6 +20,7 @@ from cer.core.media import MediaError
 from cer.core.quiet import allow_chatter, quiet_third_parties
 from cer.core.registry import expert_names
 from cer.core.sources import ModelNotAvailable, forbid_downloads
+from cer.core.switches import QUIET, switched_on
 from cer.version import version_text
 
 DEFAULT_PROFILE = "default"
@@ -52,6 +53,13 @@ def _at_least_one(text: str) -> int:
     return value
 
 
+def note(text: str) -> None:
+    """A line about what cer is doing, on stderr; `--quiet` keeps it back (errors and warnings
+    are always shown)."""
+    if not switched_on(QUIET):
+        print(f"cer: {text}", file=sys.stderr)
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 < value < 2**16:
@@ -74,7 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_fetchable(profile, missing_models(profile))  # no model to be had: one line now, no folder made
     out_dir = check_output_folder(Path(args.out) if args.out else Path("cer-out") / Path(args.video).stem)
     profile = with_engine(profile, choose_engine(profile.execution, video_s=info.duration_s))
-    print(f"cer: loading the {profile.name} profile ...", file=sys.stderr)
+    note(f"loading the {profile.name} profile ...")
     # --json: standard output carries the result alone; anything else printed meanwhile, by cer
     # or a library (Ray, native code), goes to standard error
     with stdout_to_stderr() if args.json else nullcontext(), Pipeline(profile, start_experts=False) as pipeline:
@@ -83,11 +91,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             result = pipeline.run(info, out_dir, progress=update)  # probed above: read once
         finally:
             close()
-    if note := cache_note(result):
-        print(f"cer: {note}", file=sys.stderr)
+    if cached := cache_note(result):
+        note(cached)
     if args.json:
         sys.stdout.write(result.to_json())
-        print(f"cer: {result.decision.text}; results in {out_dir}/ ({', '.join(FILE_NAMES)})", file=sys.stderr)
+        note(f"{result.decision.text}; results in {out_dir}/ ({', '.join(FILE_NAMES)})")
         return 0
     print(summary_table(result))
     print(f"\nresults in {out_dir}/ ({', '.join(FILE_NAMES)})")
@@ -173,7 +181,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     clip = build_demo_clip(out_dir / "demo_clip.mp4")
-    print(f"cer: demo clip written to {clip}", file=sys.stderr)
+    note(f"demo clip written to {clip}")
     args.video, args.out = str(clip), str(out_dir / "result")
     return cmd_run(args)
 
@@ -273,6 +281,12 @@ def _global_options(parser: argparse.ArgumentParser, default: object) -> None:
         action="store_true",
         default=default,
         help="let the libraries cer uses print their own INFO lines and bars (as CER_VERBOSE=1)",
+    )
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        default=default,
+        help="no progress and no notes on standard error, only errors and warnings (as CER_QUIET=1)",
     )
 
 
@@ -428,7 +442,7 @@ def _show_progress_lines() -> None:
     handler.setFormatter(logging.Formatter("cer: %(message)s"))
     cer_log = logging.getLogger("cer")
     cer_log.addHandler(handler)
-    cer_log.setLevel(logging.INFO)
+    cer_log.setLevel(logging.WARNING if switched_on(QUIET) else logging.INFO)
     cer_log.propagate = False
 
 
@@ -446,6 +460,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.offline:
         forbid_downloads()
+    if args.quiet:
+        os.environ[QUIET] = "1"  # inherited by the processes cer starts
     if args.verbose:
         allow_chatter()
     else:

@@ -15,6 +15,8 @@ from typing import Any
 
 from tqdm import tqdm
 
+from cer.core.switches import QUIET, switched_on
+
 LINE_EVERY_S = 5.0  # seconds between two progress lines off a terminal
 
 log = logging.getLogger("cer.progress")
@@ -49,6 +51,8 @@ class ProgressBar(tqdm):
         else:
             # smoothing 0: the rate in a line is the average since the start, not the last burst
             kwargs.update(file=_Discard(), mininterval=LINE_EVERY_S, smoothing=0, disable=False)
+        if switched_on(QUIET):
+            kwargs["disable"] = True
         super().__init__(*args, **kwargs)
 
     def display(self, msg: str | None = None, pos: int | None = None) -> bool:

@@ -1,9 +1,11 @@
-"""On/off switches read from the environment (CER_OFFLINE, HF_HUB_OFFLINE, CER_VERBOSE): set
+"""On/off switches read from the environment (CER_OFFLINE, HF_HUB_OFFLINE, CER_VERBOSE, CER_QUIET): set
 by the CLI's flags or by the user, and inherited by the processes cer starts (Ray workers)."""
 
 from __future__ import annotations
 
 import os
+
+QUIET = "CER_QUIET"  # no progress and no notes on stderr: errors and warnings only
 
 
 def switched_on(name: str) -> bool:

@@ -65,6 +65,10 @@ def test_run_json_prints_the_result_alone_on_standard_output(tmp_path, demo_clip
     result = load_result(json.loads(done.stdout))  # nothing but the result: it parses whole
     assert result == load_result(tmp_path / "out" / "result.json")
     assert f"cer: {result.decision.text}; results in" in done.stderr
+    # --quiet, after the subcommand as users type it: the result and nothing on stderr
+    quiet = cer("run", demo_clip, "--profile", "tiny", "--engine", "inprocess", "--out", tmp_path / "quiet", "--json", "--quiet")
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    assert load_result(json.loads(quiet.stdout)).decision == result.decision
 
 
 @pytest.mark.offline
