@@ -322,7 +322,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = command("run", help="process one video")
     run.add_argument("video")
     run.add_argument("--out", help="output folder (default: cer-out/VIDEO_NAME)")
-    run.add_argument("--json", action="store_true", help="print the result (result.json) on standard output, all else on standard error")
+
+    def with_json(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--json", action="store_true", help="print the result (result.json) on stdout, all else on stderr")
+
+    with_json(run)
     with_profile(run)
     with_fusion(run)
     with_ray(run)
@@ -347,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = command("demo", help="build the demo clip from packaged assets and run it")
     demo.add_argument("--out", default="cer-demo", help="output folder (default: cer-demo)")
+    with_json(demo)
     with_profile(demo)
     with_fusion(demo)
     demo.set_defaults(handler=cmd_demo)

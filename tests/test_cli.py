@@ -59,14 +59,17 @@ def test_bad_profile_key_is_named(tmp_path, demo_clip):
     assert done.returncode == 2 and "windows.length" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_run_json_prints_the_result_alone_on_standard_output(tmp_path, demo_clip):
-    done = cer("run", demo_clip, "--profile", "tiny", "--engine", "inprocess", "--out", tmp_path / "out", "--json")
+def test_demo_and_run_print_the_result_alone_on_standard_output_with_json(tmp_path):
+    """`cer demo` (the README's first command, here on the tiny profile) builds its clip and runs
+    it; with --json the result is all that standard output carries."""
+    done = cer("demo", "--profile", "tiny", "--out", tmp_path / "demo", "--json")
     assert done.returncode == 0, done.stderr
     result = load_result(json.loads(done.stdout))  # nothing but the result: it parses whole
-    assert result == load_result(tmp_path / "out" / "result.json")
-    assert f"cer: {result.decision.text}; results in" in done.stderr
+    assert result == load_result(tmp_path / "demo" / "result" / "result.json")
+    assert "cer: demo clip written to" in done.stderr and f"cer: {result.decision.text}; results in" in done.stderr
     # --quiet, after the subcommand as users type it: the result and nothing on stderr
-    quiet = cer("run", demo_clip, "--profile", "tiny", "--engine", "inprocess", "--out", tmp_path / "quiet", "--json", "--quiet")
+    clip = tmp_path / "demo" / "demo_clip.mp4"
+    quiet = cer("run", clip, "--profile", "tiny", "--engine", "inprocess", "--out", tmp_path / "quiet", "--json", "--quiet")
     assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
     assert load_result(json.loads(quiet.stdout)).decision == result.decision
 
