@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from cer.core.face_presence import seen_per_frame
-from cer.core.result import Result
+from cer.core.result_records import ResultFields
 from cer.core.result_views import compound_scores_per_frame, expert_verdict, fused_per_frame, text_evidence_columns, top_label
 
 DIGITS = 6  # enough for probabilities; keeps the files readable
@@ -20,7 +20,7 @@ _SPAN = ("index", "start_s", "end_s", "start_frame", "end_frame")  # copied from
 Table = tuple[list[str], list[dict[str, Any]]]  # column names, rows
 
 
-def window_rows(result: Result) -> Table:
+def window_rows(result: ResultFields) -> Table:
     """Per window: its span, the decision (the headline every view shows), the forced compound
     label and its confidence, the fused probabilities, the compound scores, each expert's top
     class (or "absent") and the free text experts reported."""
@@ -58,7 +58,7 @@ def window_rows(result: Result) -> Table:
     return columns, rows
 
 
-def frame_rows(result: Result) -> Table:
+def frame_rows(result: ResultFields) -> Table:
     """Per video frame (counted from 0): its time, whether a face was seen (1 or 0; None for
     results that did not record faces per frame), and the fused probabilities and compound
     scores averaged over the windows covering it (None where no window with an answer does)."""

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from cer.core import frames as window_frames
-from cer.core.result import Result, WindowResult
+from cer.core.result_records import ResultFields, WindowResult
 
 # Evidence keys that carry free text worth showing beside the probabilities.
 TEXT_EVIDENCE: tuple[str, ...] = ("transcript", "scene")
@@ -24,7 +24,7 @@ def top_label(probs: Sequence[float] | None, names: Sequence[str]) -> str | None
     return names[max(range(len(probs)), key=probs.__getitem__)]
 
 
-def expert_verdict(result: Result, window: WindowResult, name: str) -> tuple[str | None, str | None]:
+def expert_verdict(result: ResultFields, window: WindowResult, name: str) -> tuple[str | None, str | None]:
     """(top basic class, None) when the expert spoke in this window, else (None, reason).
 
     An expert missing from a window altogether is absent for the reason the expert gave
@@ -47,7 +47,7 @@ def short_reason(reason: str) -> str:
     return gist[: SHORT_REASON_CHARS - 1].rstrip() + "\N{HORIZONTAL ELLIPSIS}"
 
 
-def absences(result: Result, name: str) -> Counter[str]:
+def absences(result: ResultFields, name: str) -> Counter[str]:
     """Why the expert was absent, with the number of windows for each reason."""
     return Counter(reason for window in result.window_results if (reason := expert_verdict(result, window, name)[1]) is not None)
 
@@ -57,19 +57,19 @@ def evidence_values(window: WindowResult, key: str) -> dict[str, object]:
     return {name: answer.evidence[key] for name, answer in window.experts.items() if answer.evidence.get(key) not in (None, "")}
 
 
-def text_evidence_columns(result: Result) -> list[tuple[str, str]]:
+def text_evidence_columns(result: ResultFields) -> list[tuple[str, str]]:
     """(expert, key) pairs of free-text evidence that appear in at least one window, in a
     stable order, so that tabular outputs get the same columns for every row."""
     found = {(name, key) for window in result.window_results for key in TEXT_EVIDENCE for name in evidence_values(window, key)}
     return [(name, key) for name in result.experts for key in TEXT_EVIDENCE if (name, key) in found]
 
 
-def scored_windows(result: Result) -> list[WindowResult]:
+def scored_windows(result: ResultFields) -> list[WindowResult]:
     """Windows that received compound scores (at least one expert spoke there)."""
     return [window for window in result.window_results if window.compound.scores is not None]
 
 
-def per_frame(result: Result, values: Callable[[WindowResult], Sequence[float]], width: int) -> np.ndarray:
+def per_frame(result: ResultFields, values: Callable[[WindowResult], Sequence[float]], width: int) -> np.ndarray:
     """`values(window)` (`width` numbers) of the windows with compound scores, averaged over
     the windows covering each video frame: [n_frames, width], NaN rows where none does."""
     windows = scored_windows(result)
@@ -80,15 +80,15 @@ def per_frame(result: Result, values: Callable[[WindowResult], Sequence[float]],
     return window_frames.spread_to_frames(spans, np.array([values(window) for window in windows], dtype=np.float64), n_frames)
 
 
-def compound_scores_per_frame(result: Result) -> np.ndarray:
+def compound_scores_per_frame(result: ResultFields) -> np.ndarray:
     return per_frame(result, lambda window: window.compound.scores or [], len(result.labels.compound))
 
 
-def fused_per_frame(result: Result) -> np.ndarray:
+def fused_per_frame(result: ResultFields) -> np.ndarray:
     return per_frame(result, lambda window: window.fused.probs or [], len(result.labels.basic))
 
 
-def frame_compound_labels(result: Result) -> np.ndarray:
+def frame_compound_labels(result: ResultFields) -> np.ndarray:
     """Compound index per video frame: overlapping windows' scores averaged, then argmax
     (docs/method.md). Empty when no frame is covered by a window with compound scores: then no
     frame can be labelled, and -1 has no place in the ABAW file."""
