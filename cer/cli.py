@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cer.core.config import PROFILE_NAMES, ConfigError, load_profile
+from cer.core.engine import EngineFault
 from cer.core.media import MediaError
 from cer.core.quiet import allow_chatter, quiet_third_parties
 from cer.core.registry import expert_names
@@ -80,8 +81,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile, _profile_overrides(args))
     info = probe(args.video)  # a file that is no usable video fails here, before any model loads
     check_fetchable(profile, missing_models(profile))  # no model to be had: one line now, no folder made
-    out_dir = check_output_folder(Path(args.out) if args.out else Path("cer-out") / Path(args.video).stem)
     profile = with_engine(profile, choose_engine(profile.execution, video_s=info.duration_s))
+    if profile.execution.engine == "ray":
+        _check_cluster(profile.execution.ray_address)
+    out_dir = check_output_folder(Path(args.out) if args.out else Path("cer-out") / Path(args.video).stem)
     note(f"loading the {profile.name} profile ...")
     # --json: standard output carries the result alone; anything else printed meanwhile, by cer
     # or a library (Ray, native code), goes to standard error
@@ -118,6 +121,15 @@ def stdout_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+def _check_cluster(address: str | None) -> None:
+    """A Ray cluster named for the run (`address`, else $RAY_ADDRESS) that does not answer:
+    one line now, no folder made."""
+    from cer.pipeline.ray_runtime import check_reachable, named_cluster
+
+    if named := named_cluster(address):
+        check_reachable(named)
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     from cer.pipeline.batch import NOT_VIDEOS_CSV, run_batch, totals_line
     from cer.pipeline.model_store import check_fetchable, missing_models
@@ -125,6 +137,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     profile = load_profile(args.profile, _profile_overrides(args))
     check_fetchable(profile, missing_models(profile))  # no model to be had: one line now, no folder made
+    _check_cluster(profile.execution.ray_address)
     check_output_folder(Path(args.out))  # before any model loads or video decodes
     started = time.perf_counter()
     rows = run_batch(args.inputs, Path(args.out), profile, force=args.force, jobs=args.jobs)
@@ -479,6 +492,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(_error_line(exc, args), file=sys.stderr)
         return 2
+    except EngineFault as exc:  # not the user's error, nor a bug of cer's: the run may simply be repeated
+        print(f"cer: error: {exc}; no result was written, run it again", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("cer: interrupted", file=sys.stderr)
         return 130

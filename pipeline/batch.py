@@ -8,7 +8,10 @@ faces, fusion, outputs) while sending its chunks to an expert pool. Two workers 
 pool, so every expert has the other video's chunks to work on while one video decodes or
 writes its outputs. A worker that finishes a video gets the next one. Memory stays bounded
 whatever the videos' lengths: a worker holds only its chunks in flight. A video that fails
-(a corrupt file, a crashed worker) becomes a row of failures.csv and the others go on.
+(a corrupt file, a crashed worker) becomes a row of failures.csv and the others go on. A video
+cut off by the engine (an expert actor that Ray gave up, `EngineFault`) is no fault of its own:
+the dead actors are started again and the video runs again, ENGINE_RUNS times at most, so that
+no video is written with an expert missing.
 summary.csv and failures.csv are written at the end, also when interrupted; not_videos.csv, at
 the start, lists the files of the input folders that are not videos (the first few are also
 named on stderr).
@@ -20,8 +23,9 @@ import csv
 import logging
 import math
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -31,6 +35,7 @@ from ray.actor import ActorHandle
 from ray.exceptions import RayError
 
 from cer.core.config import Profile
+from cer.core.engine import EngineFault
 from cer.core.progress import ProgressBar
 from cer.core.result import Result, load_result
 from cer.pipeline.batch_inputs import SkippedFile, output_folder, scan_inputs
@@ -45,6 +50,8 @@ NOT_VIDEOS_CSV = "not_videos.csv"
 SKIPPED_SHOWN = 10  # files named on stderr; not_videos.csv has them all
 
 log = logging.getLogger(__name__)
+
+ENGINE_RUNS = 3  # runs of one video that an engine fault may cut off before it counts as failed
 
 
 @dataclass
@@ -69,15 +76,28 @@ class _VideoWorker:
     """The body of one video worker: a Pipeline whose experts are a shared pool's actors."""
 
     def __init__(self, profile: Profile, pool: PoolAddress) -> None:
-        self.pipeline = Built(lambda: Pipeline(profile, executor=attached_executor(profile, pool)))
+        self._make = lambda: Pipeline(profile, executor=attached_executor(profile, pool))
+        self.pipeline = Built(self._make)
 
     def ready(self) -> None:
-        self.pipeline.get()
+        """Raises what stopped the pipeline's build (a model that cannot load); an expert actor
+        that died meanwhile is left to the first video, which is then run again."""
+        with suppress(EngineFault):
+            self.pipeline.get()
+
+    def _pipeline(self) -> Pipeline:
+        try:
+            return self.pipeline.get()
+        except EngineFault:  # the pool's dead actors may have been started again since
+            self.pipeline = Built(self._make)
+            return self.pipeline.get()
 
     def process(self, video: str, folder: str) -> VideoRow:
         started = time.perf_counter()
         try:
-            result = self.pipeline.get().run(video, folder)
+            result = self._pipeline().run(video, folder)
+        except EngineFault:
+            raise  # not the video's fault: the driver starts the engine again and reruns it
         except Exception as exc:  # noqa: BLE001 - recorded in failures.csv; the batch goes on
             return VideoRow(video, folder, "failed", wall_s=time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}")
         return VideoRow.from_result(video, folder, result, "done", time.perf_counter() - started)
@@ -125,14 +145,16 @@ def _stop(workers: list[ActorHandle], pools: list[ExpertPool]) -> None:
         pool.kill()
 
 
-def _hand_out(todo: Sequence[tuple[Path, Path]], workers: list[ActorHandle]) -> Iterator[VideoRow]:
+def _hand_out(todo: Sequence[tuple[Path, Path]], workers: list[ActorHandle], pools: Sequence[ExpertPool]) -> Iterator[VideoRow]:
     """Give each worker a video; as each finishes, yield its row and give that worker the next."""
     waiting = deque(todo)
     running: dict[Any, tuple[ActorHandle, Path, Path]] = {}
+    runs: Counter[Path] = Counter()
 
     def start(worker: ActorHandle) -> None:
         if waiting:
             video, folder = waiting.popleft()
+            runs[video] += 1
             running[worker.process.remote(str(video), str(folder))] = (worker, video, folder)
 
     for worker in workers:
@@ -143,9 +165,26 @@ def _hand_out(todo: Sequence[tuple[Path, Path]], workers: list[ActorHandle]) -> 
         try:
             row = ray.get(done)
         except RayError as exc:  # the worker process itself died (a crash in a decoder, out of memory); Ray restarts it
-            row = VideoRow(str(video), str(folder), "failed", error=error_line(exc))
+            fault = _engine_fault(exc)
+            if fault is None:
+                row = VideoRow(str(video), str(folder), "failed", error=error_line(exc))
+            elif runs[video] < ENGINE_RUNS:
+                log.warning("cer batch: %s: %s; the experts start again and the video runs again", video, fault)
+                for pool in pools:
+                    pool.revive()
+                waiting.appendleft((video, folder))
+                start(worker)
+                continue
+            else:
+                row = VideoRow(str(video), str(folder), "failed", error=f"EngineFault in each of {runs[video]} runs; the last: {fault}")
         yield row
         start(worker)
+
+
+def _engine_fault(error: RayError) -> EngineFault | None:
+    """The fault of the experts' engine that stopped the video worker, if that is what did."""
+    cause = getattr(error, "cause", None)  # what the worker raised (a RayTaskError's)
+    return cause if isinstance(cause, EngineFault) else None
 
 
 def _process(
@@ -153,7 +192,7 @@ def _process(
 ) -> Iterator[VideoRow]:
     workers, pools = _start_workers(profile, jobs, len(todo))
     try:
-        yield from _hand_out(todo, workers)
+        yield from _hand_out(todo, workers, pools)
         if batch_counts is not None:
             batch_counts.update(_pool_batch_counts(pools))
     finally:

@@ -3,7 +3,7 @@ in this process or as Ray actors without changing them.
 
 `submit` starts every expert on a chunk before any answer is awaited; `collect` waits for
 all of them. An expert that raises does not stop the run: its windows become absent with
-the error as the reason.
+the error as the reason. An engine that fails under the experts does (`EngineFault`).
 """
 
 from __future__ import annotations

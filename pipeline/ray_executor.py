@@ -7,9 +7,11 @@ itself reads that one copy. An actor that holds a GPU does only forward passes: 
 is, and sends the items. Each actor serves many callers at once (threads) and runs the items
 that reach it together through an `ItemBatcher`, so the chunks of several videos share its
 batches.
-Ray restarts a crashed actor and resends the chunk it was working on; an actor that keeps
-crashing is given up, and from then on its windows are absent with the error as the reason
-and its status says that it died.
+Ray restarts a crashed actor and resends the chunk it was working on. An actor that keeps
+crashing is given up by Ray; a run that needs it then stops with an `EngineFault` (never a
+result with that expert's windows absent), and whoever owns the pool starts the dead actors
+again under their names (`ExpertPool.revive`) before the video runs again. Every executor on
+the pool finds the new actors by name after a fault.
 """
 
 from __future__ import annotations
@@ -19,28 +21,30 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import ray
 from ray.actor import ActorHandle
 from ray.exceptions import RayError
 
 from cer.core.config import ConfigError, ExecutionConfig, ExpertConfig, ExpertContext
+from cer.core.engine import EngineFault
 from cer.core.progress import loading_experts
 from cer.core.types import Chunk, ExpertOutput, ExpertStatus
 from cer.modalities.base import Prepared, StagedExpert
 from cer.modalities.factory import build_preprocessor
 from cer.pipeline.batching import ItemBatcher
-from cer.pipeline.execution import ExpertExecutor, ServedExpert, failed_outputs, prepare_chunk
+from cer.pipeline.execution import ExpertExecutor, ServedExpert, prepare_chunk
 from cer.pipeline.ray_runtime import Built, actor_handle, cluster_resources, error_line, get_raising_cause, ray_session
-
-
-class ExpertActorDied(RuntimeError):
-    """An expert's actor died and Ray no longer restarts it (its restarts are used up)."""
-
 
 # Calls an actor serves at once (threads): the chunks in flight of every video worker of a pool
 ACTOR_CONCURRENCY = 32
+# How long a live actor takes at most to say its status (it answers from a thread of its own,
+# even while its model works); one that does not answer in time is taken for dead.
+STATUS_TIMEOUT_S = 30.0
+
+
+T = TypeVar("T")
 
 
 class _ExpertActor:
@@ -117,14 +121,32 @@ class PoolAddress:
         return PoolAddress({e: self.names[e] for e in wanted}, {e: self.statuses[e] for e in wanted}, self.on_gpu & set(wanted))
 
 
+@dataclass(frozen=True)
+class _Recipe:
+    """What a pool's actors were started with, to start one again."""
+
+    experts: dict[str, ExpertConfig]
+    context: ExpertContext
+    execution: ExecutionConfig
+    resources: dict[str, dict[str, float]]
+
+    def start(self, expert: str, name: str) -> ActorHandle:
+        restarts = {"max_restarts": self.execution.max_restarts, "max_task_retries": self.execution.max_task_retries}
+        options = {"name": name, "max_concurrency": ACTOR_CONCURRENCY, **self.resources[expert], **restarts}
+        return actor_handle(
+            ray.remote(_ExpertActor).options(**options).remote(expert, self.experts[expert], self.context, self.execution.batch_wait_s)
+        )
+
+
 @dataclass
 class ExpertPool:
     """One named actor per expert; several executors (a batch's video workers) may share them."""
 
     actors: dict[str, ActorHandle]
     names: dict[str, str]
-    statuses: dict[str, ExpertStatus]  # as each actor reported when ready; kept for when one dies
+    statuses: dict[str, ExpertStatus]  # as each actor reported when ready
     on_gpu: frozenset[str] = frozenset()
+    recipe: _Recipe | None = None  # how the actors were started; only the pool's owner can revive them
 
     @property
     def address(self) -> PoolAddress:
@@ -132,8 +154,10 @@ class ExpertPool:
 
     @classmethod
     def attach(cls, address: PoolAddress) -> ExpertPool:
-        actors = {expert: ray.get_actor(name) for expert, name in address.names.items()}
-        return cls(actors, dict(address.names), dict(address.statuses), address.on_gpu)
+        """The pool another process started, found by its actors' names (EngineFault when one is dead)."""
+        pool = cls({}, dict(address.names), dict(address.statuses), address.on_gpu)
+        pool.refresh()
+        return pool
 
     @classmethod
     def launch(cls, experts: Mapping[str, ExpertConfig], context: ExpertContext, execution: ExecutionConfig) -> ExpertPool:
@@ -144,38 +168,69 @@ class ExpertPool:
             raise ConfigError(
                 f"the experts ask for {pool_demand(resources)} but the Ray cluster has {cluster}; lower experts.*.num_cpus / num_gpus"
             )
-        actor_class = ray.remote(_ExpertActor)
-        restarts = {"max_restarts": execution.max_restarts, "max_task_retries": execution.max_task_retries}
+        recipe = _Recipe(dict(experts), context, execution, resources)
         names = {expert: f"cer-{expert}-{uuid.uuid4().hex[:12]}" for expert in experts}
-        actors = {
-            expert: actor_handle(
-                actor_class.options(name=names[expert], max_concurrency=ACTOR_CONCURRENCY, **resources[expert], **restarts).remote(
-                    expert, cfg, context, execution.batch_wait_s
-                )
-            )
-            for expert, cfg in experts.items()
-        }
+        actors = {expert: recipe.start(expert, names[expert]) for expert in experts}
         on_gpu = frozenset(expert for expert, held in resources.items() if held["num_gpus"] > 0)
-        return cls(actors, names, {}, on_gpu)
+        return cls(actors, names, {}, on_gpu, recipe)
 
-    def wait_ready(self) -> None:
-        """Wait until every model is loaded; a model that fails to load raises its own error
-        here (and the pool is killed)."""
+    def wait_ready(self, experts: Iterable[str] | None = None) -> None:
+        """Wait until every model (or those of `experts`) is loaded; a model that fails to load
+        raises its own error here (and the pool is killed)."""
+        waited = list(self.actors if experts is None else experts)
         # Ray types a handle's method attributes as Never, so the calls' type is spelled out here.
-        calls: dict[ray.ObjectRef[ExpertStatus], str] = {actor.status.remote(): name for name, actor in self.actors.items()}
-        statuses: dict[str, ExpertStatus] = {}
+        calls: dict[ray.ObjectRef[ExpertStatus], str] = {self.actors[name].status.remote(): name for name in waited}
         try:
             with loading_experts(len(calls)) as bar:
                 waiting = list(calls)
                 while waiting:  # in the order the models finish loading, to show each as it does
                     ready, waiting = ray.wait(waiting, num_returns=1)
-                    statuses[calls[ready[0]]] = get_raising_cause(ready)[0]
+                    self.statuses[calls[ready[0]]] = get_raising_cause(ready)[0]
                     bar.set_postfix_str(f"{calls[ready[0]]} ready", refresh=False)
                     bar.update()
         except BaseException:
             self.kill()
             raise
-        self.statuses = {name: statuses[name] for name in self.actors}
+        self.statuses = {name: self.statuses[name] for name in self.actors}
+
+    def dead(self) -> dict[str, str]:
+        """The experts whose actor does not answer (Ray gave it up, or Ray is gone), and why."""
+        # Ray types a handle's method attributes as Never, so the calls' type is spelled out here.
+        calls: dict[str, ray.ObjectRef[ExpertStatus]] = {name: actor.status.remote() for name, actor in self.actors.items()}
+        dead = {}
+        for name, call in calls.items():
+            try:
+                ray.get(call, timeout=STATUS_TIMEOUT_S)
+            except RayError as exc:
+                dead[name] = error_line(exc)
+        return dead
+
+    def revive(self) -> list[str]:
+        """Start every dead actor again, under its name, and wait for its model; returns the
+        experts revived. Executors attached to the pool find the new actors by name."""
+        if self.recipe is None:
+            raise RuntimeError("only the process that started an expert pool can revive it")
+        dead = list(self.dead())
+        for name in dead:
+            ray.kill(self.actors[name], no_restart=True)  # frees the name (a hung actor is not dead yet)
+            self.actors[name] = self.recipe.start(name, self.names[name])
+        if dead:
+            self.wait_ready(dead)
+        return dead
+
+    def refresh(self) -> None:
+        """Find the actors by name again: after a fault some may have been started anew. The
+        owner's own handles are kept (`revive` renews them): a handle found by name does not
+        keep an actor alive, and the actor would end with the last handle of its starter."""
+        if self.recipe is not None:
+            return
+        actors = {}
+        for expert, name in self.names.items():
+            try:
+                actors[expert] = ray.get_actor(name)
+            except (ValueError, RayError) as exc:  # ValueError: no actor by that name (dead, not started again yet)
+                raise EngineFault(expert, f"its actor {name} is gone") from exc
+        self.actors = actors
 
     @classmethod
     def start(cls, experts: Mapping[str, ExpertConfig], context: ExpertContext, execution: ExecutionConfig) -> ExpertPool:
@@ -191,10 +246,6 @@ class ExpertPool:
     def kill(self) -> None:
         for actor in self.actors.values():
             ray.kill(actor, no_restart=True)
-
-
-def _died(error: RayError) -> ExpertActorDied:
-    return ExpertActorDied(error_line(error))
 
 
 def caller_preprocessors(pool: ExpertPool, experts: Mapping[str, ExpertConfig], context: ExpertContext) -> dict[str, StagedExpert]:
@@ -213,6 +264,7 @@ class RayExecutor(ExpertExecutor):
         self.preprocessors = dict(preprocessors)
         self.seconds = dict.fromkeys(pool.actors, 0.0)
         self._on_close = on_close
+        self._faulted = False  # an actor failed: look the actors up again before the next chunk
 
     @classmethod
     def attach(cls, address: PoolAddress, experts: Mapping[str, ExpertConfig], context: ExpertContext) -> RayExecutor:
@@ -237,23 +289,22 @@ class RayExecutor(ExpertExecutor):
     def statuses(self) -> dict[str, ExpertStatus]:
         # Ray types a handle's method attributes as Never, so the calls' type is spelled out here.
         calls: dict[str, ray.ObjectRef[ExpertStatus]] = {name: actor.status.remote() for name, actor in self.pool.actors.items()}
-        statuses: dict[str, ExpertStatus] = {}
-        for name, call in calls.items():
-            try:
-                statuses[name] = ray.get(call)
-            except RayError as exc:
-                known = self.pool.statuses[name]
-                statuses[name] = ExpertStatus(name, "unavailable", known.model_id, reason=f"its Ray actor died: {error_line(exc)}")
-        return statuses
+        return {name: self._answer(name, call) for name, call in calls.items()}
 
     def batch_counts(self) -> dict[str, tuple[int, int]]:
         return self.pool.batch_counts()
 
     def submit(self, chunk: Chunk) -> tuple[Chunk, dict[str, Any]]:
+        if self._faulted:  # some actors may have been started anew since: find them by name
+            self.pool.refresh()
+            self._faulted = False
         # First the actors that preprocess for themselves, so that they start while this process
         # preprocesses for the others; they read one copy of the chunk in the object store.
         for_themselves = [name for name in self.pool.actors if name not in self.preprocessors]
-        shared = ray.put(chunk) if for_themselves else None
+        try:
+            shared = ray.put(chunk) if for_themselves else None
+        except RayError as exc:  # the object store is gone with Ray
+            raise self._fault("object store", exc) from exc
         calls: dict[str, Any] = {name: self.pool.actors[name].predict.remote(shared) for name in for_themselves}
         for name, preprocessor in self.preprocessors.items():
             prepared, seconds = prepare_chunk(preprocessor, chunk)
@@ -262,18 +313,26 @@ class RayExecutor(ExpertExecutor):
         return chunk, {name: calls[name] for name in self.pool.actors}  # in pool order, the order of the outputs
 
     def collect(self, handle: tuple[Chunk, dict[str, Any]]) -> dict[str, list[ExpertOutput]]:
-        chunk, calls = handle
+        _, calls = handle
         answers = {}
         for name, call in calls.items():
             if isinstance(call, list):  # the chunk could not be preprocessed: its failed outputs
                 answers[name] = call
                 continue
-            try:
-                answers[name], seconds = ray.get(call)
-            except RayError as exc:  # the actor died, restarts and retries used up
-                answers[name], seconds = failed_outputs(chunk.window_indices, self.pool.statuses[name].model_id, _died(exc)), 0.0
+            answers[name], seconds = self._answer(name, call)
             self.seconds[name] += seconds
         return answers
+
+    def _answer(self, expert: str, call: ray.ObjectRef[T]) -> T:
+        """What an actor answered; an EngineFault when it died (its restarts and retries used up)."""
+        try:
+            return ray.get(call)
+        except RayError as exc:
+            raise self._fault(expert, exc) from exc
+
+    def _fault(self, expert: str, error: RayError) -> EngineFault:
+        self._faulted = True
+        return EngineFault(expert, error_line(error))
 
     def close(self) -> None:
         if self._on_close is not None:

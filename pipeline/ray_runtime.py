@@ -11,13 +11,24 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from cer.core.config import ConfigError
+
 if TYPE_CHECKING:
     from ray.actor import ActorHandle, ActorProxy
+
+# How long a named cluster's address gets to accept a connection. Ray's own client waits for
+# minutes, retrying in silence, when nothing answers at an address (a typo, a firewall).
+CONNECT_TIMEOUT_S = 10.0
+
+
+class RayUnreachable(ConfigError):
+    """The Ray cluster named by --ray-address or RAY_ADDRESS does not answer."""
 
 
 @contextmanager
@@ -31,9 +42,10 @@ def ray_session(address: str | None = None) -> Iterator[None]:
     if ray.is_initialized():
         yield
         return
-    address = address or os.environ.get("RAY_ADDRESS")
+    address = named_cluster(address)
     # Either way Ray's own logging is quiet: errors only.
     if address:
+        check_reachable(address)
         # A cluster's workers log to its own files; show their output here as `ray job` does.
         ray.init(address=address, logging_level=logging.ERROR, configure_logging=True)
     else:
@@ -53,6 +65,29 @@ def ray_session(address: str | None = None) -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+
+
+def named_cluster(address: str | None) -> str | None:
+    """The cluster a run is to join: `address`, else $RAY_ADDRESS; None for an embedded Ray."""
+    return address or os.environ.get("RAY_ADDRESS") or None
+
+
+def check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """RayUnreachable, in one line, when nothing accepts a connection at a cluster's
+    `host:port` (or `ray://host:port`) within `timeout_s`. Other forms (`auto`, no port) are
+    left to Ray."""
+    host, colon, port = address.split("://", 1)[-1].rpartition(":")
+    if not colon or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except TimeoutError:
+        raise RayUnreachable(
+            f"the Ray cluster at {address} did not answer within {timeout_s:g} s (is the address right, the cluster up?)"
+        ) from None
+    except OSError as exc:
+        raise RayUnreachable(f"the Ray cluster at {address} cannot be reached: {exc.strerror or exc}") from None
 
 
 def require_token_auth() -> None:

@@ -90,7 +90,10 @@ def recover(store: JobStore, files: JobFiles) -> None:
     for job_id in unknown.partial:
         files.remove(job_id)
     if any(recovered.values()) or unknown.partial:
-        found = (len(recovered["done"]), len(recovered["queued"]), len(unknown.partial))
-        log.warning("cer serve: unclean stop: %d job(s) found done, %d requeued, %d partial upload(s) removed", *found)
+        found = (len(recovered["done"]), len(recovered["queued"]), len(recovered["failed"]), len(unknown.partial))
+        log.warning(
+            "cer serve: unclean stop: %d job(s) found done, %d requeued, %d failed (stopped too often), %d partial upload(s) removed",
+            *found,
+        )
     if unknown.jobs:
         log.warning("cer serve: %d job folder(s) in %s are not in the job store; left in place", len(unknown.jobs), files.root)

@@ -14,7 +14,7 @@ from cer.serving.errors import ApiError
 from cer.serving.files import shown_name
 from cer.serving.schemas import JobOptions
 from cer.serving.service import Service
-from cer.serving.storage import is_storage_failure, storage_error
+from cer.serving.storage import RETRY_AFTER_S, is_storage_failure, storage_error
 from cer.serving.store import JobRecord, NewJob
 from cer.serving.uploads import ENVELOPE_BYTES, Body, receive_upload, too_large
 from cer.serving.video_check import check_video
@@ -48,9 +48,12 @@ def _early_refusal(request: Request, service: Service) -> ApiError | None:
     """Refusals that need no byte of the video: answered before the client sends it all."""
     if service.pool.error:
         return ApiError(503, "not_ready", f"the pipelines could not be loaded: {service.pool.error}")
-    if service.store.failure is not None:
-        # the store failed at its last write: storing a job now would most likely fail too
-        return storage_error(service.store.failure)
+    storage = service.storage_problem()
+    if storage is not None:  # storing the job, or its outputs, would most likely fail
+        return storage_error(storage)
+    if service.pool.engine_error is not None:
+        # accepted, the job would wait for the engine: say so now (the client retries later)
+        return ApiError(503, "engine_down", f"{service.pool.engine_error}; try again later", headers={"Retry-After": str(RETRY_AFTER_S)})
     counts = service.store.counts()
     if counts["queued"] + counts["running"] >= service.capacity:
         return queue_full(service)

@@ -135,7 +135,8 @@ class ExpertState(BaseModel):
 
 class Readiness(BaseModel):
     ready: bool = Field(
-        description="every worker's pipeline (Ray and the experts) is loaded, every worker takes jobs, and the storage works"
+        description="every worker's pipeline (Ray and the experts) is loaded, every worker takes jobs, the experts' engine runs,"
+        " and the storage works and has room"
     )
     profile: str
     engine: str
@@ -147,4 +148,5 @@ class Readiness(BaseModel):
     storage_error: str | None = Field(
         description="why the data folder's last write failed (the job store's or a job's files': a full disk, ...), until one works"
     )
+    engine_error: str | None = Field(default=None, description="why the experts' engine (Ray and its actors) failed, until it runs again")
     jobs: dict[JobStatus, int]

@@ -10,6 +10,7 @@ from cer.pipeline.executors import choose_engine, with_engine
 from cer.serving import data_dir
 from cer.serving.files import JobFiles
 from cer.serving.settings import Settings
+from cer.serving.storage import space_problem
 from cer.serving.store import JobStore
 from cer.serving.upload_slots import UploadSlots
 from cer.serving.worker import WorkerPool
@@ -56,6 +57,18 @@ class Service:
     def capacity(self) -> int:
         """Jobs that may be queued or running at once: one per live worker, and the waiting line."""
         return self.pool.alive + self.settings.max_queue
+
+    def storage_problem(self) -> BaseException | None:
+        """Why a job submitted now could not be stored or completed: the store's last write
+        failed, or the data folder's disk (or the one its jobs folder is on) is read-only or
+        short of space. None when it could."""
+        if self.store.failure is not None:
+            return self.store.failure
+        for folder in dict.fromkeys((self.settings.data_dir, self.files.root)):
+            problem = space_problem(folder, self.settings.min_free_bytes)
+            if problem is not None:
+                return problem
+        return None
 
     def close(self) -> None:
         if not self.pool.stop():  # first: the workers use the store and Ray

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # disk and connections that slow or stalled clients can hold.
     max_uploads: int = Field(default=4, ge=1)
     max_upload_bytes_in_flight: int = Field(default=2 * 2**30, ge=1)
+    # Space the data folder's disk keeps free: at or below it uploads are refused (507) and
+    # /readyz says 503, before a job's outputs or the job store run out of room halfway.
+    min_free_bytes: int = Field(default=256 * 2**20, ge=0)
     upload_timeout_s: float = Field(default=30.0, gt=0)  # an upload whose body sends nothing this long is dropped (408)
     # After its first upload_timeout_s, an upload must average this many bytes a second (0: no
     # floor), so that a few clients trickling a byte now and then cannot hold every upload slot:

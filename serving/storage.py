@@ -5,7 +5,9 @@ clients: 507 when space ran out, 503 otherwise, both with Retry-After."""
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
+from pathlib import Path
 
 from cer.serving.errors import ApiError
 
@@ -47,6 +49,20 @@ def describe(exc: BaseException) -> str:
     if not isinstance(exc, OSError) and isinstance(exc.__cause__, OSError):
         exc = exc.__cause__  # our own wrapper names the path; the cause says what failed
     return (exc.strerror or type(exc).__name__) if isinstance(exc, OSError) else str(exc)
+
+
+def space_problem(folder: Path, min_free_bytes: int) -> BaseException | None:
+    """Why a job stored in `folder` now could not complete (its filesystem is read-only, or has
+    no more than `min_free_bytes` free), as the error a write would raise; None when it could."""
+    stats = os.statvfs(folder)
+    if stats.f_flag & os.ST_RDONLY:
+        return OSError(errno.EROFS, os.strerror(errno.EROFS))
+    free = stats.f_bavail * stats.f_frsize
+    if free <= min_free_bytes:
+        return OSError(
+            errno.ENOSPC, f"{free // 2**20} MiB free on the data folder's disk, below the {min_free_bytes // 2**20} MiB kept free"
+        )
+    return None
 
 
 def storage_error(exc: BaseException) -> ApiError:

@@ -76,6 +76,10 @@ _COLUMNS = ", ".join(
 # The two ends a running job can be put to, by a worker or by `recover` after a crash.
 _DONE = "status = 'done', finished_at = ?, windows_done = windows_total, completions = completions + 1"
 _REQUEUED = "status = 'queued', started_at = NULL, windows_done = 0"
+# A job whose runs were cut off this often by the engine or by the server itself (a crash, a
+# kill) fails instead of running again: a video that brings the server down must not do so
+# forever. A run stopped on purpose (the server stopping) or by the disk does not count.
+MAX_ATTEMPTS = 3
 
 
 def _record(row: sqlite3.Row | None) -> JobRecord | None:
@@ -204,8 +208,9 @@ class JobStore:
     def fail(self, job_id: str, error: str) -> bool:
         return self._update_running(job_id, "status = 'failed', finished_at = ?, error = ?", time.time(), error)
 
-    def requeue(self, job_id: str) -> bool:
-        return self._update_running(job_id, _REQUEUED)
+    def requeue(self, job_id: str, *, counted: bool = False) -> bool:
+        """Back to the queue; `counted`: the cut-off run counts towards MAX_ATTEMPTS."""
+        return self._update_running(job_id, _REQUEUED if counted else f"{_REQUEUED}, attempts = attempts - 1")
 
     def delete(self, job_id: str) -> bool:
         with self._transaction() as db:
@@ -213,14 +218,19 @@ class JobStore:
 
     def recover(self, has_result: Callable[[str], bool]) -> dict[str, list[str]]:
         """At start-up, before any worker runs: every job left running by a crash either
-        finished (its result.json exists, so it is done, not run again) or goes back to the
-        queue. Returns the ids of each kind."""
-        recovered: dict[str, list[str]] = {"done": [], "queued": []}
+        finished (its result.json exists, so it is done, not run again), goes back to the
+        queue, or fails when the crashes used up its MAX_ATTEMPTS. Returns the ids of each kind."""
+        recovered: dict[str, list[str]] = {"done": [], "queued": [], "failed": []}
+        now = time.time()
         with self._transaction() as db:
-            for (job_id,) in db.execute("SELECT id FROM jobs WHERE status = 'running'").fetchall():
+            for job_id, attempts in db.execute("SELECT id, attempts FROM jobs WHERE status = 'running'").fetchall():
                 if has_result(job_id):
-                    db.execute(f"UPDATE jobs SET {_DONE} WHERE id = ?", (time.time(), job_id))
+                    db.execute(f"UPDATE jobs SET {_DONE} WHERE id = ?", (now, job_id))
                     recovered["done"].append(job_id)
+                elif attempts >= MAX_ATTEMPTS:
+                    error = f"the server stopped {attempts} times while running it (a crash or a kill); it is not run again"
+                    db.execute("UPDATE jobs SET status = 'failed', finished_at = ?, error = ? WHERE id = ?", (now, error, job_id))
+                    recovered["failed"].append(job_id)
                 else:
                     db.execute(f"UPDATE jobs SET {_REQUEUED} WHERE id = ?", (job_id,))
                     recovered["queued"].append(job_id)

@@ -8,6 +8,11 @@ back to the queue), so that jobs run again once they are put right. With the Ray
 workers' pipelines share one pool of expert actors, in the Ray session the service holds (see
 serving.service): every model loads once, and the chunks of the videos being processed at once
 share each expert's forward passes. In process each pipeline holds experts of its own.
+
+When an expert's actor dies for good (Ray's restarts used up, or Ray itself failing), the run
+stops with an `EngineFault` instead of giving a half result: the job goes back to the queue
+(MAX_ATTEMPTS runs at most), /readyz turns 503 with the reason, and the next worker to take a
+job first starts the dead actors again. A job is done only when every expert ran on it.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from cer.core.config import Profile
+from cer.core.engine import EngineFault
 from cer.core.media import MediaError
 from cer.core.types import ExpertStatus
 from cer.pipeline.executors import attached_executor
@@ -29,7 +35,7 @@ from cer.pipeline.runner import Pipeline
 from cer.serving.files import JobFiles, shown_name
 from cer.serving.preview import unplayable_codecs, write_preview
 from cer.serving.storage import describe, is_storage_failure
-from cer.serving.store import JobRecord, JobStore
+from cer.serving.store import MAX_ATTEMPTS, JobRecord, JobStore
 from cer.serving.video_check import media_message
 
 if TYPE_CHECKING:
@@ -58,8 +64,11 @@ class WorkerPool:
         self.files = files
         self.error: str | None = None  # why the pipelines could not be loaded
         self.storage_failure: str | None = None  # why the last job's files could not be written, until one's are
+        self.engine_error: str | None = None  # why the experts' engine failed, until it is running again
+        self._engine_fault: str | None = None  # the fault that started it
         self.statuses: dict[str, ExpertStatus] = {}  # of the first loaded pipeline's experts
         self.experts: ExpertPool | None = None  # with the Ray engine: the expert actors every pipeline shares
+        self._reviving = threading.Lock()  # one worker restarts the dead actors; the others wait for it
         self._workers: list[tuple[Pipeline, threading.Thread]] = []
         self._stopping = threading.Event()
         self._wake = threading.Condition()
@@ -143,8 +152,7 @@ class WorkerPool:
         pause = Backoff()
         while not self._stopping.is_set():
             try:
-                job = self._next_job()
-                healthy = job is None or self._run(pipeline, job)
+                healthy = self._engine_running() and self._take_job(pipeline)
             except Exception:
                 # Only the store can fail here (claiming a job: a full disk, an I/O error), or a
                 # bug; either way this worker must outlive it, or every queued job waits forever.
@@ -154,6 +162,28 @@ class WorkerPool:
                 pause.reset()
             else:
                 self._stopping.wait(pause.next())
+
+    def _take_job(self, pipeline: Pipeline) -> bool:
+        """Run the next job, if one comes; False when the worker is to rest (see `_run`)."""
+        job = self._next_job()
+        return job is None or self._run(pipeline, job)
+
+    def _engine_running(self) -> bool:
+        """True when the experts' engine works: after an engine fault, the dead actors are
+        started again first (by one worker; the others wait and see its outcome)."""
+        with self._reviving:
+            if self.engine_error is None:
+                return True
+            assert self.experts is not None, "only Ray actors fail as an engine"
+            try:
+                revived = self.experts.revive()
+            except Exception as exc:
+                log.exception("cer serve: the experts' engine cannot be started again; trying again")
+                self.engine_error = f"{self._engine_fault}; it cannot be started again: {type(exc).__name__}: {exc}"
+                return False
+            log.warning("cer serve: started the %s expert(s) again after an engine fault", ", ".join(revived) or "no")
+            self.engine_error = self._engine_fault = None
+            return True
 
     def _next_job(self) -> JobRecord | None:
         """The next job, or None after waiting for one. Claiming under the condition's lock
@@ -165,8 +195,9 @@ class WorkerPool:
             return job
 
     def _run(self, pipeline: Pipeline, job: JobRecord) -> bool:
-        """Run the job and record how it ended; False when the data folder's storage failed,
-        which sends the job back to the queue (it is not the job's fault) and the worker to rest."""
+        """Run the job and record how it ended; False when the data folder's storage or the
+        experts' engine failed, which sends the job back to the queue (it is not the job's
+        fault) and the worker to rest."""
         stored = True
         try:
             self._process(pipeline, job)
@@ -174,6 +205,16 @@ class WorkerPool:
             end = partial(self.store.finish, job.id)
         except Interrupted:
             end = partial(self.store.requeue, job.id)
+        except EngineFault as exc:
+            log.warning("cer serve: job %s: %s", job.id, exc)
+            self.engine_error = self._engine_fault = str(exc)
+            stored = False  # the worker rests, then the engine is started again before the next job
+            if job.attempts < MAX_ATTEMPTS:
+                end = partial(self.store.requeue, job.id, counted=True)
+            else:
+                end = partial(
+                    self.store.fail, job.id, f"the experts' engine failed in each of its {job.attempts} runs; the last time: {exc}"
+                )
         except MediaError as exc:
             end = partial(self.store.fail, job.id, media_message(exc, self.files.video(job.id), shown_name(job.filename)))
         except Exception as exc:

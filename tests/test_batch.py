@@ -4,10 +4,12 @@ The batches run in this process on the module's Ray (`ray_local`), except the on
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +19,7 @@ import pytest
 
 from bench.proctree import in_session
 from cer.core.config import load_profile
+from cer.core.result import load_result
 from cer.pipeline.batch import plan_lanes, run_batch
 from cer.pipeline.batch_inputs import find_videos, output_folder
 from cer.pipeline.demo import write_clip
@@ -160,3 +163,44 @@ def test_lanes_fit_the_cluster():
     assert plan_lanes(videos=1, jobs=None, demand=no_demand, cluster={"CPU": 16, "GPU": 0}).jobs == 1
     gpu_bound = plan_lanes(videos=100, jobs=None, demand={"CPU": 0.0, "GPU": 0.85}, cluster={"CPU": 16, "GPU": 1})
     assert (gpu_bound.jobs, gpu_bound.pools, gpu_bound.worker_cpus) == (16, 1, 1.0)
+
+
+def _kill_when_ready(prefix: str, earlier: set[str], killed: threading.Event, timeout_s: float = 120.0) -> None:
+    """Kill the first new actor named `prefix*` for good (as if its restarts were used up),
+    once it has loaded its model; `earlier`: names to pass over (Ray keeps an earlier batch's
+    dead actors' names a moment)."""
+    import ray
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        names = [name for name in ray.util.list_named_actors() if name.startswith(prefix) and name not in earlier]
+        if names:
+            actor = ray.get_actor(names[0])
+            ray.get(actor.status.remote())
+            ray.kill(actor, no_restart=True)
+            killed.set()
+            return
+        time.sleep(0.05)
+
+
+def test_a_video_cut_off_by_a_dead_expert_actor_runs_again_whole(ray_local, corpus, fast_profile, tmp_path, caplog):
+    """The pool's actor dies for good before the videos reach it: no video is written with
+    that expert absent; the actor is started again and the videos run whole."""
+    import ray
+
+    killed = threading.Event()
+    earlier = set(ray.util.list_named_actors())
+    killer = threading.Thread(target=_kill_when_ready, args=("cer-static_face-", earlier, killed), daemon=True)
+    killer.start()
+    batch_log = logging.getLogger("cer.pipeline.batch")
+    batch_log.addHandler(caplog.handler)
+    try:
+        rows = run_batch([str(corpus / "c.mp4"), str(corpus / "d.mov")], tmp_path / "out", load_profile(str(fast_profile)), jobs=1)
+    finally:
+        batch_log.removeHandler(caplog.handler)
+    killer.join()
+    assert killed.is_set()
+    assert [row.status for row in rows] == ["done", "done"]
+    for row in rows:
+        assert load_result(Path(row.output) / "result.json").experts["static_face"].status == "ok"
+    assert "the experts start again and the video runs again" in caplog.text

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from cer.core.config import load_profile
+from cer.core.engine import EngineFault
 from cer.core.types import Chunk, ExpertOutput, ExpertStatus
 from cer.pipeline.execution import ExpertExecutor
 from cer.pipeline.ray_executor import actor_resources, pools_that_fit
@@ -58,17 +59,30 @@ def test_an_expert_that_raises_under_ray_gives_absent_windows(ray_local, silent_
         assert "deliberate failure" in window.experts["broken"].reason
 
 
-def test_an_actor_that_keeps_crashing_is_given_up_and_the_result_says_so(ray_local, silent_clip):
+def test_an_actor_that_keeps_crashing_stops_the_run_instead_of_a_half_result(ray_local, silent_clip):
+    """Ray gives the actor up after its restarts: no result with that expert's windows absent
+    as if the video lacked them, but an EngineFault that names the expert."""
     experts = {**only_experts("static_face"), "crashing": {"target": "tests.broken_expert:CrashingExpert"}}
     execution = {**RAY, "max_restarts": 1, "max_task_retries": 1}
     with Pipeline.from_profile("tiny", execution=execution, experts=experts) as pipeline:
+        with pytest.raises(EngineFault, match="the crashing expert's engine failed: ActorDiedError"):
+            pipeline.run(silent_clip)
+        assert list(pipeline.executor.pool.dead()) == ["crashing"]
+
+
+def test_a_dead_actor_is_started_again_under_its_name_and_the_run_repeated_whole(ray_local, silent_clip):
+    import ray
+
+    with Pipeline.from_profile("tiny", execution=RAY, experts=only_experts("static_face")) as pipeline:
+        pool = pipeline.executor.pool
+        ray.kill(pool.actors["static_face"], no_restart=True)
+        with pytest.raises(EngineFault, match="static_face"):
+            pipeline.run(silent_clip)
+        assert pool.revive() == ["static_face"]
+        assert pool.dead() == {} and pool.revive() == []
         result = pipeline.run(silent_clip)
-    status = result.experts["crashing"]
-    assert status.status == "unavailable" and "its Ray actor died" in status.reason
-    for window in result.window_results:
-        assert window.experts["crashing"].probs is None
-        assert "ActorDiedError" in window.experts["crashing"].reason
-    assert result.experts["static_face"].status == "ok"  # the other experts carried on
+    assert result.experts["static_face"].status == "ok"
+    assert all("failed" not in (window.experts["static_face"].reason or "") for window in result.window_results)
 
 
 def test_a_model_that_fails_to_load_in_an_actor_raises_its_own_error(ray_local):

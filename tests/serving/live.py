@@ -12,6 +12,7 @@ import uvicorn
 
 from cer.serving.app import create_app
 from cer.serving.client import Client, free_port
+from cer.serving.service import Service
 from cer.serving.settings import Settings
 
 TOKEN = "serving-tests-token-0123456789"
@@ -32,9 +33,10 @@ class RunningServer:
 
 
 @contextmanager
-def threaded_server(settings: Settings, startup_s: float = 60.0) -> Iterator[RunningServer]:
+def threaded_server(settings: Settings, startup_s: float = 60.0, service: Service | None = None) -> Iterator[RunningServer]:
+    """`service`: one the test opened itself, to reach into it (the server closes it)."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, service), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_s

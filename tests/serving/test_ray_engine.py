@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from cer.serving.client import Client, local_server
+from cer.serving.service import Service
 from cer.serving.settings import Settings
 from tests.serving.live import threaded_server
 
@@ -56,3 +58,46 @@ def test_the_workers_share_one_actor_per_expert(tmp_path: Path, silent_clip: Pat
     while _expert_actors() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _expert_actors()
+
+
+def _wait_until(condition: Callable[[], bool], timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_local")
+def test_a_job_that_meets_a_dead_expert_actor_is_run_again_on_a_new_one(tmp_path: Path, silent_clip: Path) -> None:
+    """An expert actor that Ray gave up (its restarts used up) does not give a job done with
+    that expert absent: the job goes back to the queue, /readyz and uploads say why while the
+    actor cannot be started again, and once it can the job runs whole."""
+    import ray
+
+    profile = tmp_path / "one_expert_ray.yaml"
+    profile.write_text(f"extends: {ONE_EXPERT}\nexecution: {{engine: ray}}\n")
+    settings = Settings(data_dir=tmp_path / "serve", profile=str(profile), concurrency=1)
+    service = Service.open(settings)
+    with threaded_server(settings, service=service) as server, server.client(None) as api:
+        api.wait_ready()
+        pool = service.pool.experts
+        assert pool is not None
+        recipe, pool.recipe = pool.recipe, None  # for now, the dead actor cannot be started again
+        [name] = pool.names.values()
+        ray.kill(ray.get_actor(name), no_restart=True)
+
+        job = api.submit(silent_clip).json()
+        _wait_until(lambda: "cannot be started again" in (api.http.get("/readyz").json()["engine_error"] or ""))
+        readiness = api.http.get("/readyz")
+        assert readiness.status_code == 503 and "static_face expert's engine failed" in readiness.json()["engine_error"]
+        refused = api.submit(silent_clip)
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "engine_down"
+        assert api.job(job["id"])["status"] == "queued"
+
+        pool.recipe = recipe  # the engine can be put right again: the waiting job runs whole
+        finished = api.wait(job["id"])
+        assert finished["status"] == "done" and finished["attempts"] == 2
+        assert api.http.get(job["urls"]["result"]).json()["experts"]["static_face"]["status"] == "ok"
+        assert api.http.get("/readyz").status_code == 200
+        assert name in ray.util.list_named_actors()  # started again under its own name

@@ -136,12 +136,20 @@ def test_uploads_onto_a_full_or_read_only_disk(tmp_path: Path, silent_clip: Path
     serve_dir.mkdir()
     with small_disk(tmp_path) as disk:
         (serve_dir / "jobs").symlink_to(disk.path)  # the job folders on the small disk, the store beside it
-        with threaded_server(Settings(data_dir=serve_dir, profile="tiny", concurrency=1)) as server, server.client() as api:
+        settings = Settings(data_dir=serve_dir, profile="tiny", concurrency=1, min_free_bytes=2**20)
+        with threaded_server(settings) as server, server.client() as api:
+            api.wait_ready()
             disk.fill()
+            # readiness and uploads agree: a job submitted now could not be stored
+            readiness = api.http.get("/readyz")
+            assert readiness.status_code == 503 and "MiB free on the data folder's disk" in readiness.json()["storage_error"]
             full = api.submit(silent_clip)
             assert full.status_code == 507 and full.json()["error"]["code"] == "insufficient_storage", full.text
             disk.free()
+            assert api.http.get("/readyz").status_code == 200
             disk.set_read_only(True)
+            readiness = api.http.get("/readyz")
+            assert readiness.status_code == 503 and readiness.json()["storage_error"] == "Read-only file system"
             read_only = api.submit(silent_clip)
             assert read_only.status_code == 503 and read_only.json()["error"]["code"] == "storage_unavailable", read_only.text
             disk.set_read_only(False)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cer.serving.files import JobFiles
-from cer.serving.store import JobStore, NewJob
+from cer.serving.store import MAX_ATTEMPTS, JobStore, NewJob
 
 
 @pytest.fixture
@@ -79,12 +79,40 @@ def test_recovery_finishes_or_requeues_what_a_crash_left_running(tmp_path: Path)
 
     reopened = JobStore(tmp_path / "jobs.sqlite3")
     recovered = reopened.recover(has_result=lambda job_id: job_id == finished_unrecorded.id)
-    assert recovered == {"done": [finished_unrecorded.id], "queued": [cut_off.id]}
+    assert recovered == {"done": [finished_unrecorded.id], "queued": [cut_off.id], "failed": []}
     states = {job.id: reopened.get(job.id) for job in (finished_unrecorded, cut_off, waiting)}
     assert states[finished_unrecorded.id].status == "done" and states[finished_unrecorded.id].completions == 1
     assert states[cut_off.id].status == "queued" and states[cut_off.id].attempts == 1
     assert states[waiting.id].status == "queued"
     assert reopened.claim_next().id == cut_off.id  # it keeps its place in the queue
+
+
+def test_a_job_that_keeps_bringing_the_server_down_fails_instead_of_looping(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    job = new_job()
+    JobStore(path).add(job, capacity=10)
+    for crash in range(1, MAX_ATTEMPTS + 1):
+        store = JobStore(path)
+        assert store.claim_next().attempts == crash
+        store.close()  # the server dies inside the run
+        reopened = JobStore(path)
+        recovered = reopened.recover(has_result=lambda job_id: False)
+        reopened.close()
+    assert recovered == {"done": [], "queued": [], "failed": [job.id]}
+    failed = JobStore(path).get(job.id)
+    assert failed.status == "failed" and f"stopped {MAX_ATTEMPTS} times" in failed.error
+
+
+def test_a_run_stopped_on_purpose_does_not_count_as_an_attempt(store: JobStore) -> None:
+    job = new_job()
+    store.add(job, capacity=10)
+    for _ in range(MAX_ATTEMPTS + 1):
+        store.claim_next()
+        store.requeue(job.id)  # the server stopping, or the disk failing
+    assert store.get(job.id).attempts == 0
+    store.claim_next()
+    store.requeue(job.id, counted=True)  # the engine failed under it
+    assert store.get(job.id).attempts == 1
 
 
 def test_only_cut_off_uploads_count_as_partial(tmp_path: Path) -> None:
