@@ -17,11 +17,12 @@ from typing import Any
 
 from cer.core.config import PROFILE_NAMES, ConfigError, load_profile
 from cer.core.engine import EngineFault
+from cer.core.environment import CORE_VARIABLES, misspelt_variables
 from cer.core.media import MediaError
 from cer.core.quiet import allow_chatter, quiet_third_parties
 from cer.core.registry import expert_names
 from cer.core.sources import ModelNotAvailable, forbid_downloads
-from cer.core.switches import QUIET, switched_on
+from cer.core.switches import DEBUG, QUIET, switched_on
 from cer.version import version_text
 
 DEFAULT_PROFILE = "default"
@@ -471,6 +472,14 @@ def _error_line(exc: Exception, args: argparse.Namespace) -> str:
     return line
 
 
+def _service_variables() -> list[str]:
+    try:
+        from cer.serving.settings import variable_names
+    except ImportError:  # the service's packages are the optional `serve` extra
+        return []
+    return variable_names()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from cer.pipeline.ray_runtime import require_token_auth
 
@@ -485,10 +494,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         quiet_third_parties()
     _show_progress_lines()
+    for warning in misspelt_variables([*CORE_VARIABLES, *_service_variables()]):
+        print(f"cer: warning: {warning}", file=sys.stderr)
     try:
         return args.handler(args)
     except USER_ERRORS as exc:
-        if os.environ.get("CER_DEBUG"):
+        if os.environ.get(DEBUG):
             raise
         print(_error_line(exc, args), file=sys.stderr)
         return 2
@@ -499,7 +510,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("cer: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        if os.environ.get("CER_DEBUG"):
+        if os.environ.get(DEBUG):
             raise
         print(f"cer: internal error: {type(exc).__name__}: {exc} (set CER_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1

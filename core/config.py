@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from cer.core.environment import CACHE_VARIABLE
 from cer.core.labels import PAIRS, validate_pairs
 from cer.core.registry import METHOD_EXPERTS, default_target, options_class
 
@@ -221,7 +222,7 @@ class Profile(Strict):
 
     @property
     def cache_path(self) -> Path:
-        return Path(os.environ.get("CER_CACHE") or self.cache_dir).expanduser()
+        return Path(os.environ.get(CACHE_VARIABLE) or self.cache_dir).expanduser()
 
     @property
     def expert_cache_path(self) -> Path:

@@ -41,11 +41,12 @@ class MediaError(ValueError):
         self.code: MediaProblem = code
 
 
-def _open(path: Path) -> av.container.InputContainer:
+def _open(path: Path, kind: str = "video") -> av.container.InputContainer:
+    """The file opened for reading; `kind` (video, audio file) names what it should have been."""
     try:
         return av.open(str(path), metadata_errors="ignore")
     except av.FFmpegError as exc:
-        problem = f"not a readable video (corrupt or unsupported format): {exc.strerror or exc}"
+        problem = f"not a readable {kind} (corrupt or unsupported format): {exc.strerror or exc}"
         raise MediaError(f"{path.name}: {problem}", "unreadable") from None
 
 
@@ -58,15 +59,25 @@ def _upright_rotation(frame: av.VideoFrame) -> int:
     return round(-float(getattr(frame, "rotation", 0) or 0)) % 360
 
 
+def _not_a_file(path: Path) -> str:
+    """What `path` is instead of a regular file, and what to do."""
+    if path.is_dir():
+        return "a folder, not a video file (`cer batch` takes folders)"
+    # a pipe (/dev/stdin, a shell's <(...)) or a device: videos are read with seeks, which a stream cannot do
+    return "not a regular file (a pipe, a terminal or a device); save the video to a file and give that"
+
+
 def probe(path: str | Path) -> VideoInfo:
     """Read a video's facts, decoding its first frame to prove it is decodable, and check that
     its packets cover the duration its header announces. Every entry point (`cer run`,
     `cer batch`, `cer eval`, the HTTP service) checks media here, so all refuse the same files."""
     path = Path(path)
     if not path.exists():
+        if path.is_symlink():
+            raise MediaError(f"{path}: a symbolic link that leads nowhere (a loop, or its target is missing)", "not_found")
         raise MediaError(f"{path}: file not found", "not_found")
     if not path.is_file():
-        raise MediaError(f"{path}: not a file", "not_a_file")
+        raise MediaError(f"{path}: {_not_a_file(path)}", "not_a_file")
     if path.stat().st_size == 0:
         raise MediaError(f"{path.name}: empty file (0 bytes)", "empty")
     with _open(path) as container:
@@ -189,18 +200,19 @@ def _to_rgb(frame: av.VideoFrame, max_side: int) -> np.ndarray:
     return image
 
 
-def iter_audio_blocks(info: VideoInfo) -> Iterator[np.ndarray]:
+def iter_audio_blocks(info: VideoInfo, kind: str = "video") -> Iterator[np.ndarray]:
     """16 kHz mono float32 audio of the first audio stream, in blocks of about one second.
 
     A damaged audio stream ends the audio early rather than failing the run: the
-    audio-based experts then report the missing part as absent.
+    audio-based experts then report the missing part as absent. `kind` is what the file is
+    meant to be (a video, an audio file), as an unreadable file's error names it.
     """
     if not info.has_audio:
         return
     resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
     pending: list[np.ndarray] = []
     pending_len = 0
-    with _open(Path(info.path)) as container:
+    with _open(Path(info.path), kind) as container:
         if not container.streams.audio:
             raise MediaError(f"{Path(info.path).name}: no audio stream", "no_audio_stream")
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 QUIET = "CER_QUIET"  # no progress and no notes on stderr: errors and warnings only
+DEBUG = "CER_DEBUG"  # errors with their traceback, instead of one line
 
 
 def switched_on(name: str) -> bool:

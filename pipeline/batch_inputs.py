@@ -35,10 +35,23 @@ def _not_a_video(path: Path) -> str:
     return f"not a video ({path.suffix or 'no extension'})"
 
 
+def _absolute(path: Path) -> Path:
+    """The path resolved; a link that leads nowhere is made absolute instead, so that it keeps
+    the name the user knows (and a loop does not raise, as Python 3.11's `resolve` would)."""
+    if path.is_symlink() and not path.exists():
+        return path.absolute()
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a loop further up the path (RuntimeError before Python 3.13)
+        return path.absolute()
+
+
 def _in_folder(folder: Path) -> tuple[list[Path], list[SkippedFile]]:
-    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    # a link that leads nowhere (a loop, a missing target) is kept: a video among them fails
+    # with its reason in failures.csv instead of vanishing from the batch
+    files = sorted(p for p in folder.rglob("*") if p.is_file() or (p.is_symlink() and not p.exists()))
     videos = [p for p in files if p.suffix.lower() in VIDEO_EXTENSIONS]
-    return videos, [SkippedFile(p.resolve(), _not_a_video(p)) for p in files if p.suffix.lower() not in VIDEO_EXTENSIONS]
+    return videos, [SkippedFile(_absolute(p), _not_a_video(p)) for p in files if p.suffix.lower() not in VIDEO_EXTENSIONS]
 
 
 def _in_manifest(manifest: Path) -> list[Path]:
@@ -69,7 +82,7 @@ def scan_inputs(inputs: Sequence[str]) -> BatchInputs:
             videos = _in_manifest(path)
         else:
             videos = _matching(str(path))
-        found.update(dict.fromkeys(v.resolve() for v in videos))
+        found.update(dict.fromkeys(_absolute(v) for v in videos))
     if not found:
         raise ValueError(f"no videos found in {', '.join(inputs)}")
     return BatchInputs(list(found), skipped)
@@ -83,5 +96,5 @@ def find_videos(inputs: Sequence[str]) -> list[Path]:
 def output_folder(root: Path, video: Path) -> Path:
     """The folder of one video's outputs: its name and a short hash of its absolute path, so
     that equal names from different folders do not collide and a re-run finds the same one."""
-    digest = hashlib.sha1(str(video.resolve()).encode()).hexdigest()[:8]
+    digest = hashlib.sha1(str(_absolute(video)).encode()).hexdigest()[:8]
     return root / f"{video.stem}-{digest}"

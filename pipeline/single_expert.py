@@ -143,7 +143,7 @@ def _image(expert: Any, path: Path, profile: Profile) -> Iterator[dict[str, Any]
 def _audio(expert: Any, path: Path, profile: Profile) -> Iterator[dict[str, Any]]:
     """An audio file as a video without frames."""
     info = VideoInfo(path=str(path), duration_s=0.0, fps=1.0, width=0, height=0, has_audio=True, n_frames=0)
-    audio = np.concatenate(list(iter_audio_blocks(info)) or [np.zeros(0, np.float32)])
+    audio = np.concatenate(list(iter_audio_blocks(info, kind="audio file")) or [np.zeros(0, np.float32)])
     duration = len(audio) / 16_000
     if duration == 0:
         raise MediaError(f"{path.name}: no audio samples")

@@ -13,11 +13,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from cer.serving.api import health, jobs, page
 from cer.serving.errors import ApiError, api_error_handler, error_response, http_error_handler, validation_error_handler
+from cer.serving.ranged_file import RangedStaticFiles
 from cer.serving.request_guard import RequestGuard
 from cer.serving.service import Service
 from cer.serving.settings import Settings
@@ -37,6 +38,13 @@ async def _store_error_handler(request: Request, exc: Exception) -> Response:
         raise exc  # a bug: on to the 500 below, and to the log
     log.warning("cer serve: %s %s: the job store failed: %s", request.method, request.url.path, exc)
     return await api_error_handler(request, storage_error(exc))
+
+
+async def _disconnect_handler(request: Request, _exc: Exception) -> Response:
+    """A client that went away mid-request (a closed tab, a dropped connection) is no fault of
+    the server's: one line in the log, not a traceback. Nobody reads the answer."""
+    log.info("cer serve: %s %s: the client disconnected before the request ended", request.method, request.url.path)
+    return Response(status_code=400)
 
 
 async def _internal_error_handler(_request: Request, _exc: Exception) -> Response:
@@ -65,8 +73,9 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     app.add_exception_handler(HTTPException, http_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(sqlite3.Error, _store_error_handler)
+    app.add_exception_handler(ClientDisconnect, _disconnect_handler)
     app.add_exception_handler(Exception, _internal_error_handler)
     for router in (health.router, jobs.router, page.router):
         app.include_router(router)
-    app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")
+    app.mount("/static", RangedStaticFiles(directory=page.STATIC_DIR), name="static")
     return app

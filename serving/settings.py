@@ -105,6 +105,11 @@ class Settings(BaseSettings):
         return "*" in self.allowed_hosts or host.lower() in self.allowed_hosts
 
 
+def variable_names() -> list[str]:
+    """The CER_* variables the settings are read from."""
+    return [f"CER_{name.upper()}" for name in Settings.model_fields]
+
+
 def _problem(error: ErrorDetails) -> str:
     """One refused setting, by its variable's name: `CER_MAX_QUEUE: ...`."""
     message = error["msg"].removeprefix("Value error, ")

@@ -19,9 +19,10 @@ import pytest
 
 from bench.proctree import in_session
 from cer.core.config import load_profile
+from cer.core.media import MediaError, probe
 from cer.core.result import load_result
 from cer.pipeline.batch import plan_lanes, run_batch
-from cer.pipeline.batch_inputs import find_videos, output_folder
+from cer.pipeline.batch_inputs import find_videos, output_folder, scan_inputs
 from cer.pipeline.demo import write_clip
 
 # Fewer actors to start; a file, so that the `cer batch` subprocess runs the same profile.
@@ -155,6 +156,21 @@ def test_inputs_are_folders_globs_and_manifests(corpus, tmp_path):
     with pytest.raises(ValueError, match="`path` column"):
         find_videos([str(bad_manifest)])
     assert output_folder(tmp_path, corpus / "a" / "clip.mp4") != output_folder(tmp_path, corpus / "b" / "clip.mp4")
+
+
+def test_links_that_lead_nowhere_are_kept_to_fail_with_their_reason(tmp_path):
+    """A symlink loop or a dangling link in a corpus reaches failures.csv (its video fails to
+    probe, with the reason), or not_videos.csv; it never vanishes from the batch."""
+    (tmp_path / "loop.mp4").symlink_to(tmp_path / "loop.mp4")
+    (tmp_path / "gone.mov").symlink_to(tmp_path / "missing.mov")
+    (tmp_path / "gone.txt").symlink_to(tmp_path / "missing.txt")
+    scanned = scan_inputs([str(tmp_path)])
+    assert [video.name for video in scanned.videos] == ["gone.mov", "loop.mp4"]
+    assert [(skipped.path.name, skipped.reason) for skipped in scanned.skipped] == [("gone.txt", "not a video (.txt)")]
+    for video in scanned.videos:
+        with pytest.raises(MediaError, match="a symbolic link that leads nowhere"):
+            probe(video)
+        assert output_folder(tmp_path / "out", video).parent == tmp_path / "out"
 
 
 def test_lanes_fit_the_cluster():

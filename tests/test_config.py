@@ -115,3 +115,17 @@ def test_an_unknown_expert_without_a_class_is_named_with_the_known_ones(tmp_path
         load_profile(write(tmp_path, "extends: tiny\nexperts: {emotion_x: {}}\n"))
     with pytest.raises(ConfigError, match=r"experts\.emotion_x\.target: cannot import 'nowhere:Expert'"):
         load_profile(write(tmp_path, "extends: tiny\nexperts: {emotion_x: {target: 'nowhere:Expert'}}\n"))
+
+
+def test_a_misspelt_cer_variable_is_named_with_the_one_meant(monkeypatch, capsys):
+    from cer.cli import main
+
+    monkeypatch.setenv("CER_CONCURENCY", "4")  # the service's setting, one letter short
+    monkeypatch.setenv("CER_QUEIT", "1")
+    monkeypatch.setenv("CER_OFFLINE", "1")  # known: no word about it
+    assert main(["models", "list", "--profile", "tiny"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("cer: warning:")]
+    assert warnings == [
+        "cer: warning: CER_CONCURENCY is set, but cer reads no such variable; it is ignored (did you mean CER_CONCURRENCY?)",
+        "cer: warning: CER_QUEIT is set, but cer reads no such variable; it is ignored (did you mean CER_QUIET?)",
+    ]

@@ -1,4 +1,5 @@
 import itertools
+import os
 import struct
 import wave
 from fractions import Fraction
@@ -10,6 +11,7 @@ import pytest
 from cer.core.chunks import iter_chunks
 from cer.core.config import MediaConfig
 from cer.core.media import MediaError, iter_audio_blocks, iter_sampled_frames, probe
+from cer.core.types import VideoInfo
 from cer.core.windows import make_windows
 
 
@@ -114,9 +116,29 @@ def test_bad_inputs_give_one_clear_message(tmp_path, shared_data):
         (truncated, "not a readable video"),
         (empty, "empty file"),
         (tmp_path / "missing.mp4", "not found"),
+        (tmp_path, "a folder, not a video file"),
     ]:
         with pytest.raises(MediaError, match=words):
             probe(path)
+
+
+def test_a_pipe_is_told_to_be_saved_to_a_file_first():
+    """`cer run /dev/stdin`: videos are read with seeks, which a pipe cannot do."""
+    read_end, write_end = os.pipe()
+    try:
+        with pytest.raises(MediaError, match=r"not a regular file .* save the video to a file"):
+            probe(f"/proc/self/fd/{read_end}")
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+def test_a_corrupt_audio_file_is_named_as_one(tmp_path):
+    corrupt = tmp_path / "speech.wav"
+    corrupt.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(256)) * 4)
+    info = VideoInfo(path=str(corrupt), duration_s=0.0, fps=1.0, width=0, height=0, has_audio=True, n_frames=0)
+    with pytest.raises(MediaError, match=r"speech\.wav: not a readable audio file"):
+        list(iter_audio_blocks(info, kind="audio file"))
 
 
 def test_audio_only_file_has_no_video_stream(tmp_path):

@@ -14,6 +14,7 @@ from cer.pipeline.outputs.files import FILE_NAMES, FILES_BY_NAME
 from cer.serving.api.deps import ServiceDep, require_token
 from cer.serving.errors import ApiError, error_responses, not_found
 from cer.serving.intake import submit
+from cer.serving.ranged_file import RangedFileResponse
 from cer.serving.schemas import Job, JobAccepted, JobPage, JobUrls, UploadForm
 from cer.serving.service import Service
 from cer.serving.store import JobRecord
@@ -48,7 +49,7 @@ def _output(service: Service, job_id: UUID, name: str) -> FileResponse:
     if record.status != "done":
         raise ApiError(409, "not_done", f"job {job_id} is {record.status}; its results exist once it is done")
     headers = _REPORT_HEADERS if name == "report.html" else None
-    return FileResponse(service.files.output(record.id, name), media_type=FILES_BY_NAME[name].media_type, headers=headers)
+    return RangedFileResponse(service.files.output(record.id, name), media_type=FILES_BY_NAME[name].media_type, headers=headers)
 
 
 @router.post(
@@ -97,7 +98,7 @@ def delete_job(job_id: JobId, service: ServiceDep) -> Response:
 )
 def get_video(job_id: JobId, service: ServiceDep) -> FileResponse:
     record = _record(service, job_id)
-    return FileResponse(service.files.video(record.id), media_type=record.media_type)
+    return RangedFileResponse(service.files.video(record.id), media_type=record.media_type)
 
 
 @router.get(
@@ -110,7 +111,7 @@ def get_preview(job_id: JobId, service: ServiceDep) -> FileResponse:
     preview = service.files.preview(_record(service, job_id).id)
     if not preview.is_file():
         raise ApiError(404, "no_preview", f"job {job_id} has no preview: its video plays as it is, or no copy was made (see its player)")
-    return FileResponse(preview, media_type="video/mp4")
+    return RangedFileResponse(preview, media_type="video/mp4")
 
 
 @router.get(

@@ -56,6 +56,7 @@ def test_job_from_upload_to_every_result_file(server: RunningServer, client: Cli
     assert client.http.get(urls["files"]["result.json"]).json() == result
     video = client.http.get(urls["video"])
     assert video.headers["content-type"].startswith("video/mp4") and video.content == silent_clip.read_bytes()
+    _ranges_are_served_and_bad_ones_refused_in_json(client, urls["video"], silent_clip.read_bytes())
     assert "sandbox" in client.http.get(urls["files"]["report.html"]).headers["content-security-policy"]
 
     listed = client.http.get("/v1/jobs", params={"limit": 100}).json()
@@ -65,6 +66,19 @@ def test_job_from_upload_to_every_result_file(server: RunningServer, client: Cli
     assert client.http.delete(urls["job"]).status_code == 204
     assert client.http.get(urls["job"]).status_code == 404
     assert accepted["id"] not in server.job_folders()
+
+
+def _ranges_are_served_and_bad_ones_refused_in_json(client: Client, url: str, content: bytes) -> None:
+    """The player seeks with Range requests; a bad one gets the API's JSON error, not plain text."""
+    part = client.http.get(url, headers={"Range": "bytes=10-19"})
+    assert part.status_code == 206 and part.content == content[10:20]
+    beyond = client.http.get(url, headers={"Range": f"bytes={len(content)}-"})
+    assert beyond.status_code == 416 and beyond.headers["content-range"] == f"bytes */{len(content)}"
+    assert beyond.json()["error"]["code"] == "range_not_satisfiable"
+    malformed = client.http.get(url, headers={"Range": "pages=1-2"})
+    assert malformed.status_code == 400 and malformed.json()["error"]["code"] == "malformed_range"
+    static = client.http.get("/static/app.js", headers={"Range": "bytes=99999999-"})
+    assert static.status_code == 416 and static.json()["error"]["code"] == "range_not_satisfiable"
 
 
 @pytest.mark.parametrize("route", ["", "/result", "/video", "/timeline.png"])

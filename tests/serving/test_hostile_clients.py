@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import select
 import socket
 import time
@@ -178,9 +179,20 @@ def test_no_waiting_line_takes_a_job_when_a_worker_is_free(strict: RunningServer
         assert again.status_code == 202 and api.wait(again.json()["id"])["status"] == "done"
 
 
-def test_a_disconnect_mid_upload_leaves_nothing(strict: RunningServer) -> None:
+def test_a_disconnect_mid_upload_leaves_nothing_and_one_log_line(strict: RunningServer, caplog: pytest.LogCaptureFixture) -> None:
     before = strict.job_folders()
-    stalled_upload(strict, announced_bytes=100_000, sent_bytes=50_000).close()
-    time.sleep(UPLOAD_TIMEOUT_S + 1)
+    # uvicorn logs an app's exceptions, with their traceback, on a logger that does not propagate
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    uvicorn_log.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO):
+            stalled_upload(strict, announced_bytes=100_000, sent_bytes=50_000).close()
+            time.sleep(UPLOAD_TIMEOUT_S + 1)
+    finally:
+        uvicorn_log.removeHandler(caplog.handler)
     assert strict.job_folders() == before
     assert httpx.get(f"{strict.url}/healthz").status_code == 200
+    assert "Traceback" not in caplog.text and not [record for record in caplog.records if record.exc_info]
+    assert [record.getMessage() for record in caplog.records if "disconnected" in record.getMessage()] == [
+        "cer serve: POST /v1/jobs: the client disconnected before the request ended"
+    ]

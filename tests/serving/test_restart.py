@@ -3,12 +3,18 @@ same data folder: every job finishes, none is lost, none runs to completion twic
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import sqlite3
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from bench.proctree import descendants
+from cer.pipeline.demo import write_clip
 from cer.serving.client import Client, local_server
 
 JOBS = 4
@@ -63,3 +69,46 @@ def test_jobs_survive_a_killed_server(tmp_path: Path, silent_clip: Path) -> None
     for job_id, state in at_kill.items():
         if state["status"] == "running":  # cut off: started again from the queue, unless its results were written
             assert after[job_id]["attempts"] == (1 if job_id in cut_after_results else 2)
+
+
+def _expert_statuses(result_json: Path) -> dict[str, str]:
+    return {name: expert["status"] for name, expert in json.loads(result_json.read_text())["experts"].items()}
+
+
+@pytest.mark.slow
+def test_a_killed_raylet_leaves_no_half_done_job_and_the_restart_completes_them(tmp_path: Path) -> None:
+    """Ray's raylet killed mid-job (issue 21, item 6): the server exits for its supervisor at
+    once, leaves no Ray process behind, and records no job done with an expert missing; started
+    again, it runs the cut-off job whole."""
+    rng = np.random.default_rng(0)
+    frames = lambda t: rng.integers(90, 110, size=(120, 160, 3), dtype=np.uint8)  # noqa: E731
+    clip = write_clip(tmp_path / "long.mp4", frames, duration_s=20.0, fps=10)
+    profile = tmp_path / "one_expert_ray.yaml"
+    profile.write_text(f"extends: {PROFILE}\nexecution: {{engine: ray}}\n")
+    data_dir = tmp_path / "serve"
+    with local_server(data_dir, str(profile), ENV) as server, Client(server.url) as api:
+        api.wait_ready()
+        ids = [api.submit(clip).json()["id"] for _ in range(2)]
+        deadline = time.monotonic() + 120
+        while api.job(ids[0])["progress"]["windows_done"] == 0:
+            assert time.monotonic() < deadline, "the first job never started"
+            time.sleep(0.05)
+        tree = descendants(server.process.pid)
+        [raylet] = [proc.pid for proc in tree if Path(f"/proc/{proc.pid}/comm").read_text().strip() == "raylet"]
+        os.kill(raylet, signal.SIGKILL)
+        assert server.process.wait(60) != 0
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{proc.pid}").exists() for proc in tree) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not [proc.pid for proc in tree if Path(f"/proc/{proc.pid}").exists()], "Ray processes outlived the server"
+    result_json = {job_id: data_dir / "jobs" / job_id / "out" / "result.json" for job_id in ids}
+    at_kill = _states(data_dir)
+    for job_id in ids:
+        if at_kill[job_id]["status"] == "done":
+            assert set(_expert_statuses(result_json[job_id]).values()) == {"ok"}
+    assert "running" in {state["status"] for state in at_kill.values()}
+
+    with local_server(data_dir, str(profile), ENV) as server, Client(server.url) as api:
+        assert [api.wait(job_id, timeout_s=300)["status"] for job_id in ids] == ["done", "done"]
+    assert all(set(_expert_statuses(result_json[job_id]).values()) == {"ok"} for job_id in ids)
+    assert {job_id: state["completions"] for job_id, state in _states(data_dir).items()} == dict.fromkeys(ids, 1)
