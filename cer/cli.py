@@ -153,6 +153,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         from cer.serving.app import create_app
         from cer.serving.data_dir import PRIVATE_UMASK, StartError
+        from cer.serving.http_protocol import JsonRefusalProtocol
         from cer.serving.service import Service
         from cer.serving.settings import LOOPBACK_HOSTS, Settings
     except ImportError as exc:  # the service's packages are the optional `serve` extra
@@ -185,7 +186,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # uvicorn stops the server gracefully on it instead, then ends the process by the signal.
     signal.signal(signal.SIGTERM, stop_handler)
     # a client that keeps a connection open (an upload trickling in) cannot hold the shutdown
-    uvicorn.run(create_app(settings, service), host=args.host, port=args.port, timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+    uvicorn.run(
+        create_app(settings, service),
+        host=args.host,
+        port=args.port,
+        http=JsonRefusalProtocol,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+    )
     return 0
 
 

@@ -12,6 +12,7 @@ import uvicorn
 
 from cer.serving.app import create_app
 from cer.serving.client import Client, free_port
+from cer.serving.http_protocol import JsonRefusalProtocol
 from cer.serving.service import Service
 from cer.serving.settings import Settings
 
@@ -36,7 +37,8 @@ class RunningServer:
 def threaded_server(settings: Settings, startup_s: float = 60.0, service: Service | None = None) -> Iterator[RunningServer]:
     """`service`: one the test opened itself, to reach into it (the server closes it)."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, service), host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(create_app(settings, service), host="127.0.0.1", port=port, http=JsonRefusalProtocol, log_level="warning")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_s

@@ -90,6 +90,23 @@ def test_every_error_has_the_documented_shape(client: Client, method: str, path:
     assert len(response.content) < 1000  # the large input is not echoed
 
 
+@pytest.mark.parametrize(
+    "request_head",
+    [
+        b"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -5\r\n\r\n",
+        b"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 12abc\r\n\r\n",
+        b"GET / HTTP/1.1 nonsense\r\n\r\n",
+    ],
+)
+def test_a_request_that_cannot_be_parsed_is_refused_in_json(server: RunningServer, request_head: bytes) -> None:
+    """The HTTP parser refuses these before the app sees them; the answer still has the shape."""
+    url = urlsplit(server.url)
+    connection = socket.create_connection((url.hostname, url.port))
+    connection.sendall(request_head)
+    status, body = answer(connection, timeout_s=10)
+    assert status == 400 and body["error"]["code"] == "malformed_request", body
+
+
 # --- stalled and concurrent uploads, and CER_MAX_QUEUE=0 ------------------------------------------
 
 
