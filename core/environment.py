@@ -16,7 +16,7 @@ from cer.core.switches import DEBUG, QUIET
 
 CACHE_VARIABLE = "CER_CACHE"
 
-# What cer itself reads, by name; docs/development.md shows the same names.
+# What cer itself reads, by name; the README's table shows the same names (a test holds it to this).
 CORE_VARIABLES: dict[str, str] = {
     OFFLINE_VARIABLES[0]: "no download: only models in the cache (--offline)",
     VERBOSE_VARIABLE: "other libraries' logs on stderr (--verbose)",

@@ -23,12 +23,15 @@ AUDIO_BLOCK_SAMPLES = AUDIO_RATE  # samples handed over at a time by the audio s
 # it for people.
 MediaProblem = Literal[
     "not_found", "not_a_file", "empty", "unreadable", "no_video_stream", "corrupt", "no_frames",
-    "zero_length", "truncated", "damaged", "no_audio_stream", "still_image", "frame_rate",
+    "zero_length", "truncated", "damaged", "no_audio_stream", "still_image", "frame_rate", "frame_size",
 ]  # fmt: skip
 # The highest frame rate read (phones film slow motion at 240 fps). Per-frame outputs have a row
 # per frame, so a file that declares thousands of tiny frames a second (a few hundred KB that
 # would make hundreds of MB of CSV and the memory to match) is refused, not followed.
 MAX_FPS = 240.0
+# The largest picture read: 8K UHD. One decoded frame of a header that declares 65535 x 65535
+# pixels would take 6 GiB; the header is read, and such a file refused, before any decoding.
+MAX_PIXELS = 7680 * 4320
 # FFmpeg demuxers that read still images (a photo opens as a one-frame "video")
 _IMAGE_DEMUXERS = ("image2", "image2pipe")
 
@@ -86,6 +89,12 @@ def probe(path: str | Path) -> VideoInfo:
         if container.format.name in _IMAGE_DEMUXERS or container.format.name.endswith("_pipe"):
             raise MediaError(f"{path.name}: a still image, not a video", "still_image")
         stream = container.streams.video[0]
+        if stream.width * stream.height > MAX_PIXELS:
+            raise MediaError(
+                f"{path.name}: {stream.width} x {stream.height} pixels a frame, beyond the 7680 x 4320 (8K) cer reads "
+                "(scale it down: ffmpeg -i IN -vf scale=-2:2160 OUT)",
+                "frame_size",
+            )
         try:
             first = next(container.decode(stream), None)
         except av.FFmpegError as exc:

@@ -69,7 +69,10 @@ def _transcode(source: av.container.InputContainer, copy: av.container.OutputCon
     video_out = copy.add_stream("libx264", rate=video_in.average_rate or 30, options={"preset": PRESET, "crf": str(CRF)})
     video_out.width, video_out.height = preview_size(video_in.codec_context.width, video_in.codec_context.height)
     video_out.pix_fmt = "yuv420p"
-    video_out.time_base = video_in.time_base or Fraction(1, 90000)  # keeps the upload's own timestamps (variable rates)
+    # The upload's own timestamps, in its own time base, for the stream and for the encoder: an
+    # encoder counting in 1/average-rate steps would give two frames of a variable-rate phone
+    # video (30 fps filmed, 26.4 on average) the same timestamp, which the muxer refuses.
+    video_out.time_base = video_out.codec_context.time_base = video_in.time_base or Fraction(1, 90000)
     video_out.set_display_rotation(rotation)  # browsers turn the picture as the upload's players did
     audio_in = source.streams.audio[0] if source.streams.audio else None
     audio_out = copy.add_stream("aac", rate=audio_in.rate) if audio_in is not None else None

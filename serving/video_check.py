@@ -16,7 +16,9 @@ from cer.serving.errors import ApiError
 _MEDIA_TYPES = {"mov,mp4,m4a,3gp,3g2,mj2": "video/mp4", "matroska,webm": "video/webm", "ogg": "video/ogg"}
 OTHER_MEDIA_TYPE = "application/octet-stream"
 # The media problems the API names apart; any other is `not_a_video`.
-_API_CODES: dict[MediaProblem, str] = {"no_video_stream": "no_video_stream", "truncated": "truncated", "frame_rate": "frame_rate"}
+_API_CODES: dict[MediaProblem, str] = {
+    "no_video_stream": "no_video_stream", "truncated": "truncated", "frame_rate": "frame_rate", "frame_size": "frame_size",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -36,3 +36,17 @@ def faststart_truncated(source: Path, target: Path) -> Path:
     data = remuxed.read_bytes()
     target.write_bytes(data[: len(data) // 2])
     return target
+
+
+def frame_size_bomb(target: Path, width: int = 8000, height: int = 4400) -> Path:
+    """Two black frames larger than 8K: a small file whose every decoded frame is huge."""
+    with av.open(str(target), "w") as out:
+        stream = out.add_stream("mjpeg", rate=1)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "yuvj420p"
+        frame = av.VideoFrame.from_ndarray(np.zeros((height, width, 3), np.uint8), format="rgb24")
+        for index in range(2):
+            frame.pts = index
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return target

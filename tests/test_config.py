@@ -129,3 +129,12 @@ def test_a_misspelt_cer_variable_is_named_with_the_one_meant(monkeypatch, capsys
         "cer: warning: CER_CONCURENCY is set, but cer reads no such variable; it is ignored (did you mean CER_CONCURRENCY?)",
         "cer: warning: CER_QUEIT is set, but cer reads no such variable; it is ignored (did you mean CER_QUIET?)",
     ]
+
+
+def test_the_readme_names_every_variable_cer_reads():
+    from pathlib import Path
+
+    from cer.core.environment import CORE_VARIABLES
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert [name for name in CORE_VARIABLES if f"`{name}" not in readme] == []

@@ -18,7 +18,7 @@ from cer.serving.client import Client
 from cer.serving.data_dir import DataDirInUse
 from cer.serving.service import Service
 from cer.serving.uploads import FIELDS_MAX
-from tests.bad_media import faststart_truncated, frame_rate_bomb
+from tests.bad_media import faststart_truncated, frame_rate_bomb, frame_size_bomb
 from tests.serving.live import TOKEN, RunningServer
 
 
@@ -115,6 +115,7 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory, silent_clip: Path) -> di
         "long": long_clip,
         "audio_only": audio_only,
         "frame_rate_bomb": frame_rate_bomb(folder / "bomb.mp4"),
+        "frame_size_bomb": frame_size_bomb(folder / "huge.mkv"),
     }
 
 
@@ -138,6 +139,7 @@ def leaves_nothing(server: RunningServer, client: Client) -> Iterator[None]:
         ("long", 422, "too_long"),
         ("audio_only", 415, "no_video_stream"),
         ("frame_rate_bomb", 415, "frame_rate"),
+        ("frame_size_bomb", 415, "frame_size"),
     ],
 )
 def test_a_bad_video_is_refused_at_once(client: Client, bad_files: dict[str, Path], name: str, status: int, code: str) -> None:

@@ -42,6 +42,15 @@ def test_the_preview_is_at_most_720p(size: tuple[int, int], expected: tuple[int,
     assert preview_size(*size) == expected
 
 
+def test_a_real_phone_hevc_mov_gets_a_preview_with_every_frame(shared_data: Path, tmp_path: Path) -> None:
+    """A real iPhone-style clip (HEVC, variable rate: filmed at 30 fps, 26.4 on average), whose
+    frames an encoder counting in average-rate steps would stamp twice."""
+    upload = shared_data / "face_noface.mov"
+    write_preview(upload, tmp_path / "preview.mp4", check=lambda: None)
+    found = decoded(tmp_path / "preview.mp4")
+    assert found["codecs"] == ["h264", "aac"] and found["frames"] == decoded(upload)["frames"]
+
+
 def test_a_phone_video_filmed_sideways_stays_upright(tmp_path: Path) -> None:
     upload = write_hevc_mov(tmp_path / "portrait.mov", 320, 180, duration_s=1.0, rotation=90)
     write_preview(upload, tmp_path / "preview.mp4", check=lambda: None)

@@ -3,6 +3,8 @@ it), and refuse limits that could not work."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -63,3 +65,13 @@ def test_upload_limits_must_fit_one_upload() -> None:
     assert Settings(max_queue=0).max_queue == 0  # no waiting line: a job only when a worker is free
     with pytest.raises(SettingsError, match="CER_MAX_UPLOAD_BYTES_IN_FLIGHT is smaller than CER_MAX_UPLOAD_BYTES"):
         Settings.load(max_upload_bytes=2**20, max_upload_bytes_in_flight=2**19)
+
+
+def test_every_setting_is_documented_with_its_default() -> None:
+    """docs/service.md's table names each CER_* variable the settings read, with its default."""
+    table = (Path(__file__).resolve().parents[2] / "docs" / "service.md").read_text(encoding="utf-8")
+    for name, field in Settings.model_fields.items():
+        variable = f"CER_{name.upper()}"
+        assert f"`{variable}`" in table, variable
+        if isinstance(field.default, (int, float)) and not isinstance(field.default, bool):
+            assert f"| `{variable}` | {field.default!s} |" in table or f"| `{variable}` | {field.default:g} |" in table, variable
