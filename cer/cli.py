@@ -154,6 +154,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from cer.serving.app import create_app
         from cer.serving.data_dir import PRIVATE_UMASK, StartError
         from cer.serving.http_protocol import JsonRefusalProtocol
+        from cer.serving.listener import PortUnavailable, listen
         from cer.serving.service import Service
         from cer.serving.settings import LOOPBACK_HOSTS, Settings
     except ImportError as exc:  # the service's packages are the optional `serve` extra
@@ -175,24 +176,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
             names = ", ".join(LOOPBACK_HOSTS)
             print(f"cer: note: only requests addressed to {names} are answered; CER_ALLOWED_HOSTS names the others", file=sys.stderr)
     try:
+        listener = listen(args.host, args.port)
+    except PortUnavailable as exc:
+        print(f"cer: error: {exc}", file=sys.stderr)
+        return 3  # as uvicorn's own start-up failure
+    try:
         # Opened here, before the server starts, so that a data folder it cannot use is one
         # line and exit 2, not a traceback from the server's start-up.
         stop_handler = signal.getsignal(signal.SIGTERM)
         service = Service.open(settings)
     except StartError as exc:
+        listener.close()
         print(f"cer: error: {exc}", file=sys.stderr)
         return 2
     # Starting Ray replaces SIGTERM's handler with one that exits wherever the main thread is;
     # uvicorn stops the server gracefully on it instead, then ends the process by the signal.
     signal.signal(signal.SIGTERM, stop_handler)
     # a client that keeps a connection open (an upload trickling in) cannot hold the shutdown
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings, service),
         host=args.host,
         port=args.port,
         http=JsonRefusalProtocol,
         timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
+    uvicorn.Server(config).run(sockets=[listener])
     return 0
 
 

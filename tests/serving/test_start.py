@@ -6,6 +6,7 @@ folder that cannot be used (corrupt store, read-only, in use, a bad token) is on
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -75,8 +76,8 @@ def test_start_up_removes_only_cut_off_uploads(tmp_path: Path) -> None:
     store.close()
 
 
-def cer_serve(data_dir: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "cer", "serve", "--profile", "tiny", "--data-dir", str(data_dir), "--port", str(free_port())]
+def cer_serve(data_dir: Path, env: dict[str, str] | None = None, port: int | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "cer", "serve", "--profile", "tiny", "--data-dir", str(data_dir), "--port", str(port or free_port())]
     return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
 
 
@@ -117,3 +118,16 @@ def test_a_refused_token_is_never_printed(tmp_path: Path) -> None:
     token = "short-secret"
     run = cer_serve(tmp_path, env={**os.environ, "CER_API_TOKEN": token})
     assert token not in assert_one_line_exit_2(run, "CER_API_TOKEN: must be at least 16 characters")
+
+
+def test_a_port_in_use_is_one_line_before_any_model_loads(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = cer_serve(tmp_path, port=port)
+    assert run.returncode == 3, run.stderr
+    assert run.stderr.strip().splitlines() == [
+        f"cer: error: 127.0.0.1:{port} is in use by another program; choose another port with --port"
+    ]
+    assert not (tmp_path / STORE_NAME).exists()  # refused before the data folder was opened
