@@ -17,6 +17,7 @@ the pool finds the new actors by name after a fault.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
@@ -42,6 +43,8 @@ ACTOR_CONCURRENCY = 32
 # How long a live actor takes at most to say its status (it answers from a thread of its own,
 # even while its model works); one that does not answer in time is taken for dead.
 STATUS_TIMEOUT_S = 30.0
+# How long an actor started again gets to load its model before the restart counts as failed.
+REVIVE_TIMEOUT_S = 300.0
 
 
 T = TypeVar("T")
@@ -174,17 +177,22 @@ class ExpertPool:
         on_gpu = frozenset(expert for expert, held in resources.items() if held["num_gpus"] > 0)
         return cls(actors, names, {}, on_gpu, recipe)
 
-    def wait_ready(self, experts: Iterable[str] | None = None) -> None:
-        """Wait until every model (or those of `experts`) is loaded; a model that fails to load
-        raises its own error here (and the pool is killed)."""
+    def wait_ready(self, experts: Iterable[str] | None = None, timeout_s: float | None = None) -> None:
+        """Wait until every model (or those of `experts`) is loaded, `timeout_s` at most (an
+        EngineFault after it); a model that fails to load raises its own error here. Either
+        way the pool is killed."""
         waited = list(self.actors if experts is None else experts)
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         # Ray types a handle's method attributes as Never, so the calls' type is spelled out here.
         calls: dict[ray.ObjectRef[ExpertStatus], str] = {self.actors[name].status.remote(): name for name in waited}
         try:
             with loading_experts(len(calls)) as bar:
                 waiting = list(calls)
                 while waiting:  # in the order the models finish loading, to show each as it does
-                    ready, waiting = ray.wait(waiting, num_returns=1)
+                    left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                    ready, waiting = ray.wait(waiting, num_returns=1, timeout=left)
+                    if not ready:
+                        raise EngineFault(calls[waiting[0]], f"its model was not loaded within {timeout_s:g} s")
                     self.statuses[calls[ready[0]]] = get_raising_cause(ready)[0]
                     bar.set_postfix_str(f"{calls[ready[0]]} ready", refresh=False)
                     bar.update()
@@ -194,20 +202,26 @@ class ExpertPool:
         self.statuses = {name: self.statuses[name] for name in self.actors}
 
     def dead(self) -> dict[str, str]:
-        """The experts whose actor does not answer (Ray gave it up, or Ray is gone), and why."""
+        """The experts whose actor does not answer within STATUS_TIMEOUT_S (Ray gave it up, or
+        Ray is gone), and why."""
         # Ray types a handle's method attributes as Never, so the calls' type is spelled out here.
         calls: dict[str, ray.ObjectRef[ExpertStatus]] = {name: actor.status.remote() for name, actor in self.actors.items()}
+        answered, _ = ray.wait(list(calls.values()), num_returns=len(calls), timeout=STATUS_TIMEOUT_S)
         dead = {}
         for name, call in calls.items():
+            if call not in answered:
+                dead[name] = f"no answer within {STATUS_TIMEOUT_S:g} s"
+                continue
             try:
-                ray.get(call, timeout=STATUS_TIMEOUT_S)
+                ray.get(call)
             except RayError as exc:
                 dead[name] = error_line(exc)
         return dead
 
-    def revive(self) -> list[str]:
-        """Start every dead actor again, under its name, and wait for its model; returns the
-        experts revived. Executors attached to the pool find the new actors by name."""
+    def revive(self, timeout_s: float = REVIVE_TIMEOUT_S) -> list[str]:
+        """Start every dead actor again, under its name, and wait for its model (`timeout_s` at
+        most); returns the experts revived. Executors attached to the pool find the new actors
+        by name."""
         if self.recipe is None:
             raise RuntimeError("only the process that started an expert pool can revive it")
         dead = list(self.dead())
@@ -215,7 +229,7 @@ class ExpertPool:
             ray.kill(self.actors[name], no_restart=True)  # frees the name (a hung actor is not dead yet)
             self.actors[name] = self.recipe.start(name, self.names[name])
         if dead:
-            self.wait_ready(dead)
+            self.wait_ready(dead, timeout_s)
         return dead
 
     def refresh(self) -> None:

@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -88,6 +89,25 @@ def check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
         ) from None
     except OSError as exc:
         raise RayUnreachable(f"the Ray cluster at {address} cannot be reached: {exc.strerror or exc}") from None
+
+
+def ray_answers(timeout_s: float = 10.0) -> bool:
+    """Whether this process's Ray still works: an object stored and read back within
+    `timeout_s`. With its raylet gone, Ray's calls fail or block; the probe runs in a thread of
+    its own so that a blocked one cannot hold the caller."""
+    import ray
+
+    answered = threading.Event()
+
+    def probe() -> None:
+        try:
+            ray.get(ray.put(b""), timeout=timeout_s)
+        except Exception:  # noqa: BLE001 - any failure means the same: Ray does not answer
+            return
+        answered.set()
+
+    threading.Thread(target=probe, name="cer-ray-probe", daemon=True).start()
+    return answered.wait(timeout_s)
 
 
 def require_token_auth() -> None:

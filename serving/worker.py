@@ -18,6 +18,7 @@ job first starts the dead actors again. A job is done only when every expert ran
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from cer.core.types import ExpertStatus
 from cer.pipeline.executors import attached_executor
 from cer.pipeline.model_store import ensure_models
 from cer.pipeline.outputs import write_outputs
+from cer.pipeline.ray_runtime import ray_answers
 from cer.pipeline.runner import Pipeline
 from cer.serving.files import JobFiles, shown_name
 from cer.serving.preview import unplayable_codecs, write_preview
@@ -43,6 +45,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cer.serving")
 
+# Restarts of the experts' engine that may fail in a row before the server gives up and exits
+# for its supervisor (at once when Ray itself no longer answers): a server that stays up
+# without an engine would answer 503 for ever.
+MAX_FAILED_REVIVALS = 3
+EXIT_ENGINE_LOST = 1
 IDLE_POLL_S = 5.0  # an idle worker rechecks the queue this often even without a wake-up
 # After a storage failure a worker rests RETRY_FIRST_S, then twice as long each time it fails
 # again, up to RETRY_MAX_S: it finds the disk back within that long of it coming back.
@@ -57,6 +64,9 @@ class Interrupted(Exception):
 
 
 class WorkerPool:
+    # How the process ends when the engine is lost (a test replaces it).
+    exit: Callable[[int], None] = staticmethod(os._exit)
+
     def __init__(self, profile: Profile, concurrency: int, store: JobStore, files: JobFiles) -> None:
         self.profile = profile
         self.concurrency = concurrency
@@ -69,6 +79,7 @@ class WorkerPool:
         self.statuses: dict[str, ExpertStatus] = {}  # of the first loaded pipeline's experts
         self.experts: ExpertPool | None = None  # with the Ray engine: the expert actors every pipeline shares
         self._reviving = threading.Lock()  # one worker restarts the dead actors; the others wait for it
+        self._failed_revivals = 0
         self._workers: list[tuple[Pipeline, threading.Thread]] = []
         self._stopping = threading.Event()
         self._wake = threading.Condition()
@@ -104,7 +115,8 @@ class WorkerPool:
     def stop(self, timeout_s: float = 30.0) -> bool:
         """Stop taking jobs; a running job is interrupted at its next progress report and
         goes back to the queue. Then release the pipelines, and the expert pool they share.
-        False when a thread is still at work after `timeout_s` (loading a model, or inside a run)."""
+        False when a thread is still at work after `timeout_s` (loading a model, or inside a
+        run), or when Ray no longer answers: the caller then leaves Ray to the process's exit."""
         self._stopping.set()
         with self._wake:
             self._wake.notify_all()
@@ -117,6 +129,8 @@ class WorkerPool:
             else:
                 pipeline.close()
         if self.experts is not None:  # after the pipelines, which send it their chunks
+            if self.engine_error is not None and not ray_answers():
+                return False  # Ray is gone: killing its actors, or shutting it down, would wait for ever
             self.experts.kill()
         return stopped
 
@@ -180,10 +194,22 @@ class WorkerPool:
             except Exception as exc:
                 log.exception("cer serve: the experts' engine cannot be started again; trying again")
                 self.engine_error = f"{self._engine_fault}; it cannot be started again: {type(exc).__name__}: {exc}"
+                self._failed_revivals += 1
+                if self._failed_revivals >= MAX_FAILED_REVIVALS or not ray_answers():
+                    self._give_up()
                 return False
             log.warning("cer serve: started the %s expert(s) again after an engine fault", ", ".join(revived) or "no")
             self.engine_error = self._engine_fault = None
+            self._failed_revivals = 0
             return True
+
+    def _give_up(self) -> None:
+        """End the process for its supervisor to start it again, on a new Ray. Hard: a graceful
+        stop would wait on calls into the dead Ray. Nothing is lost: every job's state is in
+        the store, and the jobs that were running go back to the queue at the next start."""
+        log.critical("cer serve: the experts' engine is lost (%s); exiting for a supervisor to restart the server", self.engine_error)
+        logging.shutdown()
+        self.exit(EXIT_ENGINE_LOST)
 
     def _next_job(self) -> JobRecord | None:
         """The next job, or None after waiting for one. Claiming under the condition's lock

@@ -15,6 +15,7 @@ import pytest
 from cer.serving.client import Client, local_server
 from cer.serving.service import Service
 from cer.serving.settings import Settings
+from cer.serving.worker import EXIT_ENGINE_LOST
 from tests.serving.live import threaded_server
 
 ONE_EXPERT = Path(__file__).with_name("one_expert.yaml")
@@ -72,7 +73,8 @@ def _wait_until(condition: Callable[[], bool], timeout_s: float = 60.0) -> None:
 def test_a_job_that_meets_a_dead_expert_actor_is_run_again_on_a_new_one(tmp_path: Path, silent_clip: Path) -> None:
     """An expert actor that Ray gave up (its restarts used up) does not give a job done with
     that expert absent: the job goes back to the queue, /readyz and uploads say why while the
-    actor cannot be started again, and once it can the job runs whole."""
+    actor cannot be started again, the server gives up after a few tries (it would exit for its
+    supervisor), and once the actor can be started the job runs whole."""
     import ray
 
     profile = tmp_path / "one_expert_ray.yaml"
@@ -84,6 +86,8 @@ def test_a_job_that_meets_a_dead_expert_actor_is_run_again_on_a_new_one(tmp_path
         pool = service.pool.experts
         assert pool is not None
         recipe, pool.recipe = pool.recipe, None  # for now, the dead actor cannot be started again
+        exits: list[int] = []
+        service.pool.exit = exits.append  # the server would end here, for its supervisor to restart it
         [name] = pool.names.values()
         ray.kill(ray.get_actor(name), no_restart=True)
 
@@ -94,6 +98,7 @@ def test_a_job_that_meets_a_dead_expert_actor_is_run_again_on_a_new_one(tmp_path
         refused = api.submit(silent_clip)
         assert refused.status_code == 503 and refused.json()["error"]["code"] == "engine_down"
         assert api.job(job["id"])["status"] == "queued"
+        _wait_until(lambda: exits == [EXIT_ENGINE_LOST])  # gave up after MAX_FAILED_REVIVALS tries
 
         pool.recipe = recipe  # the engine can be put right again: the waiting job runs whole
         finished = api.wait(job["id"])
