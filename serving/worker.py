@@ -191,9 +191,13 @@ class WorkerPool:
             assert self.experts is not None, "only Ray actors fail as an engine"
             try:
                 revived = self.experts.revive()
-            except Exception as exc:
-                log.exception("cer serve: the experts' engine cannot be started again; trying again")
+            except Exception as exc:  # noqa: BLE001 - whatever stops a restart leaves the engine down; retried, then given up
                 self.engine_error = f"{self._engine_fault}; it cannot be started again: {type(exc).__name__}: {exc}"
+                # the engine's fault, not a bug of ours: one line (Ray's own messages run to many)
+                log.warning(
+                    "cer serve: the experts' engine cannot be started again (%s)",
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                )
                 self._failed_revivals += 1
                 if self._failed_revivals >= MAX_FAILED_REVIVALS or not ray_answers():
                     self._give_up()
