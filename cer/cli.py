@@ -80,30 +80,50 @@ def cmd_run(args: argparse.Namespace) -> int:
     from cer.pipeline.runner import Pipeline
 
     profile = load_profile(args.profile, _profile_overrides(args))
-    info = probe(args.video)  # a file that is no usable video fails here, before any model loads
+    infos = [probe(video) for video in args.videos]  # a file that is no usable video fails here, before any model loads
+    folders = _output_folders(args.videos, args.out)
     check_fetchable(profile, missing_models(profile))  # no model to be had: one line now, no folder made
-    profile = with_engine(profile, choose_engine(profile.execution, video_s=info.duration_s))
+    profile = with_engine(profile, choose_engine(profile.execution, video_s=sum(info.duration_s for info in infos)))
     if profile.execution.engine == "ray":
         _check_cluster(profile.execution.ray_address)
-    out_dir = check_output_folder(Path(args.out) if args.out else Path("cer-out") / Path(args.video).stem)
+    folders = [check_output_folder(folder) for folder in folders]
     note(f"loading the {profile.name} profile ...")
-    # --json: standard output carries the result alone; anything else printed meanwhile, by cer
-    # or a library (Ray, native code), goes to standard error
+    # --json: standard output carries the results alone (one JSON document per line for several
+    # videos); anything else printed meanwhile, by cer or a library (Ray, native code), goes to
+    # standard error
     with stdout_to_stderr() if args.json else nullcontext(), Pipeline(profile, start_experts=False) as pipeline:
-        update, close = progress_callback(Path(args.video).name, "windows")
-        try:
-            result = pipeline.run(info, out_dir, progress=update)  # probed above: read once
-        finally:
-            close()
-    if cached := cache_note(result):
-        note(cached)
-    if args.json:
-        sys.stdout.write(result.to_json())
-        note(f"{result.decision.text}; results in {out_dir}/ ({', '.join(FILE_NAMES)})")
-        return 0
-    print(summary_table(result))
-    print(f"\nresults in {out_dir}/ ({', '.join(FILE_NAMES)})")
+        results = []
+        for video, info, out_dir in zip(args.videos, infos, folders, strict=True):
+            update, close = progress_callback(Path(video).name, "windows")
+            try:
+                results.append(pipeline.run(info, out_dir, progress=update))  # probed above: read once
+            finally:
+                close()
+    for video, result, out_dir in zip(args.videos, results, folders, strict=True):
+        if cached := cache_note(result):
+            note(cached)
+        if args.json:
+            sys.stdout.write(result.to_json() if len(results) == 1 else result.model_dump_json() + "\n")  # several: JSON Lines
+            named = f"{Path(video).name}: " if len(results) > 1 else ""
+            note(f"{named}{result.decision.text}; results in {out_dir}/ ({', '.join(FILE_NAMES)})")
+            continue
+        if len(results) > 1:
+            print(f"\n{video}")
+        print(summary_table(result))
+        print(f"\nresults in {out_dir}/ ({', '.join(FILE_NAMES)})")
     return 0
+
+
+def _output_folders(videos: Sequence[str], out: str | None) -> list[Path]:
+    """Where each video's outputs go: `out` itself for one video, a folder per video (named
+    after it) in `out` for several; cer-out/NAME by default."""
+    stems = [Path(video).stem for video in videos]
+    repeated = sorted({stem for stem in stems if stems.count(stem) > 1})
+    if repeated:
+        raise ValueError(f"several videos are named {', '.join(repeated)}: their output folders would clash (`cer batch` names them apart)")
+    if out is not None and len(videos) == 1:
+        return [Path(out)]
+    return [Path(out or "cer-out") / stem for stem in stems]
 
 
 @contextmanager
@@ -211,7 +231,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     clip = build_demo_clip(out_dir / "demo_clip.mp4")
     note(f"demo clip written to {clip}")
-    args.video, args.out = str(clip), str(out_dir / "result")
+    args.videos, args.out = [str(clip)], str(out_dir / "result")
     return cmd_run(args)
 
 
@@ -348,9 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     def with_ray(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--ray-address", help="an existing Ray cluster (default: $RAY_ADDRESS, else a local Ray started and stopped here)")
 
-    run = command("run", help="process one video")
-    run.add_argument("video")
-    run.add_argument("--out", help="output folder (default: cer-out/VIDEO_NAME)")
+    run = command("run", help="process one video, or a few one after another (models load once)")
+    run.add_argument("videos", nargs="+", metavar="VIDEO")
+    run.add_argument("--out", help="output folder; for several videos, the folder of their folders (default: cer-out/VIDEO_NAME)")
 
     def with_json(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--json", action="store_true", help="print the result (result.json) on stdout, all else on stderr")

@@ -36,6 +36,7 @@ from ray.exceptions import RayError
 
 from cer.core.config import Profile
 from cer.core.engine import EngineFault
+from cer.core.media import MediaError, probe
 from cer.core.progress import ProgressBar
 from cer.core.result import Result, load_result
 from cer.pipeline.batch_inputs import SkippedFile, output_folder, scan_inputs
@@ -276,6 +277,10 @@ def run_batch(
     todo = [(video, folder) for video, folder in plan.items() if video not in rows]
     progress = _Progress(len(plan), len(rows))
     try:
+        for row in _unusable_before_the_first_good(todo):  # Ray starts only for videos it can run
+            rows[Path(row.path)] = row
+            progress.update(row)
+        todo = [(video, folder) for video, folder in todo if video not in rows]
         if todo:
             with ray_session(profile.execution.ray_address):
                 for row in _process(todo, profile, jobs, batch_counts):
@@ -286,6 +291,19 @@ def run_batch(
         table = [rows.get(video) or VideoRow(str(video), str(folder), "pending") for video, folder in plan.items()]
         write_tables(out_dir, table)
     return table
+
+
+def _unusable_before_the_first_good(todo: Sequence[tuple[Path, Path]]) -> Iterator[VideoRow]:
+    """A failure row for each video that cannot be used (probed here), up to the first that can:
+    a batch of bad files ends without starting Ray (seconds, not half a minute), while a corpus
+    of good ones is probed by its workers, in parallel, as it runs."""
+    for video, folder in todo:
+        try:
+            probe(video)
+        except MediaError as exc:
+            yield VideoRow(str(video), str(folder), "failed", error=f"{type(exc).__name__}: {exc}")
+            continue
+        return
 
 
 def totals_line(rows: Sequence[VideoRow], wall_s: float) -> str:

@@ -59,7 +59,7 @@ def test_bad_profile_key_is_named(tmp_path, demo_clip):
     assert done.returncode == 2 and "windows.length" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_demo_and_run_print_the_result_alone_on_standard_output_with_json(tmp_path):
+def test_demo_and_run_print_the_result_alone_on_standard_output_with_json(tmp_path, silent_clip):
     """`cer demo` (the README's first command, here on the tiny profile) builds its clip and runs
     it; with --json the result is all that standard output carries."""
     done = cer("demo", "--profile", "tiny", "--out", tmp_path / "demo", "--json")
@@ -67,11 +67,16 @@ def test_demo_and_run_print_the_result_alone_on_standard_output_with_json(tmp_pa
     result = load_result(json.loads(done.stdout))  # nothing but the result: it parses whole
     assert result == load_result(tmp_path / "demo" / "result" / "result.json")
     assert "cer: demo clip written to" in done.stderr and f"cer: {result.decision.text}; results in" in done.stderr
-    # --quiet, after the subcommand as users type it: the result and nothing on stderr
+    # --quiet, after the subcommand as users type it: the results and nothing on stderr; two
+    # videos in one run: a folder each, and one JSON document a line
     clip = tmp_path / "demo" / "demo_clip.mp4"
-    quiet = cer("run", clip, "--profile", "tiny", "--engine", "inprocess", "--out", tmp_path / "quiet", "--json", "--quiet")
+    quiet = cer("run", clip, silent_clip, "--profile", "tiny", "--engine", "inprocess", "--out", tmp_path / "two", "--json", "--quiet")
     assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
-    assert load_result(json.loads(quiet.stdout)).decision == result.decision
+    demo, silent = (load_result(json.loads(line)) for line in quiet.stdout.splitlines())
+    assert demo.decision == result.decision and silent.video.path == str(silent_clip)
+    assert all((tmp_path / "two" / name / "result.json").is_file() for name in ("demo_clip", silent_clip.stem))
+    clash = cer("run", clip, tmp_path / "demo" / "demo_clip.mp4", "--profile", "tiny")
+    assert clash.returncode == 2 and "several videos are named demo_clip" in clash.stderr
 
 
 @pytest.mark.offline

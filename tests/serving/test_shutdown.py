@@ -4,10 +4,14 @@ graceful shutdown, without a traceback, with the in-process engine and with Ray.
 from __future__ import annotations
 
 import signal
+import socket
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
+from cer.cli import SHUTDOWN_GRACE_S
 from cer.serving.client import Client, local_server
 
 ONE_EXPERT = Path(__file__).with_name("one_expert.yaml")
@@ -43,3 +47,21 @@ def test_sigterm_stops_a_ray_server_without_a_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in output and "core worker" not in output, output
     assert "Application shutdown complete" in output, output
     assert code == -signal.SIGTERM, output  # not Ray's own SIGTERM handler's exit code (15)
+
+
+@pytest.mark.slow
+def test_sigterm_is_not_held_by_an_upload_that_stays_open(tmp_path: Path) -> None:
+    """A client trickling an upload (issue 21, item 3) gets SHUTDOWN_GRACE_S, then the server ends."""
+    with local_server(tmp_path, str(ONE_EXPERT)) as server, Client(server.url) as api:
+        api.wait_ready()
+        url = urlsplit(server.url)
+        head = (f"POST /v1/jobs HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Length: 100000\r\n"
+                "Content-Type: multipart/form-data; boundary=b\r\n\r\n--b\r\n")  # fmt: skip
+        with socket.create_connection((url.hostname, url.port)) as upload:
+            upload.sendall(head.encode())
+            time.sleep(1)  # the upload is being received
+            sent = time.monotonic()
+            server.process.send_signal(signal.SIGTERM)
+            code = server.process.wait(SHUTDOWN_GRACE_S + 30)
+            waited_s = time.monotonic() - sent
+    assert code == -signal.SIGTERM and waited_s < SHUTDOWN_GRACE_S + 30
