@@ -220,6 +220,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         http=JsonRefusalProtocol,
         timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
+    shown_host = f"[{args.host}]" if ":" in args.host else args.host
+    note(f"serving on http://{shown_host}:{args.port}/ (Ctrl-C stops it)")  # uvicorn names no address for a socket it is given
     uvicorn.Server(config).run(sockets=[listener])
     return 0
 
