@@ -118,8 +118,12 @@ def test_an_unknown_expert_without_a_class_is_named_with_the_known_ones(tmp_path
 
 
 def test_a_misspelt_cer_variable_is_named_with_the_one_meant(monkeypatch, capsys):
+    import os
+
     from cer.cli import main
 
+    for name in [name for name in os.environ if name.startswith("CER_")]:
+        monkeypatch.delenv(name)  # whatever the machine sets: only the variables below count
     monkeypatch.setenv("CER_CONCURENCY", "4")  # the service's setting, one letter short
     monkeypatch.setenv("CER_QUEIT", "1")
     monkeypatch.setenv("CER_OFFLINE", "1")  # known: no word about it
