@@ -106,7 +106,9 @@ def test_a_killed_raylet_leaves_no_half_done_job_and_the_restart_completes_them(
     for job_id in ids:
         if at_kill[job_id]["status"] == "done":
             assert set(_expert_statuses(result_json[job_id]).values()) == {"ok"}
-    assert "running" in {state["status"] for state in at_kill.values()}
+    # the job under way is cut off: still marked running (Ray ended the server at once), or back
+    # in the queue (the server met the fault first); done only if it ended whole before the kill
+    assert at_kill[ids[1]]["status"] in ("running", "queued")
 
     with local_server(data_dir, str(profile), ENV) as server, Client(server.url) as api:
         assert [api.wait(job_id, timeout_s=300)["status"] for job_id in ids] == ["done", "done"]

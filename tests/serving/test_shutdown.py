@@ -21,10 +21,15 @@ STOP_S = 120  # the workers get 30 s to stop; far more than a clean stop needs
 ENDINGS = {signal.SIGTERM: {-signal.SIGTERM}, signal.SIGINT: {0, 130, -signal.SIGINT}}
 
 
-def stop_and_read(data_dir: Path, profile: str, sig: signal.Signals) -> tuple[int, str]:
-    """Start `cer serve`, wait until its pipelines are loaded, send `sig`: its exit code and output."""
-    with local_server(data_dir, profile) as server, Client(server.url) as api:
-        api.wait_ready()
+def stop_and_read(data_dir: Path, profile: str, sig: signal.Signals, jobs_on: Path | None = None) -> tuple[int, str]:
+    """Start `cer serve`, wait until its pipelines are loaded (and, given a video, until two
+    jobs on it are done), send `sig`: its exit code and output."""
+    with local_server(data_dir, profile, {"CER_CONCURRENCY": "2"}) as server, Client(server.url) as api:
+        ready = api.wait_ready()
+        if jobs_on is not None:
+            assert ready["engine"] == "ray"
+            ids = [api.submit(jobs_on).json()["id"] for _ in range(2)]
+            assert [api.wait(job_id)["status"] for job_id in ids] == ["done", "done"]
         server.process.send_signal(sig)
         code = server.process.wait(STOP_S)
     return code, server.log.read_text()
@@ -40,10 +45,12 @@ def test_a_signal_stops_the_server_without_a_traceback(tmp_path: Path, sig: sign
 
 
 @pytest.mark.slow
-def test_sigterm_stops_a_ray_server_without_a_traceback(tmp_path: Path) -> None:
+def test_a_ray_server_runs_jobs_on_its_actors_and_stops_on_sigterm_without_a_traceback(tmp_path: Path, silent_clip: Path) -> None:
+    """`cer serve` with the Ray engine, as a process of its own: two workers' jobs run on the
+    expert actors, then SIGTERM ends it by the signal, not by Ray's own handler."""
     profile = tmp_path / "one_expert_ray.yaml"
     profile.write_text(f"extends: {ONE_EXPERT}\nexecution: {{engine: ray}}\n")
-    code, output = stop_and_read(tmp_path / "serve", str(profile), signal.SIGTERM)
+    code, output = stop_and_read(tmp_path / "serve", str(profile), signal.SIGTERM, jobs_on=silent_clip)
     assert "Traceback" not in output and "core worker" not in output, output
     assert "Application shutdown complete" in output, output
     assert code == -signal.SIGTERM, output  # not Ray's own SIGTERM handler's exit code (15)
