@@ -3,6 +3,11 @@ the executors raise it, the CLI, the batch driver and the service answer it."""
 
 from __future__ import annotations
 
+# Runs of one video that faults outside it may cut off (the engine's, or the server's own crash)
+# before it counts as failed: a fault that passes is survived, a video that brings the engine
+# or the server down every time does not do so for ever. The service and `cer batch` both hold to it.
+MAX_RUNS = 3
+
 
 class EngineFault(RuntimeError):
     """The engine that runs the experts failed, not the video: an expert's Ray actor died for

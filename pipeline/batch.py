@@ -10,7 +10,7 @@ writes its outputs. A worker that finishes a video gets the next one. Memory sta
 whatever the videos' lengths: a worker holds only its chunks in flight. A video that fails
 (a corrupt file, a crashed worker) becomes a row of failures.csv and the others go on. A video
 cut off by the engine (an expert actor that Ray gave up, `EngineFault`) is no fault of its own:
-the dead actors are started again and the video runs again, ENGINE_RUNS times at most, so that
+the dead actors are started again and the video runs again, MAX_RUNS times at most, so that
 no video is written with an expert missing.
 summary.csv and failures.csv are written at the end, also when interrupted; not_videos.csv, at
 the start, lists the files of the input folders that are not videos (the first few are also
@@ -35,7 +35,7 @@ from ray.actor import ActorHandle
 from ray.exceptions import RayError
 
 from cer.core.config import Profile
-from cer.core.engine import EngineFault
+from cer.core.engine import MAX_RUNS, EngineFault
 from cer.core.media import MediaError, probe
 from cer.core.progress import ProgressBar
 from cer.core.result import Result, load_result
@@ -51,8 +51,6 @@ NOT_VIDEOS_CSV = "not_videos.csv"
 SKIPPED_SHOWN = 10  # files named on stderr; not_videos.csv has them all
 
 log = logging.getLogger(__name__)
-
-ENGINE_RUNS = 3  # runs of one video that an engine fault may cut off before it counts as failed
 
 
 @dataclass
@@ -169,7 +167,7 @@ def _hand_out(todo: Sequence[tuple[Path, Path]], workers: list[ActorHandle], poo
             fault = _engine_fault(exc)
             if fault is None:
                 row = VideoRow(str(video), str(folder), "failed", error=error_line(exc))
-            elif runs[video] < ENGINE_RUNS:
+            elif runs[video] < MAX_RUNS:
                 log.warning("cer batch: %s: %s; the experts start again and the video runs again", video, fault)
                 for pool in pools:
                     pool.revive()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from cer.core.config import CompoundMethod
+from cer.core.engine import MAX_RUNS
 
 JobStatus = Literal["queued", "running", "done", "failed"]
 
@@ -76,10 +77,9 @@ _COLUMNS = ", ".join(
 # The two ends a running job can be put to, by a worker or by `recover` after a crash.
 _DONE = "status = 'done', finished_at = ?, windows_done = windows_total, completions = completions + 1"
 _REQUEUED = "status = 'queued', started_at = NULL, windows_done = 0"
-# A job whose runs were cut off this often by the engine or by the server itself (a crash, a
-# kill) fails instead of running again: a video that brings the server down must not do so
-# forever. A run stopped on purpose (the server stopping) or by the disk does not count.
-MAX_ATTEMPTS = 3
+# A job whose runs were cut off MAX_RUNS times by the engine or by the server itself (a crash,
+# a kill) fails instead of running again. A run stopped on purpose (the server stopping) or by
+# the disk does not count.
 
 
 def _record(row: sqlite3.Row | None) -> JobRecord | None:
@@ -209,7 +209,7 @@ class JobStore:
         return self._update_running(job_id, "status = 'failed', finished_at = ?, error = ?", time.time(), error)
 
     def requeue(self, job_id: str, *, counted: bool = False) -> bool:
-        """Back to the queue; `counted`: the cut-off run counts towards MAX_ATTEMPTS."""
+        """Back to the queue; `counted`: the cut-off run counts towards MAX_RUNS."""
         return self._update_running(job_id, _REQUEUED if counted else f"{_REQUEUED}, attempts = attempts - 1")
 
     def delete(self, job_id: str) -> bool:
@@ -219,7 +219,7 @@ class JobStore:
     def recover(self, has_result: Callable[[str], bool]) -> dict[str, list[str]]:
         """At start-up, before any worker runs: every job left running by a crash either
         finished (its result.json exists, so it is done, not run again), goes back to the
-        queue, or fails when the crashes used up its MAX_ATTEMPTS. Returns the ids of each kind."""
+        queue, or fails when the crashes used up its MAX_RUNS. Returns the ids of each kind."""
         recovered: dict[str, list[str]] = {"done": [], "queued": [], "failed": []}
         now = time.time()
         with self._transaction() as db:
@@ -227,7 +227,7 @@ class JobStore:
                 if has_result(job_id):
                     db.execute(f"UPDATE jobs SET {_DONE} WHERE id = ?", (now, job_id))
                     recovered["done"].append(job_id)
-                elif attempts >= MAX_ATTEMPTS:
+                elif attempts >= MAX_RUNS:
                     error = f"the server stopped {attempts} times while running it (a crash or a kill); it is not run again"
                     db.execute("UPDATE jobs SET status = 'failed', finished_at = ?, error = ? WHERE id = ?", (now, error, job_id))
                     recovered["failed"].append(job_id)

@@ -11,7 +11,7 @@ share each expert's forward passes. In process each pipeline holds experts of it
 
 When an expert's actor dies for good (Ray's restarts used up, or Ray itself failing), the run
 stops with an `EngineFault` instead of giving a half result: the job goes back to the queue
-(MAX_ATTEMPTS runs at most), /readyz turns 503 with the reason, and the next worker to take a
+(MAX_RUNS runs at most), /readyz turns 503 with the reason, and the next worker to take a
 job first starts the dead actors again. A job is done only when every expert ran on it.
 """
 
@@ -26,7 +26,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from cer.core.config import Profile
-from cer.core.engine import EngineFault
+from cer.core.engine import MAX_RUNS, EngineFault
 from cer.core.media import MediaError
 from cer.core.types import ExpertStatus
 from cer.pipeline.executors import attached_executor
@@ -37,7 +37,7 @@ from cer.pipeline.runner import Pipeline
 from cer.serving.files import JobFiles, shown_name
 from cer.serving.preview import unplayable_codecs, write_preview
 from cer.serving.storage import describe, is_storage_failure
-from cer.serving.store import MAX_ATTEMPTS, JobRecord, JobStore
+from cer.serving.store import JobRecord, JobStore
 from cer.serving.video_check import media_message
 
 if TYPE_CHECKING:
@@ -239,7 +239,7 @@ class WorkerPool:
             log.warning("cer serve: job %s: %s", job.id, exc)
             self.engine_error = self._engine_fault = str(exc)
             stored = False  # the worker rests, then the engine is started again before the next job
-            if job.attempts < MAX_ATTEMPTS:
+            if job.attempts < MAX_RUNS:
                 end = partial(self.store.requeue, job.id, counted=True)
             else:
                 end = partial(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -19,6 +19,15 @@ from cer.serving.settings import Settings
 TOKEN = "serving-tests-token-0123456789"
 # Small limits, so that the tests reach each of them cheaply.
 LIMITS = {"concurrency": 2, "max_queue": 4, "max_upload_bytes": 3 * 2**20, "max_duration_s": 20.0, "max_uploads": 8}
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> float:
+    """Poll `check` until it is true; the seconds it took."""
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < timeout_s, f"{what}: not within {timeout_s} s"
+        time.sleep(0.1)
+    return time.monotonic() - started
 
 
 @dataclass

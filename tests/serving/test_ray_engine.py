@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ import pytest
 from cer.serving.service import Service
 from cer.serving.settings import Settings
 from cer.serving.worker import EXIT_ENGINE_LOST
-from tests.serving.live import threaded_server
+from tests.serving.live import threaded_server, wait_until
 
 ONE_EXPERT = Path(__file__).with_name("one_expert.yaml")
 
@@ -50,13 +49,6 @@ def test_the_workers_share_one_actor_per_expert(tmp_path: Path, silent_clip: Pat
     assert not _expert_actors()
 
 
-def _wait_until(condition: Callable[[], bool], timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-
-
 @pytest.mark.slow
 @pytest.mark.usefixtures("ray_local")
 def test_a_job_that_meets_a_dead_expert_actor_is_run_again_on_a_new_one(tmp_path: Path, silent_clip: Path) -> None:
@@ -81,13 +73,13 @@ def test_a_job_that_meets_a_dead_expert_actor_is_run_again_on_a_new_one(tmp_path
         ray.kill(ray.get_actor(name), no_restart=True)
 
         job = api.submit(silent_clip).json()
-        _wait_until(lambda: "cannot be started again" in (api.http.get("/readyz").json()["engine_error"] or ""))
+        wait_until(lambda: "cannot be started again" in (api.http.get("/readyz").json()["engine_error"] or ""), 60, "the restart to fail")
         readiness = api.http.get("/readyz")
         assert readiness.status_code == 503 and "static_face expert's engine failed" in readiness.json()["engine_error"]
         refused = api.submit(silent_clip)
         assert refused.status_code == 503 and refused.json()["error"]["code"] == "engine_down"
         assert api.job(job["id"])["status"] == "queued"
-        _wait_until(lambda: exits == [EXIT_ENGINE_LOST])  # gave up after MAX_FAILED_REVIVALS tries
+        wait_until(lambda: exits == [EXIT_ENGINE_LOST], 60, "giving up")  # after MAX_FAILED_REVIVALS tries
 
         pool.recipe = recipe  # the engine can be put right again: the waiting job runs whole
         finished = api.wait(job["id"])

@@ -11,7 +11,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from cer.serving.settings import Settings
 from cer.serving.storage import describe, is_out_of_space, is_storage_failure
 from cer.serving.store import JobStore
 from cer.serving.worker import RETRY_MAX_S
-from tests.serving.live import RunningServer, threaded_server
+from tests.serving.live import RunningServer, threaded_server, wait_until
 from tests.serving.small_disk import small_disk
 
 FULL = threading.Event()  # while set, every write of the store below fails
@@ -80,15 +80,6 @@ def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rng = np.random.default_rng(1)
     frame = lambda t: rng.integers(90, 110, size=(120, 160, 3), dtype=np.uint8)  # noqa: E731
     return write_clip(tmp_path_factory.mktemp("clips") / "long.mp4", frame, duration_s=30.0, fps=10)
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> float:
-    """Poll `check` until it is true; the seconds it took."""
-    started = time.monotonic()
-    while not check():
-        assert time.monotonic() - started < timeout_s, f"{what}: not within {timeout_s} s"
-        time.sleep(0.1)
-    return time.monotonic() - started
 
 
 def stored_states(server: RunningServer) -> dict[str, tuple[str, int]]:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from cer.core.engine import MAX_RUNS as MAX_ATTEMPTS
 from cer.serving.files import JobFiles
-from cer.serving.store import MAX_ATTEMPTS, JobStore, NewJob
+from cer.serving.store import JobStore, NewJob
 
 
 @pytest.fixture
