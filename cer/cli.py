@@ -7,6 +7,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -15,7 +16,8 @@ from contextlib import contextmanager, nullcontext, redirect_stdout
 from pathlib import Path
 from typing import Any
 
-from cer.core.config import PROFILE_NAMES, ConfigError, load_profile
+from cer.core.config import PROFILE_NAMES, ConfigError, Profile, check_devices, load_profile, with_device
+from cer.core.devices import DEVICE_PATTERN
 from cer.core.engine import EngineFault
 from cer.core.environment import CORE_VARIABLES, misspelt_variables
 from cer.core.media import MediaError
@@ -48,6 +50,22 @@ def _profile_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
+def _load_profile(args: argparse.Namespace) -> Profile:
+    """The profile the command runs with: `--profile` (else the default), the options given, and
+    `--device`; a device this machine lacks is one line now, before any model loads."""
+    profile = load_profile(args.profile or DEFAULT_PROFILE, _profile_overrides(args))
+    if args.device:
+        profile = with_device(profile, args.device)
+    check_devices(profile)
+    return profile
+
+
+def _device(text: str) -> str:
+    if not re.fullmatch(DEVICE_PATTERN, text):
+        raise argparse.ArgumentTypeError(f"one of auto, cpu, cuda, cuda:N, not {text!r}")
+    return text
+
+
 def _at_least_one(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -76,10 +94,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from cer.pipeline.model_store import check_fetchable, missing_models
     from cer.pipeline.outputs import FILE_NAMES
     from cer.pipeline.outputs.folder import check_output_folder
-    from cer.pipeline.outputs.terminal import cache_note, summary_table
+    from cer.pipeline.outputs.terminal import cache_note, device_note, summary_table
     from cer.pipeline.runner import Pipeline
 
-    profile = load_profile(args.profile, _profile_overrides(args))
+    profile = _load_profile(args)
     infos = [probe(video) for video in args.videos]  # a file that is no usable video fails here, before any model loads
     folders = _output_folders(args.videos, args.out)
     check_fetchable(profile, missing_models(profile))  # no model to be had: one line now, no folder made
@@ -99,6 +117,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 results.append(pipeline.run(info, out_dir, progress=update))  # probed above: read once
             finally:
                 close()
+    if where := device_note(results[0]):  # one pipeline ran them all
+        note(where)
     for video, result, out_dir in zip(args.videos, results, folders, strict=True):
         if cached := cache_note(result):
             note(cached)
@@ -156,7 +176,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from cer.pipeline.model_store import check_fetchable, missing_models
     from cer.pipeline.outputs.folder import check_output_folder
 
-    profile = load_profile(args.profile, _profile_overrides(args))
+    profile = _load_profile(args)
     check_fetchable(profile, missing_models(profile))  # no model to be had: one line now, no folder made
     _check_cluster(profile.execution.ray_address)
     check_output_folder(Path(args.out))  # before any model loads or video decodes
@@ -181,9 +201,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"the HTTP service needs {exc.name or 'its packages'}: pip install 'cer-video[serve]'") from None
 
     os.umask(PRIVATE_UMASK)  # uploads, results and the store hold faces, voices and words: the owner's alone
-    given = {"profile": args.profile, "data_dir": args.data_dir}
+    given = {"profile": args.profile, "device": args.device, "data_dir": args.data_dir}
     settings = Settings.load(**{key: value for key, value in given.items() if value is not None})
-    profile = load_profile(settings.profile)  # a bad profile is one line here, not a traceback from the server's start-up
+    profile = settings.job_profile()  # a bad profile is one line here, not a traceback from the server's start-up
+    check_devices(profile)
     if not args.degraded:
         from cer.pipeline.model_store import check_fetchable, missing_models
 
@@ -240,7 +261,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_expert(args: argparse.Namespace) -> int:
     from cer.pipeline.single_expert import run_expert
 
-    profile = load_profile(args.profile)
+    profile = _load_profile(args)
     for record in run_expert(args.name, args.input, profile, text_kind=args.kind):
         print(json.dumps(record), flush=True)
     return 0
@@ -275,7 +296,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from cer.pipeline.evaluation.corpus import Corpus
     from cer.pipeline.evaluation.run import evaluate
 
-    profile = load_profile(args.profile, _profile_overrides(args))
+    profile = _load_profile(args)
     corpus: Corpus
     if args.dataset == "afew":
         corpus = Afew(args.root, args.split)
@@ -293,7 +314,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_cache(args: argparse.Namespace) -> int:
     from cer.pipeline.expert_cache import ExpertCache, describe
 
-    store = ExpertCache(load_profile(args.profile).expert_cache_path)
+    store = ExpertCache(_load_profile(args).expert_cache_path)
     if args.action == "info":
         print(describe(store.info()))
     else:
@@ -306,7 +327,7 @@ def cmd_fusion(args: argparse.Namespace) -> int:
     from cer.fusion.fit import FitOptions
     from cer.pipeline.evaluation.fitting import fit_fusion, format_report
 
-    profile = load_profile(args.profile, _profile_overrides(args))
+    profile = _load_profile(args)
     options = FitOptions(
         heads=args.heads or profile.fusion.heads,
         max_steps=args.max_steps,
@@ -320,7 +341,11 @@ def cmd_fusion(args: argparse.Namespace) -> int:
     return 0
 
 
-def _global_options(parser: argparse.ArgumentParser, default: object) -> None:
+def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """The options every command takes, before the subcommand (`top`) or after it, where they
+    default to "not given" so that they never undo the ones given before it."""
+    default: object = False if top else argparse.SUPPRESS
+    unset: object = None if top else argparse.SUPPRESS
     parser.add_argument(
         "--offline",
         action="store_true",
@@ -339,26 +364,34 @@ def _global_options(parser: argparse.ArgumentParser, default: object) -> None:
         default=default,
         help="no progress and no notes on standard error, only errors and warnings (as CER_QUIET=1)",
     )
+    parser.add_argument(
+        "--profile",
+        default=unset,
+        help=f"one of {', '.join(PROFILE_NAMES)}, or a YAML file (default: {DEFAULT_PROFILE}; serve: $CER_PROFILE first; "
+        "models list: every profile)",
+    )
+    parser.add_argument(
+        "--device",
+        type=_device,
+        default=unset,
+        help="where every expert's models run: auto (a GPU when one is visible), cpu, cuda, cuda:N (default: the profile's, auto; "
+        "serve: $CER_DEVICE first)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cer", description="Compound expression recognition in videos, zero-shot, from six experts.")
     parser.add_argument("--version", action="version", version=f"cer {version_text()}")
-    _global_options(parser, default=False)
+    _global_options(parser, top=True)
     # The global options are also accepted after the subcommand (`cer run clip.mp4 --offline`),
     # as users type them; there they default to "not given", so they never undo the ones before it.
     anywhere = argparse.ArgumentParser(add_help=False)
-    _global_options(anywhere, default=argparse.SUPPRESS)
+    _global_options(anywhere, top=False)
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, **kwargs: Any) -> argparse.ArgumentParser:
         """A subcommand, taking the global options too."""
         return commands.add_parser(name, parents=[anywhere], **kwargs)
-
-    def with_profile(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument(
-            "--profile", default=DEFAULT_PROFILE, help=f"one of {', '.join(PROFILE_NAMES)}, or a YAML file (default: {DEFAULT_PROFILE})"
-        )
 
     def with_fusion(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--compound", choices=("ppa", "pfsa"), help="basic-to-compound method (default: from the profile)")
@@ -378,7 +411,6 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--json", action="store_true", help="print the result (result.json) on stdout, all else on stderr")
 
     with_json(run)
-    with_profile(run)
     with_fusion(run)
     with_ray(run)
     run.add_argument(
@@ -395,7 +427,6 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--out", required=True, help="output folder: summary.csv, failures.csv and one folder per video")
     batch.add_argument("--force", action="store_true", help="recompute videos that already have a result.json")
     batch.add_argument("--jobs", type=_at_least_one, help="videos processed at once (default: one per CPU of the Ray cluster)")
-    with_profile(batch)
     with_fusion(batch)
     with_ray(batch)
     batch.set_defaults(handler=cmd_batch)
@@ -403,16 +434,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = command("demo", help="build the demo clip from packaged assets and run it")
     demo.add_argument("--out", default="cer-demo", help="output folder (default: cer-demo)")
     with_json(demo)
-    with_profile(demo)
     with_fusion(demo)
     demo.set_defaults(handler=cmd_demo)
 
     serve = command("serve", help="the HTTP service and its web page (limits: CER_* variables, see README)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8000, help="port (default: 8000)")
-    serve.add_argument(
-        "--profile", help=f"one of {', '.join(PROFILE_NAMES)}, or a YAML file (default: $CER_PROFILE, else {DEFAULT_PROFILE})"
-    )
     serve.add_argument(
         "--degraded",
         action="store_true",
@@ -432,12 +459,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="text: what the lines are, first-person speech or a third-person description of a face and a scene "
         "(default: the profile's, transcript)",
     )
-    with_profile(expert)
     expert.set_defaults(handler=cmd_expert)
 
     models = command("models", help="list, fetch, check or build the models of the profiles")
     models.add_argument("action", choices=("list", "pull", "check", "make-tiny"))
-    models.add_argument("--profile", help="restrict to one profile (pull, check: the profile to fetch or check, default: default)")
     models.add_argument("--force", action="store_true", help="make-tiny: rebuild even when present")
     models.set_defaults(handler=cmd_models)
 
@@ -457,7 +482,6 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--out", required=sub is cexprdb, help="output folder" + ("" if sub is cexprdb else " (default: cer-eval/DATASET-SPLIT)")
         )
-        with_profile(sub)
         with_fusion(sub)
         with_ray(sub)
         sub.set_defaults(handler=cmd_eval)
@@ -465,7 +489,6 @@ def build_parser() -> argparse.ArgumentParser:
     cache = command("cache", help="the expert-output cache: what it holds, or empty it")
     cache.add_argument("action", choices=("info", "clear"))
     cache.add_argument("--expert", help="clear: only this expert's outputs")
-    with_profile(cache)
     cache.set_defaults(handler=cmd_cache)
 
     fusion = command("fusion", help="learn the MHPF fusion weights")
@@ -485,7 +508,6 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--heads", type=_at_least_one, help="MHPF heads (default: from the profile)")
     fit.add_argument("--max-steps", type=_at_least_one, default=300, help="optimisation steps at most (default: 300)")
     fit.add_argument("--patience", type=_at_least_one, default=30, help="steps without a better dev macro F1 before stopping (default: 30)")
-    with_profile(fit)
     with_ray(fit)
     fit.set_defaults(handler=cmd_fusion)
     return parser

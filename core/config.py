@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from cer.core.devices import DEVICE_PATTERN, check_device
 from cer.core.environment import CACHE_VARIABLE
 from cer.core.labels import PAIRS, validate_pairs
 from cer.core.registry import METHOD_EXPERTS, default_target, options_class
@@ -93,7 +94,7 @@ class ExpertConfig(Strict):
     # Set when a profile has no weights for this expert: the expert is then reported
     # "unavailable" with this reason and every window is absent.
     unavailable: str | None = None
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: str = Field(default="auto", pattern=DEVICE_PATTERN)  # auto, cpu, cuda or cuda:N (core/devices.py)
     models: dict[str, ModelRef] = Field(default_factory=dict)
     # "module:Class" of the expert; filled in from cer.core.registry for the method's experts
     target: str | None = None
@@ -374,3 +375,19 @@ def load_profile(name_or_path: str, overrides: Mapping[str, Any] | None = None) 
     except ValidationError as exc:
         raise ConfigError(_error_lines(path, exc)) from None
     return resolve_experts(profile, path)
+
+
+def with_device(profile: Profile, device: str) -> Profile:
+    """`profile` with every expert's models on `device` (`--device`, CER_DEVICE), whatever the file says."""
+    experts = {name: cfg.model_copy(update={"device": device}) for name, cfg in profile.experts.items()}
+    return profile.model_copy(update={"experts": experts})
+
+
+def check_devices(profile: Profile) -> None:
+    """ValueError, naming the device and what this machine has, when an enabled expert asks for
+    one this machine lacks; before any model loads. A Ray cluster's GPUs are its own business,
+    not this machine's, so a profile with a cluster address is not checked here."""
+    if profile.execution.ray_address:
+        return
+    for device in dict.fromkeys(cfg.device for cfg in profile.experts.values() if cfg.enabled):
+        check_device(device)

@@ -63,6 +63,7 @@ class ExpertRecord(Record):
     model_id: str
     reason: str | None
     note: str | None
+    device: str | None = Field(default=None, description="where its models ran: cpu, cuda:0, ... (none for an expert without models)")
     cached_windows: Count | None = Field(
         default=None, description="with the expert-output cache on: windows answered from it (taking no time) instead of computed"
     )

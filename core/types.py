@@ -133,3 +133,4 @@ class ExpertStatus:
     model_id: str
     reason: str | None = None
     note: str | None = None  # e.g. "pooling rule, not a trained model"
+    device: str | None = None  # where its models run (cpu, cuda:0); None for an expert without models

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from cer.core.devices import cuda_index, is_cuda
 from cer.modalities.loading import ModelLoadError, load_state_strictly
 
 ENGINES = ("openai-whisper", "faster-whisper")
@@ -108,7 +109,7 @@ class OpenAIWhisper(SpeechRecognizer):
             word_timestamps=True,
             beam_size=self.beam_size,
             temperature=self.temperatures,
-            fp16=self.device == "cuda",  # half precision only where the GPU supports it
+            fp16=is_cuda(self.device),  # half precision only where the GPU supports it
             verbose=None,
         )
         return _clean((word["word"], word["start"], word["end"]) for segment in result["segments"] for word in segment.get("words", []))
@@ -126,7 +127,11 @@ class FasterWhisper(SpeechRecognizer):
             # CTranslate2 takes 4 threads by default; more threads than cores slows it down (on 2
             # cores an 18 s chunk took 1.6 s with 2 threads, 2.1 s with the default 4)
             threads = min(4, os.cpu_count() or 1)
-            self.model = WhisperModel(str(path), device=device, compute_type=compute_type, cpu_threads=threads, local_files_only=True)
+            # CTranslate2 names a GPU by kind and index apart (`cuda`, 1), where torch says `cuda:1`
+            kind, index = ("cuda", cuda_index(device) or 0) if is_cuda(device) else (device, 0)
+            self.model = WhisperModel(
+                str(path), device=kind, device_index=index, compute_type=compute_type, cpu_threads=threads, local_files_only=True
+            )
         except (RuntimeError, OSError, ValueError) as exc:
             raise RuntimeError(f"could not load the faster-whisper model from {path}: {exc}") from exc
         self.language = language

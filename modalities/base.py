@@ -28,6 +28,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from cer.core.config import ExpertConfig
+from cer.core.devices import resolve_device
 from cer.core.labels import BASIC, PAIRS
 from cer.core.sources import resolve_model
 from cer.core.types import Chunk, ExpertOutput, ExpertStatus
@@ -112,12 +113,15 @@ class StagedExpert(Expert):
         missing = [role for role in self.roles if role not in config.models]
         if missing:
             raise ValueError(f"experts.{self.name}.models needs {', '.join(missing)}; the expert cannot work without")
-        self.device = pick_device(config.device)
+        self.device = resolve_device(config.device)
         self.forward_calls = 0  # `forward` calls so far, and the items they read: the mean batch size
         self.items_forwarded = 0
         self.setup()
         if load_models:
             self.load()
+
+    def status(self) -> ExpertStatus:
+        return dataclasses.replace(super().status(), device=self.device)
 
     @property
     def batch_size(self) -> int:
@@ -222,12 +226,3 @@ def to_basic_order(model_probs: np.ndarray, index_map: Sequence[int]) -> np.ndar
     for model_index, basic_index in enumerate(index_map):
         out[..., basic_index] += model_probs[..., model_index]
     return out
-
-
-def pick_device(requested: str) -> str:
-    """`auto` means CUDA when a GPU is visible, else CPU."""
-    if requested != "auto":
-        return requested
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"

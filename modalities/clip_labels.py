@@ -34,6 +34,7 @@ from PIL import Image
 from torch import nn
 
 from cer.core.config import ModelRef
+from cer.core.devices import is_cuda
 from cer.core.labels import BASIC
 from cer.core.options import ClipLabelsOptions
 from cer.core.sources import ModelNotAvailable, Source, resolve_model
@@ -121,7 +122,7 @@ def load_clip(ref: ModelRef, cache_dir: Path, device: str, options: ClipLabelsOp
     import open_clip
 
     path = resolve_model(ref, cache_dir)
-    precision = "fp16" if options.half_precision and device == "cuda" else "fp32"
+    precision = "fp16" if options.half_precision and is_cuda(device) else "fp32"
     parsed = Source.parse(ref.source)
     kwargs: dict[str, Any] = {}
     if parsed.kind == "open_clip" or path.is_file():

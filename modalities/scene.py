@@ -30,6 +30,7 @@ from typing import Any, Literal, TypedDict
 
 import numpy as np
 
+from cer.core.devices import is_cuda
 from cer.core.labels import BASIC, PAIRS
 from cer.core.options import SceneOptions
 from cer.core.sources import Source
@@ -102,7 +103,7 @@ class SceneDescriber:
         import torch
         from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
-        dtype = torch.bfloat16 if device == "cuda" and options.half_precision else torch.float32
+        dtype = torch.bfloat16 if is_cuda(device) and options.half_precision else torch.float32
         try:
             processor = AutoProcessor.from_pretrained(str(path), local_files_only=True)
         except (OSError, ValueError) as exc:

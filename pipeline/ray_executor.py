@@ -29,6 +29,7 @@ from ray.actor import ActorHandle
 from ray.exceptions import RayError
 
 from cer.core.config import ConfigError, ExecutionConfig, ExpertConfig, ExpertContext
+from cer.core.devices import cuda_index
 from cer.core.engine import EngineFault
 from cer.core.progress import loading_experts
 from cer.core.types import Chunk, ExpertOutput, ExpertStatus
@@ -92,7 +93,15 @@ def _batcher(served: ServedExpert, wait_s: float) -> ItemBatcher | None:
 
 
 def actor_resources(experts: Mapping[str, ExpertConfig], cluster: Mapping[str, float]) -> dict[str, dict[str, float]]:
-    """Each expert's Ray resources. GPUs only where the cluster has some and the expert may use one."""
+    """Each expert's Ray resources. GPUs only where the cluster has some and the expert may use one.
+
+    Ray chooses each actor's GPU and shows it the one it chose alone (as cuda:0), so an expert
+    pinned to `cuda:N` is refused here rather than failing, or landing elsewhere, in its actor."""
+    if pinned := [f"{name} ({cfg.device})" for name, cfg in experts.items() if cuda_index(cfg.device) is not None]:
+        raise ConfigError(
+            f"the Ray engine chooses each expert's GPU itself, so {', '.join(pinned)} cannot be honoured: "
+            "use --device cuda, or CUDA_VISIBLE_DEVICES to pick the GPUs, or --engine inprocess"
+        )
     return {
         name: {"num_cpus": cfg.num_cpus, "num_gpus": cfg.num_gpus if cluster["GPU"] > 0 and cfg.device != "cpu" else 0.0}
         for name, cfg in experts.items()

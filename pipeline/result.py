@@ -91,7 +91,8 @@ def video_record(info: VideoInfo) -> VideoRecord:
 def expert_record(status: ExpertStatus, from_cache: int | None = None) -> ExpertRecord:
     """The expert's status; with `from_cache`, also how many of the video's windows it answered
     from the expert-output cache (None: no cache in front of it)."""
-    return ExpertRecord(status=status.status, model_id=status.model_id, reason=status.reason, note=status.note, cached_windows=from_cache)  # type: ignore[arg-type]
+    fields = {key: value for key, value in asdict(status).items() if key != "name"}  # the record is filed under the name
+    return ExpertRecord.model_validate({**fields, "cached_windows": from_cache})
 
 
 def fusion_record(module: MHPF, weights_file: str | None) -> FusionRecord:

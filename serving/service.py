@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import ExitStack
 from dataclasses import dataclass
 
-from cer.core.config import Profile, load_profile
+from cer.core.config import Profile
 from cer.pipeline.executors import choose_engine, with_engine
 from cer.serving import data_dir
 from cer.serving.files import JobFiles
@@ -35,7 +35,7 @@ class Service:
         Call it from the main thread: Ray's own processes are started with the parent-death
         signal, which Linux sends when the *thread* that started them ends. Every pipeline then
         borrows this one session, and closing one of them cannot stop Ray under the others."""
-        profile = load_profile(settings.profile)
+        profile = settings.job_profile()
         profile = with_engine(profile, choose_engine(profile.execution, many_videos=True))  # `auto`: a service runs many videos
         with ExitStack() as held:  # released here if opening fails, else by `close`
             held.callback(data_dir.lock(settings.data_dir).close)

@@ -10,6 +10,9 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from cer.core.config import Profile, load_profile, with_device
+from cer.core.devices import DEVICE_PATTERN
+
 MIN_TOKEN_CHARS = 16  # a shorter bearer token is guessable; refusing it beats a false sense of safety
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
@@ -25,6 +28,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("cer-serve")  # the job store (jobs.sqlite3) and one folder per job
     profile: str = "default"  # profile name or YAML file that every job runs with
+    device: str | None = Field(default=None, pattern=DEVICE_PATTERN)  # every expert's device (auto, cpu, cuda, cuda:N); None: the profile's
     concurrency: int = Field(default=2, ge=1, le=32)  # jobs running at once, each on a Pipeline loaded at start-up
     # Jobs waiting for a worker beyond those the workers are running; 0: no waiting line, a job
     # is accepted only when a worker is free to start it. One more is answered 429.
@@ -50,6 +54,11 @@ class Settings(BaseSettings):
     allowed_hosts: Annotated[tuple[str, ...], NoDecode] = LOOPBACK_HOSTS
     # CER_API_TOKEN: when set, every /v1 route wants `Authorization: Bearer <token>`.
     api_token: SecretStr | None = None
+
+    def job_profile(self) -> Profile:
+        """The profile every job runs with: `profile`, with `device` applied when set."""
+        profile = load_profile(self.profile)
+        return with_device(profile, self.device) if self.device else profile
 
     @classmethod
     def load(cls, **overrides: Any) -> Settings:

@@ -62,11 +62,14 @@ def test_bad_profile_key_is_named(tmp_path, demo_clip):
 def test_demo_and_run_print_the_result_alone_on_standard_output_with_json(tmp_path, silent_clip):
     """`cer demo` (the README's first command, here on the tiny profile) builds its clip and runs
     it; with --json the result is all that standard output carries."""
-    done = cer("demo", "--profile", "tiny", "--out", tmp_path / "demo", "--json")
+    done = cer("demo", "--profile", "tiny", "--out", tmp_path / "demo", "--json", "--device", "cpu")
     assert done.returncode == 0, done.stderr
     result = load_result(json.loads(done.stdout))  # nothing but the result: it parses whole
     assert result == load_result(tmp_path / "demo" / "result" / "result.json")
     assert "cer: demo clip written to" in done.stderr and f"cer: {result.decision.text}; results in" in done.stderr
+    # the device asked for is the one recorded for every expert with models, and said
+    assert {info.device for info in result.experts.values() if info.status == "ok"} == {"cpu"}
+    assert "cer: the models ran on cpu" in done.stderr
     # --quiet, after the subcommand as users type it: the results and nothing on stderr; two
     # videos in one run: a folder each, and one JSON document a line
     clip = tmp_path / "demo" / "demo_clip.mp4"
@@ -159,6 +162,26 @@ def test_a_global_option_after_the_subcommand_does_not_undo_one_before() -> None
     assert build_parser().parse_args(["models", "list", "--verbose"]).verbose is True
     assert build_parser().parse_args(["models", "list"]).offline is False
     assert build_parser().parse_args(["eval", "afew", "--root", "x", "--offline"]).offline is True
+    for argv in (
+        ["--profile", "offline", "--device", "cuda:1", "run", "a.mp4"],
+        ["run", "a.mp4", "--profile", "offline", "--device", "cuda:1"],
+    ):
+        args = build_parser().parse_args(argv)
+        assert (args.profile, args.device) == ("offline", "cuda:1")
+    assert build_parser().parse_args(["--profile", "tiny", "models", "list"]).profile == "tiny"
+    assert build_parser().parse_args(["serve"]).profile is None  # serve then reads CER_PROFILE
+
+
+def test_a_gpu_this_machine_lacks_is_one_line_before_any_decoding(tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    done = cer("run", tmp_path / "not-read.mp4", "--profile", "tiny", "--device", "cuda", "--out", tmp_path / "out")
+    assert done.returncode == 2 and "device cuda: no CUDA GPU is visible here" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "out").exists()
+    bad = cer("run", tmp_path / "x.mp4", "--device", "gpu")
+    assert bad.returncode == 2 and "argument --device: one of auto, cpu, cuda, cuda:N, not 'gpu'" in bad.stderr
 
 
 @pytest.mark.parametrize("port", ["99999", "0", "-1"])

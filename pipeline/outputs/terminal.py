@@ -22,6 +22,18 @@ def summary_table(result: Result) -> str:
     return "\n".join(lines)
 
 
+def device_note(result: Result) -> str | None:
+    """Where the experts' models ran, in one line ("the models ran on cpu"; with several
+    devices, which experts ran where); None when no expert has models."""
+    where: dict[str, list[str]] = {}
+    for name, info in result.experts.items():
+        if info.device is not None:
+            where.setdefault(info.device, []).append(name)
+    if len(where) <= 1:
+        return f"the models ran on {next(iter(where))}" if where else None
+    return "the models ran on " + "; ".join(f"{device} ({', '.join(names)})" for device, names in where.items())
+
+
 def cache_note(result: Result) -> str | None:
     """A line saying which experts answered from the expert-output cache (and so took no time),
     or None when none did."""

@@ -21,6 +21,15 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert "a-long-enough-token-123" not in repr(settings)
 
 
+def test_cer_device_puts_every_job_s_experts_there(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert {cfg.device for cfg in Settings(profile="tiny").job_profile().experts.values()} == {"auto"}  # the profile's
+    monkeypatch.setenv("CER_DEVICE", "cpu")
+    assert {cfg.device for cfg in Settings(profile="tiny").job_profile().experts.values()} == {"cpu"}
+    monkeypatch.setenv("CER_DEVICE", "gpu")
+    with pytest.raises(SettingsError, match="CER_DEVICE"):
+        Settings.load(profile="tiny")
+
+
 def test_no_token_means_an_open_server(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CER_API_TOKEN", raising=False)
     assert Settings().token is None
