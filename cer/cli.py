@@ -66,6 +66,17 @@ def _device(text: str) -> str:
     return text
 
 
+def _time(text: str) -> float:
+    """Seconds, as `90`, `90.5`, `1:30` or `1:02:03.5`."""
+    try:
+        parts = [float(part) for part in text.split(":")]
+    except ValueError:
+        parts = []
+    if not 1 <= len(parts) <= 3 or any(part < 0 for part in parts):
+        raise argparse.ArgumentTypeError(f"a time is seconds (90.5) or [H:]M:S (1:30), not {text!r}")
+    return sum(part * 60**power for power, part in enumerate(reversed(parts)))
+
+
 def _at_least_one(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -90,6 +101,7 @@ def _port(text: str) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from cer.core.media import probe
     from cer.core.progress import progress_callback
+    from cer.core.windows import analysed_part
     from cer.pipeline.executors import choose_engine, with_engine
     from cer.pipeline.model_store import check_fetchable, missing_models
     from cer.pipeline.outputs import FILE_NAMES
@@ -99,6 +111,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     profile = _load_profile(args)
     infos = [probe(video) for video in args.videos]  # a file that is no usable video fails here, before any model loads
+    for info in infos:
+        analysed_part(info.duration_s, args.start, args.end)  # so does a part that is not in it
     folders = _output_folders(args.videos, args.out)
     check_fetchable(profile, missing_models(profile))  # no model to be had: one line now, no folder made
     profile = with_engine(profile, choose_engine(profile.execution, video_s=sum(info.duration_s for info in infos)))
@@ -114,7 +128,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         for video, info, out_dir in zip(args.videos, infos, folders, strict=True):
             update, close = progress_callback(Path(video).name, "windows")
             try:
-                results.append(pipeline.run(info, out_dir, progress=update))  # probed above: read once
+                # probed above: read once
+                results.append(pipeline.run(info, out_dir, progress=update, start_s=args.start, end_s=args.end))
             finally:
                 close()
     if where := device_note(results[0]):  # one pipeline ran them all
@@ -254,7 +269,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     clip = build_demo_clip(out_dir / "demo_clip.mp4")
     note(f"demo clip written to {clip}")
-    args.videos, args.out = [str(clip)], str(out_dir / "result")
+    args.videos, args.out, args.start, args.end = [str(clip)], str(out_dir / "result"), 0.0, None
     return cmd_run(args)
 
 
@@ -411,6 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--json", action="store_true", help="print the result (result.json) on stdout, all else on stderr")
 
     with_json(run)
+    run.add_argument("--start", type=_time, default=0.0, help="analyse from this time on: seconds (90.5) or [H:]M:S (default: 0)")
+    run.add_argument("--end", type=_time, help="analyse up to this time (default: the end); times in the outputs stay the video's own")
     with_fusion(run)
     with_ray(run)
     run.add_argument(

@@ -39,24 +39,42 @@ class _AudioBuffer:
         """Audio of [start_s, end_s); shorter when the stream ends first."""
         end_sample = round((end_s - self.start_s) * AUDIO_RATE)
         while len(self._data) < end_sample and not self._exhausted:
-            block = next(self._blocks, None)
-            if block is None:
-                self._exhausted = True
-            else:
-                self._data = np.concatenate([self._data, block])
+            self._data = np.concatenate([self._data, self._next_block()])
         first = max(0, round((start_s - self.start_s) * AUDIO_RATE))
         return self._data[first:end_sample].copy()
 
     def drop_before(self, t_s: float) -> None:
+        """Forget the audio before `t_s`, reading up to it if it lies ahead (a part analysed
+        from `--start` on): what is skipped is never held all at once."""
         cut = max(0, round((t_s - self.start_s) * AUDIO_RATE))
+        while cut > len(self._data) and not self._exhausted:
+            self.start_s += len(self._data) / AUDIO_RATE
+            cut -= len(self._data)
+            self._data = self._next_block()
+        cut = min(cut, len(self._data))
         self._data = self._data[cut:]
         self.start_s += cut / AUDIO_RATE
 
+    def _next_block(self) -> np.ndarray:
+        block = next(self._blocks, None)
+        if block is None:
+            self._exhausted = True
+            return np.zeros(0, dtype=np.float32)
+        return block
+
 
 def iter_chunks(info: VideoInfo, windows: list[Window], media: MediaConfig) -> Iterator[ChunkWork]:
-    """Decode the video once and yield chunks of `media.chunk_windows` windows each."""
-    frames = iter_sampled_frames(info, media.sample_fps, media.max_side)
+    """Decode the video once and yield chunks of `media.chunk_windows` windows each. Windows
+    over a part of the video (`--start`/`--end`) get only that part's frames and audio; the
+    frames before it are decoded and passed over (a seek would lose the frames' numbers)."""
+    if not windows:
+        return
+    frames = (frame for frame in iter_sampled_frames(info, media.sample_fps, media.max_side) if frame.t_s >= windows[0].start_s)
     audio = _AudioBuffer(iter_audio_blocks(info))
+    audio.drop_before(windows[0].start_s)
+    # the last window ends where the video does, save when a part ends earlier: its later
+    # frames are not read (and the video's last frames, stamped a hair past the end, are kept)
+    ends_early = windows[-1].end_frame < info.n_frames
     held: list[SampledFrame] = []  # decoded frames not yet behind every remaining window
     lookahead: SampledFrame | None = None
     groups = [windows[i : i + media.chunk_windows] for i in range(0, len(windows), media.chunk_windows)]
@@ -71,6 +89,8 @@ def iter_chunks(info: VideoInfo, windows: list[Window], media: MediaConfig) -> I
                 break
             if frame.t_s >= end_s and not is_last:
                 lookahead = frame
+                break
+            if frame.t_s >= end_s and ends_early:
                 break
             new_frames.append(frame)
         chunk_frames = [f for f in held if f.t_s >= start_s] + new_frames

@@ -48,6 +48,9 @@ class VideoRecord(Record):
     has_audio: bool
     n_frames: Count
     rotation: Literal[0, 90, 180, 270] = 0
+    part_s: tuple[Seconds, Seconds] | None = Field(
+        default=None, description="[start, end] seconds of the part analysed (`--start`/`--end`); none: the whole video"
+    )
 
 
 class Labels(Record):

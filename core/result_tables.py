@@ -60,19 +60,33 @@ def window_rows(result: ResultFields) -> Table:
 
 def frame_rows(result: ResultFields) -> Table:
     """Per video frame (counted from 0): its time, whether a face was seen (1 or 0; None for
-    results that did not record faces per frame), and the fused probabilities and compound
-    scores averaged over the windows covering it (None where no window with an answer does)."""
+    results that did not record faces per frame, and outside the part analysed), the fused
+    probabilities and compound scores averaged over the windows covering it (None where no
+    window with an answer does), and then why there are none."""
     basic, compound = result.labels.basic, result.labels.compound
-    columns = ["frame", "time_s", "face", *(f"fused_{name}" for name in basic), *(f"compound_{name}" for name in compound)]
+    columns = ["frame", "time_s", "face", *(f"fused_{name}" for name in basic), *(f"compound_{name}" for name in compound), "why_none"]
     n_frames, fps = result.video.n_frames, result.video.fps
     numbers = np.round(np.hstack([fused_per_frame(result), compound_scores_per_frame(result)]), DIGITS).tolist()
     seen = result.faces.seen
     faces = seen_per_frame(seen, n_frames).astype(int).tolist() if seen is not None else [None] * n_frames
+    outside = [False] * n_frames
+    if result.video.part_s is not None and result.window_results:  # outside the part analysed, no one looked
+        first, last = result.window_results[0].start_frame, result.window_results[-1].end_frame
+        outside = [not first <= frame < last for frame in range(n_frames)]
+        faces = [None if out else face for face, out in zip(faces, outside, strict=True)]
     rows = []
-    for frame, (face, values) in enumerate(zip(faces, numbers, strict=True)):
+    for frame, (face, values, out) in enumerate(zip(faces, numbers, outside, strict=True)):
         cells = [None if math.isnan(value) else value for value in values]
-        rows.append(dict(zip(columns, [frame, round(frame / fps, DIGITS), face, *cells], strict=True)))
+        why = _why_no_values(face, out) if cells[0] is None else None
+        rows.append(dict(zip(columns, [frame, round(frame / fps, DIGITS), face, *cells, why], strict=True)))
     return columns, rows
+
+
+def _why_no_values(face: int | None, outside: bool) -> str:
+    """Why a frame has no fused probabilities: the windows covering it had no expert's answer."""
+    if outside:
+        return "outside the part analysed"
+    return "no face, and no other expert spoke" if face == 0 else "no expert spoke"
 
 
 def _spread(prefix: str, names: Sequence[str], values: Sequence[float | None] | None) -> dict[str, float | None]:

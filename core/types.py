@@ -22,6 +22,8 @@ class VideoInfo:
     has_audio: bool
     n_frames: int  # frames in the video stream (estimated from duration * fps when the container is silent)
     rotation: int = 0  # degrees clockwise applied to decoded frames to make them upright
+    # [start, end] seconds of the part to analyse (`--start`/`--end`, set by the runner); None: the whole video
+    part_s: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)

@@ -328,6 +328,8 @@ class CachingExecutor(ExpertExecutor):
 
     def submit(self, chunk: Chunk) -> _Submitted:
         video = self.store.video_id(chunk.video.path)
+        if chunk.video.part_s is not None:  # a part's windows are numbered from its start, and its face tracks begin there
+            video += "@{:g}-{:g}".format(*chunk.video.part_s)
         indices = chunk.window_indices
         cached = {}
         for name in self.experts:

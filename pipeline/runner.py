@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -16,7 +17,7 @@ from cer.core.labels import BASIC
 from cer.core.media import probe
 from cer.core.result import FacesRecord, Labels, Provenance, Result, Timings, WindowResult
 from cer.core.types import Chunk, ExpertOutput, VideoInfo, Window
-from cer.core.windows import make_windows
+from cer.core.windows import analysed_part, make_windows
 from cer.fusion.compound import to_compound
 from cer.fusion.mhpf import MHPF, fuse
 from cer.pipeline import result as results
@@ -59,16 +60,26 @@ class Pipeline:
         """`Pipeline.from_profile("offline")`; keyword overrides are nested profile keys."""
         return cls(load_profile(name_or_path, overrides or None))
 
-    def run(self, video: str | Path | VideoInfo, out_dir: str | Path | None = None, progress: Progress | None = None) -> Result:
+    def run(
+        self,
+        video: str | Path | VideoInfo,
+        out_dir: str | Path | None = None,
+        progress: Progress | None = None,
+        *,
+        start_s: float = 0.0,
+        end_s: float | None = None,
+    ) -> Result:
         """Process one video (a path, or what `probe` said of it, so a caller that probed first
-        does not read the file twice); with `out_dir`, also write every output file there."""
+        does not read the file twice); with `out_dir`, also write every output file there.
+        `start_s`/`end_s` analyse a part of it (times stay the video's own)."""
         if out_dir is not None:
             check_output_folder(Path(out_dir))  # a folder that cannot be written fails before any decoding
         clock = time.perf_counter()
         info = video if isinstance(video, VideoInfo) else probe(video)
         probe_s = time.perf_counter() - clock
         cfg = self.profile.windows
-        windows = make_windows(info.duration_s, info.fps, info.n_frames, cfg.length_s, cfg.hop_s, cfg.min_tail_s)
+        info = dataclasses.replace(info, part_s=analysed_part(info.duration_s, start_s, end_s))
+        windows = make_windows(info.duration_s, info.fps, info.n_frames, cfg.length_s, cfg.hop_s, cfg.min_tail_s, info.part_s)
         vocabulary = self.profile.compound.vocabulary
         self.faces.reset()
         stage_seconds = {"decode_s": 0.0, "faces_s": 0.0}

@@ -184,6 +184,18 @@ def test_a_gpu_this_machine_lacks_is_one_line_before_any_decoding(tmp_path: Path
     assert bad.returncode == 2 and "argument --device: one of auto, cpu, cuda, cuda:N, not 'gpu'" in bad.stderr
 
 
+def test_start_and_end_take_seconds_or_clock_times_and_a_part_outside_the_video_is_one_line(tmp_path: Path, shared_data: Path) -> None:
+    from cer.cli import build_parser
+
+    args = build_parser().parse_args(["run", "a.mp4", "--start", "1:02:03.5", "--end", "90.5"])
+    assert (args.start, args.end) == (3723.5, 90.5)
+    late = cer("run", shared_data / "single_face.mp4", "--profile", "tiny", "--start", "0:10", "--out", tmp_path / "out")
+    assert late.returncode == 2 and "--start 10 s is at or past the video's end (2.40 s)" in late.stderr, late.stderr
+    assert not (tmp_path / "out").exists()
+    bad = cer("run", "a.mp4", "--end", "1:x")
+    assert bad.returncode == 2 and "a time is seconds (90.5) or [H:]M:S (1:30), not '1:x'" in bad.stderr
+
+
 @pytest.mark.parametrize("port", ["99999", "0", "-1"])
 def test_serve_refuses_a_port_that_is_no_port(port: str) -> None:
     done = cer("serve", "--port", port)

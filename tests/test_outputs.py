@@ -386,7 +386,7 @@ def test_summary_table_writes_the_decisions_as_every_view_does(result: dict[str,
 
 def test_frames_probs_csv_has_one_row_per_frame_with_probabilities_scores_and_faces(result: dict[str, Any], tmp_path: Path) -> None:
     rows = read_csv(written(result, tmp_path) / "frames_probs.csv")
-    assert list(rows[0]) == ["frame", "time_s", "face", *(f"fused_{b}" for b in BASIC), *(f"compound_{c}" for c in PAIRS)]
+    assert list(rows[0]) == ["frame", "time_s", "face", *(f"fused_{b}" for b in BASIC), *(f"compound_{c}" for c in PAIRS), "why_none"]
     assert [int(row["frame"]) for row in rows] == list(range(N_FRAMES))
     assert float(rows[25]["time_s"]) == pytest.approx(2.5)
     assert [row["face"] for row in rows] == ["1"] * 30 + ["0"] * 50
@@ -400,6 +400,9 @@ def test_frames_probs_csv_has_one_row_per_frame_with_probabilities_scores_and_fa
     assert float(rows[30]["compound_Sadly_Surprised"]) == pytest.approx(0.8)
     # Frames 60-79 only window 2 covers, where no expert spoke: no numbers rather than made-up ones.
     assert {row["fused_Neutral"] for row in rows[60:]} == {""} and {row["compound_Sadly_Angry"] for row in rows[60:]} == {""}
+    # and each such frame says why: here no face either (one row per frame, faceless ones too)
+    assert {row["why_none"] for row in rows[60:]} == {"no face, and no other expert spoke"}
+    assert {row["why_none"] for row in rows[:60]} == {""}
 
 
 def test_frames_probs_of_an_older_result_leaves_the_face_column_empty(result: dict[str, Any], tmp_path: Path) -> None:

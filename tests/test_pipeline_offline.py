@@ -55,3 +55,21 @@ def test_offline_statuses_explain_what_is_missing(offline_pipeline, shared_data)
     assert experts["audio"].status == "unavailable" and "speech-emotion" in experts["audio"].reason
     assert experts["clip_labels"].status == "unavailable" and "no CLIP model" in experts["clip_labels"].reason
     assert experts["scene"].status == "unavailable" and "no vision-language model" in experts["scene"].reason
+
+
+def test_a_part_of_a_video_is_analysed_alone_on_the_video_s_clock(offline_pipeline, shared_data):
+    """--start/--end: windows, faces and frame rows cover the part alone; each part is its own
+    entry in the expert-output cache (a part's window 0 is not the video's)."""
+    video = shared_data / "face_noface.mov"  # a face for its first 2.7 s, then none, 6.4 s in all
+    late = offline_pipeline.run(video, start_s=3.0, end_s=9.0)
+    early = offline_pipeline.run(video, start_s=1.0, end_s=3.0)
+    assert late.video.part_s == (3.0, late.video.duration_s) and early.video.part_s == (1.0, 3.0)
+    assert [(w.start_s, w.end_s) for w in early.window_results] == [(1.0, 3.0)]
+    assert early.window_results[0].experts["static_face"].probs is not None
+    assert all(w.experts["static_face"].reason == "no face in window" for w in late.window_results)
+    assert all(late.video.part_s[0] <= w.start_s < w.end_s <= late.video.part_s[1] for w in late.window_results)
+    frames = early.frames()
+    inside = frames[(frames.frame >= early.window_results[0].start_frame) & (frames.frame < early.window_results[0].end_frame)]
+    assert frames.face.isna().sum() == len(frames) - len(inside)  # outside the part no one looked
+    assert set(frames.why_none[frames.face.isna()]) == {"outside the part analysed"}
+    assert inside.face.eq(1).any()

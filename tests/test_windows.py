@@ -2,7 +2,7 @@ import itertools
 
 import pytest
 
-from cer.core.windows import make_windows
+from cer.core.windows import analysed_part, make_windows
 
 
 def spans(duration, **kw):
@@ -44,3 +44,16 @@ def test_frame_ranges():
 
 def test_empty_video_has_no_windows():
     assert make_windows(0.0, 30.0, 0) == []
+
+
+def test_a_part_is_windowed_on_the_video_s_own_clock():
+    windows = make_windows(20.0, 10.0, 200, span=(3.0, 9.5))
+    assert [(w.start_s, w.end_s) for w in windows] == [(3.0, 7.0), (5.0, 9.0), (7.0, 9.5)]
+    assert [(w.start_frame, w.end_frame) for w in windows] == [(30, 70), (50, 90), (70, 95)]
+    assert analysed_part(20.0, 3.0, 9.5) == (3.0, 9.5)
+    assert analysed_part(20.0, 5.0, 99.0) == (5.0, 20.0)  # an end past the video's is its end
+    assert analysed_part(20.0, 0.0, None) is None and analysed_part(20.0, 0.0, 20.0) is None  # the whole video
+    with pytest.raises(ValueError, match=r"--start 25 s is at or past the video's end \(20.00 s\)"):
+        analysed_part(20.0, 25.0)
+    with pytest.raises(ValueError, match="--start 5 and --end 5 name no part"):
+        analysed_part(20.0, 5.0, 5.0)
