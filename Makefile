@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TYPECHECK_TREE := build/typecheck
 SUBPACKAGES := core pipeline modalities fusion serving configs
 
-.PHONY: install lock test-latest models demo lint typecheck test clean
+.PHONY: install lock test-latest models demo lint typecheck test dist clean
 
 # constraints.txt locks every package to the versions the tests passed with (`make lock` renews it)
 $(STAMP): pyproject.toml constraints.txt
@@ -61,5 +61,15 @@ typecheck: $(STAMP)
 test: models lint typecheck
 	$(BIN)/python -m pytest -q
 
+# The sdist and the wheel, in dist/. `python -m build` builds them as a release would: in a
+# build environment of their own, the wheel from the sdist (a file the sdist lacks is missing
+# from the wheel too). twine checks their metadata and the readme an index would show, and
+# tests/dist_contents.py that they hold every file the repository keeps in the package's folders.
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
+	$(BIN)/python -m tests.dist_contents dist
+
 clean:
-	rm -rf $(VENV) build cer-demo cer-out .pytest_cache
+	rm -rf $(VENV) build dist cer-demo cer-out .pytest_cache

@@ -213,7 +213,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from cer.serving.service import Service
         from cer.serving.settings import LOOPBACK_HOSTS, Settings
     except ImportError as exc:  # the service's packages are the optional `serve` extra
-        raise ConfigError(f"the HTTP service needs {exc.name or 'its packages'}: pip install 'cer-video[serve]'") from None
+        needs = exc.name or "its packages"
+        raise ConfigError(f"the HTTP service needs {needs}: install the `serve` extra (in a checkout: pip install '.[serve]')") from None
 
     os.umask(PRIVATE_UMASK)  # uploads, results and the store hold faces, voices and words: the owner's alone
     given = {"profile": args.profile, "device": args.device, "data_dir": args.data_dir}
