@@ -14,8 +14,9 @@ import av
 
 # What every current browser plays, per FFmpeg demuxer (its name covers .mp4 and .mov alike):
 # the video codecs, and the audio codecs beside them.
-_PLAYABLE_VIDEO = {"mov,mp4,m4a,3gp,3g2,mj2": {"h264", "vp9", "av1"}, "matroska,webm": {"vp8", "vp9", "av1"}}
-_PLAYABLE_AUDIO = {"mov,mp4,m4a,3gp,3g2,mj2": {"aac", "mp3", "opus", "flac"}, "matroska,webm": {"opus", "vorbis"}}
+_MP4_FAMILY = "mov,mp4,m4a,3gp,3g2,mj2"
+_PLAYABLE_VIDEO = {_MP4_FAMILY: {"h264", "vp9", "av1"}, "matroska,webm": {"vp8", "vp9", "av1"}}
+_PLAYABLE_AUDIO = {_MP4_FAMILY: {"aac", "mp3", "opus", "flac"}, "matroska,webm": {"opus", "vorbis"}}
 MAX_SHORT_SIDE = 720  # pixels: 720p, enough to follow the timeline, and quick to encode
 PRESET = "veryfast"  # x264's speed/size trade-off: the copy is made while the job waits for it
 CRF = 26  # x264's constant quality; higher is smaller (23 is its default)
@@ -75,14 +76,22 @@ def _transcode(source: av.container.InputContainer, copy: av.container.OutputCon
     video_out.time_base = video_out.codec_context.time_base = video_in.time_base or Fraction(1, 90000)
     video_out.set_display_rotation(rotation)  # browsers turn the picture as the upload's players did
     audio_in = source.streams.audio[0] if source.streams.audio else None
-    audio_out = copy.add_stream("aac", rate=audio_in.rate) if audio_in is not None else None
+    # Sound a browser plays in mp4 (a phone's AAC) is copied packet for packet, as it is;
+    # only other codecs (PCM, AMR, ...) are decoded and encoded again as AAC.
+    copied = audio_in is not None and audio_in.codec_context.name in _PLAYABLE_AUDIO[_MP4_FAMILY]
+    audio_out = None if audio_in is None else copy.add_stream_from_template(audio_in) if copied else copy.add_stream("aac", rate=audio_in.rate)
     for packet in source.demux(video_in, *([audio_in] if audio_in is not None else [])):
         check()
+        if copied and packet.stream is audio_in:
+            if packet.dts is not None:  # the demuxer's end-of-stream packet carries nothing
+                packet.stream = audio_out
+                copy.mux(packet)
+            continue
         for frame in packet.decode():
             if isinstance(frame, av.VideoFrame):
                 copy.mux(video_out.encode(frame.reformat(video_out.width, video_out.height, "yuv420p")))
-            elif audio_out is not None and isinstance(frame, av.AudioFrame):
+            elif isinstance(frame, av.AudioFrame) and isinstance(audio_out, av.AudioStream):
                 copy.mux(audio_out.encode(frame))
     copy.mux(video_out.encode())
-    if audio_out is not None:
+    if audio_out is not None and not copied:
         copy.mux(audio_out.encode())

@@ -12,9 +12,12 @@ import pytest
 AUDIO_RATE = 44_100  # Hz, as phones record
 
 
-def write_hevc_mov(path: Path, width: int, height: int, duration_s: float, rotation: int = 0, fps: int = 10) -> Path:
+def write_hevc_mov(
+    path: Path, width: int, height: int, duration_s: float, rotation: int = 0, fps: int = 10, sound_codec: str = "aac"
+) -> Path:
     """HEVC video (a moving gradient; `rotation`: the display matrix's, counter-clockwise
-    degrees) with an AAC tone, in a QuickTime container."""
+    degrees) with a tone (AAC, as phones record, unless `sound_codec` says otherwise), in a
+    QuickTime container."""
     if "libx265" not in av.codecs_available:
         pytest.skip("PyAV's FFmpeg has no libx265 to make an HEVC clip")
     ramp = np.linspace(0, 200, width, dtype=np.float32)[None, :, None]
@@ -23,7 +26,7 @@ def write_hevc_mov(path: Path, width: int, height: int, duration_s: float, rotat
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         if rotation:
             video.set_display_rotation(rotation)
-        sound = container.add_stream("aac", rate=AUDIO_RATE, layout="mono")
+        sound = container.add_stream(sound_codec, rate=AUDIO_RATE, layout="mono")
         for i in range(round(duration_s * fps)):
             image = np.broadcast_to((ramp + 5 * i) % 256, (height, width, 3)).astype(np.uint8)
             container.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))

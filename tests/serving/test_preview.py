@@ -51,6 +51,20 @@ def test_a_real_phone_hevc_mov_gets_a_preview_with_every_frame(shared_data: Path
     assert found["codecs"] == ["h264", "aac"] and found["frames"] == decoded(upload)["frames"]
 
 
+def audio_packets(path: Path) -> list[bytes]:
+    with av.open(str(path)) as container:
+        return [bytes(packet) for packet in container.demux(audio=0) if packet.size]
+
+
+def test_sound_browsers_play_is_copied_as_it_is_and_other_sound_becomes_aac(tmp_path: Path, hevc_clip: Path) -> None:
+    """A phone's AAC is not decoded and encoded again (a needless loss, and time); PCM is."""
+    write_preview(hevc_clip, tmp_path / "aac.mp4", check=lambda: None)
+    assert audio_packets(tmp_path / "aac.mp4") == audio_packets(hevc_clip)
+    pcm = write_hevc_mov(tmp_path / "pcm.mov", 160, 90, duration_s=1.0, sound_codec="pcm_s16le")
+    write_preview(pcm, tmp_path / "pcm.mp4", check=lambda: None)
+    assert decoded(tmp_path / "pcm.mp4")["codecs"] == ["h264", "aac"]
+
+
 def test_a_phone_video_filmed_sideways_stays_upright(tmp_path: Path) -> None:
     upload = write_hevc_mov(tmp_path / "portrait.mov", 320, 180, duration_s=1.0, rotation=90)
     write_preview(upload, tmp_path / "preview.mp4", check=lambda: None)
