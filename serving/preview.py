@@ -79,7 +79,9 @@ def _transcode(source: av.container.InputContainer, copy: av.container.OutputCon
     # Sound a browser plays in mp4 (a phone's AAC) is copied packet for packet, as it is;
     # only other codecs (PCM, AMR, ...) are decoded and encoded again as AAC.
     copied = audio_in is not None and audio_in.codec_context.name in _PLAYABLE_AUDIO[_MP4_FAMILY]
-    audio_out = None if audio_in is None else copy.add_stream_from_template(audio_in) if copied else copy.add_stream("aac", rate=audio_in.rate)
+    audio_out = None
+    if audio_in is not None:
+        audio_out = copy.add_stream_from_template(audio_in) if copied else copy.add_stream("aac", rate=audio_in.rate)
     for packet in source.demux(video_in, *([audio_in] if audio_in is not None else [])):
         check()
         if copied and packet.stream is audio_in:
