@@ -79,20 +79,20 @@ def _transcode(source: av.container.InputContainer, copy: av.container.OutputCon
     # Sound a browser plays in mp4 (a phone's AAC) is copied packet for packet, as it is;
     # only other codecs (PCM, AMR, ...) are decoded and encoded again as AAC.
     copied = audio_in is not None and audio_in.codec_context.name in _PLAYABLE_AUDIO[_MP4_FAMILY]
-    audio_out = None
+    audio_out: av.AudioStream | None = None
     if audio_in is not None:
         audio_out = copy.add_stream_from_template(audio_in) if copied else copy.add_stream("aac", rate=audio_in.rate)
     for packet in source.demux(video_in, *([audio_in] if audio_in is not None else [])):
         check()
         if copied and packet.stream is audio_in:
-            if packet.dts is not None:  # the demuxer's end-of-stream packet carries nothing
+            if packet.dts is not None and audio_out is not None:  # the demuxer's end-of-stream packet carries nothing
                 packet.stream = audio_out
                 copy.mux(packet)
             continue
         for frame in packet.decode():
             if isinstance(frame, av.VideoFrame):
                 copy.mux(video_out.encode(frame.reformat(video_out.width, video_out.height, "yuv420p")))
-            elif isinstance(frame, av.AudioFrame) and isinstance(audio_out, av.AudioStream):
+            elif isinstance(frame, av.AudioFrame) and audio_out is not None:
                 copy.mux(audio_out.encode(frame))
     copy.mux(video_out.encode())
     if audio_out is not None and not copied:
