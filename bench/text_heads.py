@@ -33,7 +33,8 @@ from common import print_figures  # bench/, the script's folder
 from cer.core.config import load_profile
 from cer.core.labels import BASIC
 from cer.core.sources import resolve_model
-from cer.modalities.text_emotion import Readout, ZeroShotHead, fit_readout
+from cer.modalities.readout import Readout
+from cer.modalities.text_emotion import ZeroShotHead, fit_readout
 from cer.modalities.text_kinds import TEXT_KINDS, TextKind
 from cer.pipeline.evaluation.metrics import f1_per_class
 

@@ -172,7 +172,7 @@ class SceneExpert(VocabularyExpert):
 
     def load(self) -> None:
         self.describer = SceneDescriber.load(self.model_path("vlm"), self.device, self.options)
-        self.head = load_text_emotion_head(self.options, self.model_path("emotion"), self.device)
+        self.head = load_text_emotion_head(self.options, self.model_path("emotion"), self.device, self.cache_dir)
 
     @property
     def model_id(self) -> str:

@@ -93,7 +93,7 @@ class TextExpert(StagedExpert):
     def load_head(self) -> None:
         """The text emotion head alone: what reading text lines needs (`cer expert text`), with
         no speech recognition model fetched or loaded."""
-        self.head = load_text_emotion_head(self.options, self.model_path("emotion"), self.device)
+        self.head = load_text_emotion_head(self.options, self.model_path("emotion"), self.device, self.cache_dir)
 
     @property
     def model_id(self) -> str:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from cer.core.labels import BASIC, basic_index_map
 from cer.core.options import TextHeadOptions
 from cer.modalities.base import to_basic_order
 from cer.modalities.loading import ModelLoadError, from_pretrained_strictly
+from cer.modalities.readout import READOUT_FOLDER, Readout, cached_readout, readout_key
 from cer.modalities.text_kinds import TEXT_KINDS, TextKind, TextKindExamples, example_sentences
 
 # Labels of j-hartmann/emotion-english-distilroberta-base (its config.id2label, in index order).
@@ -107,19 +107,6 @@ class ClassifierHead(TextEmotionHead):
         return to_basic_order(np.concatenate(batches), self.index_map)
 
 
-@dataclass(frozen=True)
-class Readout:
-    """A linear map from text features to class logits, and the temperature that calibrates them."""
-
-    weights: np.ndarray  # [dims, classes]
-    bias: np.ndarray  # [classes]
-    temperature: float
-
-    def logits(self, features: np.ndarray) -> np.ndarray:
-        """Calibrated logits: [n, classes]."""
-        return (features @ self.weights + self.bias) / self.temperature
-
-
 def _balanced_cross_entropy(logits: Any, labels: Any) -> Any:
     """Cross-entropy in which every class weighs the same, whatever its number of sentences:
     the fit then favours no class a priori."""
@@ -178,7 +165,11 @@ class ZeroShotHead(TextEmotionHead):
     it over-predicted Surprise on transcripts and Fear on descriptions.
     """
 
-    def __init__(self, path: Path, device: str, examples: TextKindExamples, neutral_log_odds: float | None = None) -> None:
+    def __init__(
+        self, path: Path, device: str, examples: TextKindExamples, neutral_log_odds: float | None = None, readouts: Path | None = None
+    ) -> None:
+        """`readouts`: a folder keeping fitted read-outs between runs (modalities/readout_cache.py);
+        None fits one here every time."""
         from transformers import AutoModel
 
         self.tokenizer = load_tokenizer(path, "the sentence embedder")
@@ -189,9 +180,16 @@ class ZeroShotHead(TextEmotionHead):
         self.neutral_log_odds = examples.neutral_log_odds if neutral_log_odds is None else neutral_log_odds
         self.class_names = list(examples.exemplars)
         self.classes = [BASIC.index(name) for name in self.class_names]
-        features, labels = self.labelled_features(examples.exemplars)
-        calibration, calibration_labels = self.labelled_features(examples.calibration)
-        self.readout = fit_readout(features, labels, calibration, calibration_labels, len(self.classes), examples.l2)
+        if readouts is None:
+            self.readout = self.fit()
+        else:
+            self.readout = cached_readout(readouts, readout_key(path, examples, Path(__file__), device), self.fit)
+
+    def fit(self) -> Readout:
+        """The read-out fitted on the kind's example sentences, its temperature on the calibration ones."""
+        features, labels = self.labelled_features(self.examples.exemplars)
+        calibration, calibration_labels = self.labelled_features(self.examples.calibration)
+        return fit_readout(features, labels, calibration, calibration_labels, len(self.classes), self.examples.l2)
 
     def features(self, texts: Sequence[str]) -> np.ndarray:
         """What the read-out sees of each text: the sentence embedding (L2-normalised mean of the
@@ -246,11 +244,12 @@ class ZeroShotHead(TextEmotionHead):
         return out
 
 
-def load_text_emotion_head(options: TextHeadOptions, path: Path, device: str) -> TextEmotionHead:
-    """Build the head `options` name on a resolved model path, for the kind of text they name."""
+def load_text_emotion_head(options: TextHeadOptions, path: Path, device: str, cache_dir: Path) -> TextEmotionHead:
+    """Build the head `options` name on a resolved model path, for the kind of text they name;
+    a zero-shot head keeps its fitted read-out in the model cache `cache_dir`."""
     if options.emotion_head == "classifier":
         return ClassifierHead(path, device, options.text_kind)
-    return ZeroShotHead(path, device, TEXT_KINDS[options.text_kind], options.neutral_log_odds)
+    return ZeroShotHead(path, device, TEXT_KINDS[options.text_kind], options.neutral_log_odds, cache_dir / READOUT_FOLDER)
 
 
 def build_tiny_text_emotion(target_dir: Path) -> None:

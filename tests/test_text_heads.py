@@ -8,6 +8,7 @@ The zero-shot tests use the offline profile's packaged embedder (all-MiniLM-L6-v
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import re
 from collections import Counter
@@ -21,6 +22,8 @@ from cer.core.config import ConfigError, load_profile
 from cer.core.labels import BASIC, basic_index_map
 from cer.core.options import SceneOptions, TextOptions
 from cer.core.sources import resolve_model
+from cer.modalities import text_emotion
+from cer.modalities.readout import Readout, cached_readout, readout_key
 from cer.modalities.text_emotion import DEFAULT_CLASSIFIER_LABELS, ZeroShotHead, fit_readout
 from cer.modalities.text_kinds import TEXT_KINDS, TextKind, example_sentences
 from cer.pipeline.evaluation.metrics import macro_f1
@@ -131,6 +134,37 @@ def heads() -> dict[TextKind, ZeroShotHead]:
     profile = load_profile("offline")
     embedder = resolve_model(profile.experts["text"].models["emotion"], profile.cache_path)
     return {kind: ZeroShotHead(embedder, "cpu", examples) for kind, examples in TEXT_KINDS.items()}
+
+
+@pytest.mark.offline
+def test_a_fitted_readout_is_kept_on_disk_and_read_back_unchanged(
+    heads: dict[TextKind, ZeroShotHead], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fit every start-up paid (15 s on two cores) is made once per embedder, sentences,
+    code and numerics; what comes back is the fit itself, bit for bit."""
+    profile = load_profile("offline")
+    embedder = resolve_model(profile.experts["text"].models["emotion"], profile.cache_path)
+    kept = ZeroShotHead(embedder, "cpu", TEXT_KINDS["transcript"], readouts=tmp_path)
+    (stored,) = tmp_path.glob("*.npz")
+    np.testing.assert_allclose(kept.readout.weights, heads["transcript"].readout.weights, atol=1e-9)  # the same fit as without
+    monkeypatch.setattr(ZeroShotHead, "fit", lambda self: pytest.fail("fitted again"))
+    again = ZeroShotHead(embedder, "cpu", TEXT_KINDS["transcript"], readouts=tmp_path)
+    assert np.array_equal(again.readout.weights, kept.readout.weights) and again.readout.temperature == kept.readout.temperature
+    # other sentences or settings are another fit
+    changed = dataclasses.replace(TEXT_KINDS["transcript"], l2=TEXT_KINDS["transcript"].l2 * 2)
+    code = Path(text_emotion.__file__)
+    assert readout_key(embedder, changed, code, "cpu") != stored.stem == readout_key(embedder, TEXT_KINDS["transcript"], code, "cpu")
+
+
+def test_a_stored_readout_that_cannot_be_read_is_fitted_again(tmp_path: Path) -> None:
+    fitted = Readout(np.eye(3), np.zeros(3), 1.5)
+    (tmp_path / "key.npz").write_bytes(b"not a read-out")
+    assert cached_readout(tmp_path, "key", lambda: fitted) is fitted
+    back = cached_readout(tmp_path, "key", lambda: pytest.fail("fitted again"))
+    assert np.array_equal(back.weights, fitted.weights) and back.temperature == 1.5
+    unwritable = tmp_path / "file"
+    unwritable.write_text("")
+    assert cached_readout(unwritable / "sub", "key", lambda: fitted) is fitted  # no cache folder: the fit, not an error
 
 
 @pytest.mark.offline
