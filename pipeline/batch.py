@@ -15,6 +15,10 @@ no video is written with an expert missing.
 summary.csv and failures.csv are written at the end, also when interrupted; not_videos.csv, at
 the start, lists the files of the input folders that are not videos (the first few are also
 named on stderr).
+
+Ray starts only when it pays (`batch_engine`): a few short videos on a CPU machine, with no
+parallel jobs asked for, run one after another in this process, as `cer run` would run them,
+since starting Ray and its actors takes longer (about 15 s on two cores) than such a batch.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import logging
 import math
 import time
 from collections import Counter, deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -34,13 +38,13 @@ import ray
 from ray.actor import ActorHandle
 from ray.exceptions import RayError
 
-from cer.core.config import Profile
+from cer.core.config import Engine, Profile
 from cer.core.engine import MAX_RUNS, EngineFault
 from cer.core.media import MediaError, probe
 from cer.core.progress import ProgressBar
 from cer.core.result import Result, load_result
 from cer.pipeline.batch_inputs import SkippedFile, output_folder, scan_inputs
-from cer.pipeline.executors import attached_executor
+from cer.pipeline.executors import attached_executor, choose_engine, with_engine
 from cer.pipeline.model_store import ensure_models
 from cer.pipeline.outputs.atomic import atomic_open
 from cer.pipeline.ray_executor import ExpertPool, PoolAddress, actor_resources, pool_demand, pools_that_fit
@@ -92,14 +96,51 @@ class _VideoWorker:
             return self.pipeline.get()
 
     def process(self, video: str, folder: str) -> VideoRow:
-        started = time.perf_counter()
-        try:
-            result = self._pipeline().run(video, folder)
-        except EngineFault:
-            raise  # not the video's fault: the driver starts the engine again and reruns it
-        except Exception as exc:  # noqa: BLE001 - recorded in failures.csv; the batch goes on
-            return VideoRow(video, folder, "failed", wall_s=time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}")
-        return VideoRow.from_result(video, folder, result, "done", time.perf_counter() - started)
+        return _video_row(self._pipeline, video, folder)
+
+
+def _video_row(pipeline: Callable[[], Pipeline], video: str, folder: str) -> VideoRow:
+    """Run one video on `pipeline()`, into `folder`: its summary row, done or failed."""
+    started = time.perf_counter()
+    try:
+        result = pipeline().run(video, folder)
+    except EngineFault:
+        raise  # not the video's fault: the driver starts the engine again and reruns it
+    except Exception as exc:  # noqa: BLE001 - recorded in failures.csv; the batch goes on
+        return VideoRow(video, folder, "failed", wall_s=time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}")
+    return VideoRow.from_result(video, folder, result, "done", time.perf_counter() - started)
+
+
+SMALL_BATCH = 4  # videos: up to this many are probed to see whether Ray pays for itself
+
+
+def batch_engine(profile: Profile, todo: Sequence[tuple[Path, Path]], jobs: int | None) -> Engine:
+    """Ray, unless the profile names the engine, or the batch is a few short videos with no
+    parallel jobs asked for, on a machine where `cer run` would not start Ray for their length
+    (no GPU, no cluster): then in this process. Says which, and why, on the log."""
+    engine = profile.execution.engine
+    if engine == "auto":
+        if (jobs or 1) > 1 or len(todo) > SMALL_BATCH:
+            engine = "ray"
+        else:
+            engine = choose_engine(profile.execution, video_s=sum(_duration(video) for video, _ in todo))
+        how = "in this process, one after another (starting Ray would take longer)" if engine == "inprocess" else "on Ray"
+        log.info("%d video(s) %s", len(todo), how)
+    return engine
+
+
+def _duration(video: Path) -> float:
+    try:
+        return probe(video).duration_s
+    except MediaError:
+        return 0.0  # it fails when its turn comes, with its reason
+
+
+def _process_here(todo: Sequence[tuple[Path, Path]], profile: Profile) -> Iterator[VideoRow]:
+    """The videos one after another on one in-process pipeline, models loaded once."""
+    with Pipeline(with_engine(profile, "inprocess"), start_experts=False) as pipeline:
+        for video, folder in todo:
+            yield _video_row(lambda: pipeline, str(video), str(folder))
 
 
 @dataclass(frozen=True)
@@ -274,16 +315,20 @@ def run_batch(
     rows = {video: _earlier_result(video, folder) for video, folder in plan.items() if not force and (folder / "result.json").is_file()}
     todo = [(video, folder) for video, folder in plan.items() if video not in rows]
     progress = _Progress(len(plan), len(rows))
-    try:
-        for row in _unusable_before_the_first_good(todo):  # Ray starts only for videos it can run
+
+    def record(done: Iterable[VideoRow]) -> None:
+        for row in done:
             rows[Path(row.path)] = row
             progress.update(row)
+
+    try:
+        record(_unusable_before_the_first_good(todo))  # Ray starts only for videos it can run
         todo = [(video, folder) for video, folder in todo if video not in rows]
-        if todo:
+        if todo and batch_engine(profile, todo, jobs) == "inprocess":
+            record(_process_here(todo, profile))
+        elif todo:
             with ray_session(profile.execution.ray_address):
-                for row in _process(todo, profile, jobs, batch_counts):
-                    rows[Path(row.path)] = row
-                    progress.update(row)
+                record(_process(todo, profile, jobs, batch_counts))
     finally:
         progress.close()
         table = [rows.get(video) or VideoRow(str(video), str(folder), "pending") for video, folder in plan.items()]

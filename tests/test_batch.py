@@ -22,12 +22,14 @@ from bench.proctree import in_session
 from cer.core.config import load_profile
 from cer.core.media import MediaError, probe
 from cer.core.result import load_result
-from cer.pipeline.batch import VideoRow, plan_lanes, run_batch
+from cer.pipeline.batch import VideoRow, batch_engine, plan_lanes, run_batch
 from cer.pipeline.batch_inputs import find_videos, output_folder, scan_inputs
 from cer.pipeline.demo import write_clip
 
-# Fewer actors to start; a file, so that the `cer batch` subprocess runs the same profile.
+# Ray's actor pools, with fewer actors to start; a file, so that the `cer batch` subprocess runs
+# the same profile.
 FAST_PROFILE = """extends: tiny
+execution: {engine: ray}
 experts: {dynamic_face: {enabled: false}, audio: {enabled: false}, text: {enabled: false}, clip_labels: {enabled: false}}
 """
 
@@ -240,3 +242,20 @@ def test_videos_cut_off_by_a_dead_expert_actor_run_again_whole(batch):
     for row in batch.rows:
         if row.status == "done":
             assert load_result(Path(row.output) / "result.json").experts["static_face"].status == "ok"
+
+
+def test_ray_starts_only_when_it_pays(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A few short videos, no parallel jobs asked for, no GPU: in process, as `cer run` would
+    run them (starting Ray takes longer than such a batch); otherwise Ray."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    auto = load_profile("tiny", {"execution": {"engine": "auto"}})
+    two = [(corpus / "c.mp4", Path("c")), (corpus / "corrupt.mp4", Path("x"))]  # 2 s of video, and a file to fail later
+    assert batch_engine(auto, two, jobs=None) == "inprocess" == batch_engine(auto, two, jobs=1)
+    assert batch_engine(auto, two, jobs=2) == "ray"  # parallel videos asked for
+    assert batch_engine(auto, two * 3, jobs=None) == "ray"  # more than a few videos
+    assert batch_engine(load_profile("tiny", {"execution": {"engine": "ray"}}), two, jobs=1) == "ray"  # named
+    assert batch_engine(load_profile("tiny"), two * 3, jobs=4) == "inprocess"  # named (the tests' profile)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert batch_engine(auto, two, jobs=None) == "ray"  # a GPU: the experts share it at once
