@@ -83,6 +83,24 @@ def pull(profile: Profile, report: Callable[[str], None] = print) -> None:
         report(f"[{number}/{len(refs)}] {role}: {ref.source} ...")
         path = resolve_model(ref, profile.cache_path)
         report(f"[{number}/{len(refs)}] {role}: ready at {path}")
+    prepare_text_heads(profile, report)
+
+
+def prepare_text_heads(profile: Profile, report: Callable[[str], None]) -> None:
+    """Fit and keep the zero-shot text heads' read-outs now (modalities/readout.py), so that no
+    run, the first one included, pays for the fit at start-up."""
+    from cer.core.devices import resolve_device
+    from cer.core.options import TextHeadOptions
+    from cer.modalities.text_emotion import load_text_emotion_head
+
+    for name, cfg in profile.enabled_experts().items():
+        options = cfg.options
+        if isinstance(options, TextHeadOptions) and options.emotion_head == "zero_shot" and cfg.unavailable is None:
+            report(f"{name}: the zero-shot text head's read-out ...")
+            head = load_text_emotion_head(
+                options, resolve_model(cfg.models["emotion"], profile.cache_path), resolve_device(cfg.device), profile.cache_path
+            )
+            report(f"{name}: {head.summary}")
 
 
 def ensure_models(profile: Profile) -> None:

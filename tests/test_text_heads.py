@@ -19,11 +19,12 @@ import pytest
 from pydantic import ValidationError
 
 from cer.core.config import ConfigError, load_profile
+from cer.core.devices import resolve_device
 from cer.core.labels import BASIC, basic_index_map
 from cer.core.options import SceneOptions, TextOptions
 from cer.core.sources import resolve_model
 from cer.modalities import text_emotion
-from cer.modalities.readout import Readout, cached_readout, readout_key
+from cer.modalities.readout import READOUT_FOLDER, Readout, cached_readout, readout_key
 from cer.modalities.text_emotion import DEFAULT_CLASSIFIER_LABELS, ZeroShotHead, fit_readout
 from cer.modalities.text_kinds import TEXT_KINDS, TextKind, example_sentences
 from cer.pipeline.evaluation.metrics import macro_f1
@@ -154,6 +155,22 @@ def test_a_fitted_readout_is_kept_on_disk_and_read_back_unchanged(
     changed = dataclasses.replace(TEXT_KINDS["transcript"], l2=TEXT_KINDS["transcript"].l2 * 2)
     code = Path(text_emotion.__file__)
     assert readout_key(embedder, changed, code, "cpu") != stored.stem == readout_key(embedder, TEXT_KINDS["transcript"], code, "cpu")
+
+
+@pytest.mark.offline
+def test_models_pull_prepares_the_readout_so_that_no_run_fits_it() -> None:
+    """`cer models pull` (`make models`) keeps the offline text head's read-out, under the key a
+    run of that profile looks for."""
+    from cer.pipeline.model_store import prepare_text_heads
+
+    profile = load_profile("offline")
+    lines: list[str] = []
+    prepare_text_heads(profile, lines.append)
+    assert lines[0] == "text: the zero-shot text head's read-out ..." and "fitted on" in lines[1]
+    assert len(lines) == 2  # the scene expert has no model in this profile: nothing to prepare
+    embedder = resolve_model(profile.experts["text"].models["emotion"], profile.cache_path)
+    key = readout_key(embedder, TEXT_KINDS["transcript"], Path(text_emotion.__file__), resolve_device(profile.experts["text"].device))
+    assert (profile.cache_path / READOUT_FOLDER / f"{key}.npz").is_file()
 
 
 def test_a_stored_readout_that_cannot_be_read_is_fitted_again(tmp_path: Path) -> None:
