@@ -77,3 +77,22 @@ def test_the_readme_s_first_run_prints_what_the_readme_shows(tmp_path: Path) -> 
         assert PROBABILITY.sub("(p)", line) == PROBABILITY.sub("(p)", shown_line), done.stdout
         numbers = [float(n) for n in PROBABILITY.findall(line)]
         assert numbers == pytest.approx([float(n) for n in PROBABILITY.findall(shown_line)], abs=0.02), done.stdout
+
+
+@pytest.mark.offline
+def test_the_python_examples_run_as_shown_on_a_real_clip(tmp_path: Path, shared_data: Path) -> None:
+    """The README's and docs/outputs.md's Python examples, run as written from a folder holding a
+    clip.mp4 (the shared smiling face): they work, and say what their comments say."""
+    (tmp_path / "clip.mp4").write_bytes((shared_data / "single_face.mp4").read_bytes())
+    examples = [block for document in (REPO / "README.md", REPO / "docs" / "outputs.md") for block in python_blocks(document)]
+    assert len(examples) == 2
+    done = subprocess.run([sys.executable, "-c", "\n".join(examples)], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "basic only: Happiness" == lines[1]  # each example's decision line
+    assert lines[2].startswith("0.00-2.40 s basic only: Happiness (")  # the one window of the 2.4 s clip
+    assert (tmp_path / "out" / "result.json").is_file()
+
+
+def python_blocks(document: Path) -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```", document.read_text(encoding="utf-8"), re.S | re.M)
