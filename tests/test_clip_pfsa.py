@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from cer.core.config import ConfigError, ExpertConfig, ExpertContext, ModelRef, load_profile, load_vocabulary
+from cer.core.devices import resolve_device
 from cer.core.labels import BASIC, PAIRS
 from cer.core.result import Result, load_result
 from cer.core.sources import ModelNotAvailable, Source, resolve
@@ -279,6 +280,7 @@ def test_tiny_clip_expert_in_the_pipeline_feeds_pfsa(raf_ce_run: tuple[Result, P
         "model_id": "tiny:clip",
         "reason": None,
         "note": None,
+        "device": resolve_device("auto"),  # the tiny profile's: cpu on a machine without a GPU
         "cached_windows": None,
     }
     for window in result.window_results:
