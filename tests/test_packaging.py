@@ -47,6 +47,7 @@ def test_the_wheel_installs_one_top_level_name(wheel: Path) -> None:
         "cer/serving/app.py",
         "cer/configs/default.yaml",
         "cer/configs/vocabularies/raf_ce.yaml",
+        "cer/modalities/heads/description.npz",
         "cer/pipeline/assets/astronaut.jpg",
         "cer/core/schema/result.v2.json",
         "cer/serving/static/index.html",

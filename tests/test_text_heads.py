@@ -21,7 +21,8 @@ from cer.core.config import ConfigError, load_profile
 from cer.core.labels import BASIC, basic_index_map
 from cer.core.options import SceneOptions, TextOptions
 from cer.core.sources import resolve_model
-from cer.modalities.text_emotion import DEFAULT_CLASSIFIER_LABELS, ZeroShotHead, fit_readout
+from cer.modalities.readout import fit_readout
+from cer.modalities.text_emotion import DEFAULT_CLASSIFIER_LABELS, ZeroShotHead
 from cer.modalities.text_kinds import TEXT_KINDS, TextKind, example_sentences
 from cer.pipeline.evaluation.metrics import macro_f1
 from tests.cli_process import cer
@@ -145,14 +146,17 @@ def test_each_head_says_what_it_reads(heads: dict[TextKind, ZeroShotHead]) -> No
 
 @pytest.mark.offline
 def test_the_description_head_reads_descriptions_and_spreads_its_answers(heads: dict[TextKind, ZeroShotHead]) -> None:
+    # Our own paragraphs, shorter and more story-like than a vision-language model's: the head
+    # fitted on real descriptions scores macro F1 about 0.40 on them (the head fitted on our
+    # exemplars, by the same hands, 0.89; on real descriptions it scores 0.26 to the shipped 0.36).
     rows = description_dev()
     truth = np.array([BASIC.index(row["label"]) for row in rows])
     answers = {kind: head.score([row["text"] for row in rows]).argmax(axis=1) for kind, head in heads.items()}
     top_share = Counter(answers["description"].tolist()).most_common(1)[0][1] / len(rows)
     assert top_share <= 0.4  # no class swallows the paragraphs (the Fear for two in three)
     described, transcribed = (macro_f1(truth, answers[kind]) for kind in ("description", "transcript"))
-    assert described >= 0.6
-    assert described > transcribed + 0.2  # reading a description as speech costs a lot
+    assert described >= 0.35
+    assert described > transcribed + 0.1  # reading a description as speech costs a lot
 
 
 # --- cer expert text --kind -----------------------------------------------------------------
@@ -160,9 +164,11 @@ def test_the_description_head_reads_descriptions_and_spreads_its_answers(heads: 
 
 @pytest.mark.offline
 def test_cer_expert_text_scores_descriptions_with_the_description_head() -> None:
-    paragraphs = (
-        "In a sunny kitchen, a woman laughs with her friends, her cheeks raised and her eyes crinkled in a wide smile.\n"
-        "A man sits alone on a bench in the rain, head bowed, shoulders slumped, wiping tears from his cheeks.\n"
+    paragraphs = (  # in the manner of the vision-language model's paragraphs, which the head learnt from
+        "In a sunny kitchen, a woman laughs with her friends, her cheeks raised and her eyes crinkled in a wide smile. "
+        "Her relaxed posture and bright expression suggest happiness and joy.\n"
+        "The setting is a quiet living room at night. A woman sits on the sofa, her eyes red and glistening with tears, "
+        "her mouth turned down. She looks away and lowers her head, suggesting sorrow and sadness.\n"
     )
     done = cer("expert", "text", "-", "--kind", "description", "--profile", "offline", stdin=paragraphs)
     assert done.returncode == 0, done.stderr
