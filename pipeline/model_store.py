@@ -87,15 +87,20 @@ def pull(profile: Profile, report: Callable[[str], None] = print) -> None:
 
 
 def prepare_text_heads(profile: Profile, report: Callable[[str], None]) -> None:
-    """Fit and keep the zero-shot text heads' read-outs now (modalities/readout.py), so that no
-    run, the first one included, pays for the fit at start-up."""
+    """Fit and keep the zero-shot text heads' read-outs now (modalities/readout_cache.py), so that
+    no run, the first one included, pays for the fit at start-up. A kind whose read-out ships
+    with cer (descriptions) has nothing to fit."""
     from cer.core.devices import resolve_device
     from cer.core.options import TextHeadOptions
     from cer.modalities.text_emotion import load_text_emotion_head
+    from cer.modalities.text_kinds import TEXT_KINDS
 
     for name, cfg in profile.enabled_experts().items():
         options = cfg.options
-        if isinstance(options, TextHeadOptions) and options.emotion_head == "zero_shot" and cfg.unavailable is None:
+        fitted_here = (
+            isinstance(options, TextHeadOptions) and options.emotion_head == "zero_shot" and TEXT_KINDS[options.text_kind].readout is None
+        )
+        if fitted_here and cfg.unavailable is None:
             report(f"{name}: the zero-shot text head's read-out ...")
             head = load_text_emotion_head(
                 options, resolve_model(cfg.models["emotion"], profile.cache_path), resolve_device(cfg.device), profile.cache_path

@@ -49,6 +49,17 @@ def test_unpredicted_samples_count_as_wrong_and_stay_out_of_the_confusion_matrix
     assert result.per_class_f1 == {"a": pytest.approx(2 / 3), "b": 1.0}
 
 
+def test_expected_calibration_error_is_the_gap_between_confidence_and_accuracy() -> None:
+    # 0.9 sure and right 9 times in 10: calibrated; 0.9 sure and right half the time: 0.4 too sure
+    truth = np.zeros(10, dtype=int)
+    sure = np.tile([0.9, 0.1], (10, 1))
+    assert metrics.expected_calibration_error(np.array([0] * 9 + [1]), sure) == pytest.approx(0.0)
+    assert metrics.expected_calibration_error(np.array([0] * 5 + [1] * 5), sure) == pytest.approx(0.4)
+    # two bins, each weighted by its rows: (8 x |1 - 0.9| + 2 x |0 - 0.6|) / 10
+    mixed = np.concatenate([np.tile([0.9, 0.1], (8, 1)), np.tile([0.6, 0.4], (2, 1))])
+    assert metrics.expected_calibration_error(np.concatenate([truth[:8], [1, 1]]), mixed) == pytest.approx(0.2)
+
+
 def test_frame_spreading_worked_example() -> None:
     # Windows of 4 frames every 2 frames over 7 frames: [0, 4), [2, 6), [4, 7).
     spans = [(0, 4), (2, 6), (4, 7)]

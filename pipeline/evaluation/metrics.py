@@ -1,5 +1,5 @@
 """Classification metrics in numpy (docs/batch-and-evaluation.md): macro F1 (the headline), per-class F1, UAR,
-accuracy and the confusion matrix.
+accuracy, the confusion matrix and the expected calibration error.
 
 Labels are class indices. A prediction of -1 means "no prediction" (no expert spoke for that
 clip or frame): it is never right, so it lowers recall, and it is left out of the confusion
@@ -62,6 +62,17 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
     matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(matrix, (y_true[keep], y_pred[keep]), 1)
     return matrix
+
+
+def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, bins: int = 15) -> float:
+    """How far the top probability is from the share of answers that are right: the mean, over
+    `bins` equal-width bins of top probability weighted by their number of rows, of
+    |accuracy - mean top probability| (0: calibrated; rows of `probs` are distributions)."""
+    confidence, answer = probs.max(axis=1), probs.argmax(axis=1)
+    right = answer == np.asarray(y_true)
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
+    gaps = [abs(right[which == b].mean() - confidence[which == b].mean()) * np.sum(which == b) for b in np.unique(which)]
+    return float(sum(gaps) / len(confidence)) if len(confidence) else 0.0
 
 
 @dataclass
