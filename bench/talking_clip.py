@@ -52,20 +52,26 @@ def spoken(text: str) -> np.ndarray:
     return librosa.resample(samples, orig_sr=rate, target_sr=AUDIO_RATE) if rate != AUDIO_RATE else samples
 
 
-def speech_track(duration_s: float) -> tuple[np.ndarray, str]:
-    """Sentences one after another with pauses, for `duration_s`; and where they came from."""
+def speech_track(duration_s: float) -> tuple[np.ndarray, str, list[str] | None]:
+    """Sentences one after another with pauses, for `duration_s`; where they came from; and
+    the text of the sentences heard whole, in order (None for the packaged sentence, whose text
+    is not known here)."""
     if shutil.which("espeak-ng"):
-        sentences, source = [spoken(text) for text in SENTENCES], "espeak-ng, 12 different sentences"
+        sentences, source, texts = [spoken(text) for text in SENTENCES], "espeak-ng, 12 different sentences", list(SENTENCES)
     else:
-        sentences, source = [demo_speech()], "the packaged sentence, repeated (espeak-ng is not installed)"
+        sentences, source, texts = [demo_speech()], "the packaged sentence, repeated (espeak-ng is not installed)", None
     audio = np.zeros(int(duration_s * AUDIO_RATE), dtype=np.float32)
+    heard: list[str] = []
     at, k = 0, 0
     while at < len(audio):
-        piece = sentences[k % len(sentences)][: len(audio) - at]
+        whole = sentences[k % len(sentences)]
+        piece = whole[: len(audio) - at]
         audio[at : at + len(piece)] = piece
+        if texts is not None and len(piece) == len(whole):
+            heard.append(texts[k % len(texts)])
         at += len(piece) + int(PAUSE_S * AUDIO_RATE)
         k += 1
-    return audio, source
+    return audio, source, heard if texts is not None else None
 
 
 def talking_face_clip(path: Path, duration_s: float) -> tuple[Path, str]:
@@ -83,5 +89,5 @@ def talking_face_clip(path: Path, duration_s: float) -> tuple[Path, str]:
         canvas[top : top + side, x : x + side] = face
         return canvas
 
-    audio, source = speech_track(duration_s)
+    audio, source, _ = speech_track(duration_s)
     return write_clip(path, frame, duration_s, fps=25, audio=audio), source
