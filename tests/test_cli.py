@@ -71,13 +71,17 @@ def test_demo_and_run_print_the_result_alone_on_standard_output_with_json(tmp_pa
     assert {info.device for info in result.experts.values() if info.status == "ok"} == {"cpu"}
     assert "cer: the models ran on cpu" in done.stderr
     # --quiet, after the subcommand as users type it: the results and nothing on stderr; two
-    # videos in one run: a folder each, and one JSON document a line
+    # videos in one run (short silent ones, quick on the tiny models): a folder each, and one
+    # JSON document a line, each the same as the video's own run gives
     clip = tmp_path / "demo" / "demo_clip.mp4"
-    quiet = cer("run", clip, silent_clip, "--profile", "tiny", "--engine", "inprocess", "--out", tmp_path / "two", "--json", "--quiet")
+    twin = tmp_path / "twin.mp4"
+    twin.write_bytes(silent_clip.read_bytes())
+    quiet = cer("run", silent_clip, twin, "--profile", "tiny", "--engine", "inprocess", "--out", tmp_path / "two", "--json", "--quiet")
     assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
-    demo, silent = (load_result(json.loads(line)) for line in quiet.stdout.splitlines())
-    assert demo.decision == result.decision and silent.video.path == str(silent_clip)
-    assert all((tmp_path / "two" / name / "result.json").is_file() for name in ("demo_clip", silent_clip.stem))
+    silent, copy = (load_result(json.loads(line)) for line in quiet.stdout.splitlines())
+    assert silent.video.path == str(silent_clip) and copy.video.path == str(twin)
+    assert silent.window_results == copy.window_results and silent.decision == copy.decision
+    assert all((tmp_path / "two" / name / "result.json").is_file() for name in (silent_clip.stem, "twin"))
     clash = cer("run", clip, tmp_path / "demo" / "demo_clip.mp4", "--profile", "tiny")
     assert clash.returncode == 2 and "several videos are named demo_clip" in clash.stderr
 
