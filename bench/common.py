@@ -25,13 +25,6 @@ def clip_parser(doc: str | None, profile: str | None) -> argparse.ArgumentParser
     return parser
 
 
-def expert_overrides(profile: str, device: str | None) -> dict[str, Any]:
-    """Profile overrides that put every expert of `profile` on `device`."""
-    if device is None:
-        return {}
-    return {"experts": {name: {"device": device} for name in load_profile(profile).experts}}
-
-
 def profile_file(profile: str, device: str | None, folder: Path, engine: str | None = None) -> str:
     """A profile for a `cer` subprocess: `profile` without the expert-output cache, with every
     expert on `device` and the experts run by `engine` where those are given."""

@@ -16,10 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import clip_parser, default_clip, expert_overrides, print_figures  # bench/, the script's folder
+from common import clip_parser, default_clip, print_figures  # bench/, the script's folder
 
 from cer.core.chunks import tracked_chunks
-from cer.core.config import Profile, load_profile
+from cer.core.config import Profile, load_profile, with_device
 from cer.core.types import Chunk
 from cer.modalities.factory import build_expert
 
@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--expert", action="append", help="time only these experts (default: every enabled one)")
     args = parser.parse_args()
-    profile = load_profile(args.profile, expert_overrides(args.profile, args.device) or None)
+    profile = with_device(load_profile(args.profile), args.device)
     names = args.expert or list(profile.enabled_experts())
     with tempfile.TemporaryDirectory() as scratch:
         chunks = list(tracked_chunks(default_clip(args.video, Path(scratch)), profile))

@@ -16,10 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import clip_parser, default_clip, expert_overrides, print_figures  # bench/, the script's folder
+from common import clip_parser, default_clip, print_figures  # bench/, the script's folder
 
 from cer.core.chunks import tracked_chunks
-from cer.core.config import load_profile
+from cer.core.config import load_profile, with_device
 from cer.core.types import Chunk
 from cer.pipeline.execution import ExpertExecutor, InProcessExecutor
 from cer.pipeline.ray_executor import RayExecutor
@@ -41,7 +41,7 @@ def main() -> None:
     parser = clip_parser(__doc__, "tiny")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    profile = load_profile(args.profile, expert_overrides(args.profile, args.device) or None)
+    profile = with_device(load_profile(args.profile), args.device)
     experts = profile.enabled_experts()
     with tempfile.TemporaryDirectory() as scratch:
         chunks = list(tracked_chunks(default_clip(args.video, Path(scratch)), profile))

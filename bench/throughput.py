@@ -20,15 +20,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import NO_CACHE, clip_parser, default_clip, expert_overrides, print_figures, profile_file  # bench/, the script's folder
+from common import NO_CACHE, clip_parser, default_clip, print_figures, profile_file  # bench/, the script's folder
 
-from cer.core.config import load_profile
+from cer.core.config import load_profile, with_device
 from cer.core.media import probe
 from cer.pipeline.runner import Pipeline
 
 
 def realtime_factor(video: Path, profile: str, device: str | None) -> float:
-    with Pipeline(load_profile(profile, {**NO_CACHE, **expert_overrides(profile, device)})) as pipeline:
+    with Pipeline(with_device(load_profile(profile, NO_CACHE), device)) as pipeline:
         pipeline.run(video)  # warm-up
         started = time.perf_counter()
         pipeline.run(video)

@@ -53,9 +53,7 @@ def _profile_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def _load_profile(args: argparse.Namespace) -> Profile:
     """The profile the command runs with: `--profile` (else the default), the options given, and
     `--device`; a device this machine lacks is one line now, before any model loads."""
-    profile = load_profile(args.profile or DEFAULT_PROFILE, _profile_overrides(args))
-    if args.device:
-        profile = with_device(profile, args.device)
+    profile = with_device(load_profile(args.profile or DEFAULT_PROFILE, _profile_overrides(args)), args.device)
     check_devices(profile)
     return profile
 

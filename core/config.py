@@ -377,8 +377,11 @@ def load_profile(name_or_path: str, overrides: Mapping[str, Any] | None = None) 
     return resolve_experts(profile, path)
 
 
-def with_device(profile: Profile, device: str) -> Profile:
-    """`profile` with every expert's models on `device` (`--device`, CER_DEVICE), whatever the file says."""
+def with_device(profile: Profile, device: str | None) -> Profile:
+    """`profile` with every expert's models on `device` (`--device`, CER_DEVICE), whatever the
+    file says; None keeps the profile's own devices."""
+    if device is None:
+        return profile
     experts = {name: cfg.model_copy(update={"device": device}) for name, cfg in profile.experts.items()}
     return profile.model_copy(update={"experts": experts})
 

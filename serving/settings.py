@@ -57,8 +57,7 @@ class Settings(BaseSettings):
 
     def job_profile(self) -> Profile:
         """The profile every job runs with: `profile`, with `device` applied when set."""
-        profile = load_profile(self.profile)
-        return with_device(profile, self.device) if self.device else profile
+        return with_device(load_profile(self.profile), self.device)
 
     @classmethod
     def load(cls, **overrides: Any) -> Settings:
