@@ -59,11 +59,11 @@ class ExpertExecutor(ABC):
 
     @abstractmethod
     def submit(self, chunk: Chunk) -> Any:
-        """Start every expert on `chunk`; returns a handle for `collect`."""
+        """Start every expert on `chunk` (those it names, for a person's view); returns a handle for `collect`."""
 
     @abstractmethod
     def collect(self, handle: Any) -> dict[str, list[ExpertOutput]]:
-        """Wait for every expert's outputs for the submitted chunk (handles in submission order)."""
+        """Wait for the outputs of the experts the submitted chunk went to (handles in submission order)."""
 
     def batch_counts(self) -> dict[str, tuple[int, int]]:
         """Per expert: (forward calls, items they read) so far, for the mean batch size; empty
@@ -175,7 +175,7 @@ class InProcessExecutor(ExpertExecutor):
 
     def submit(self, chunk: Chunk) -> _Pending:
         pending = _Pending(chunk)
-        for name, served in self.experts.items():
+        for name, served in self._wanted(chunk):
             if (staged := served.staged) is None:
                 continue
             prepared, seconds = prepare_chunk(staged, chunk)
@@ -188,17 +188,21 @@ class InProcessExecutor(ExpertExecutor):
         return pending
 
     def collect(self, handle: _Pending) -> dict[str, list[ExpertOutput]]:
-        for name, served in self.experts.items():
+        for name, served in self._wanted(handle.chunk):
             if name in handle.answers:
                 continue
             if served.staged is None:
                 handle.answers[name], seconds = served.predict(handle.chunk)
             else:
-                waiting = [p for p in self._pending if name not in p.answers]  # this chunk and those submitted after it
+                # this chunk and those submitted after it that went to this expert
+                waiting = [p for p in self._pending if name in p.parcels]
                 outputs, seconds = served.answer([p.parcels[name] for p in waiting])
                 for pending, chunk_outputs in zip(waiting, outputs, strict=True):
                     pending.answers[name] = chunk_outputs
                     del pending.parcels[name]  # its items are spent
             self.seconds[name] += seconds
         self._pending.remove(handle)
-        return {name: handle.answers[name] for name in self.experts}
+        return {name: handle.answers[name] for name, _ in self._wanted(handle.chunk)}
+
+    def _wanted(self, chunk: Chunk) -> list[tuple[str, ServedExpert]]:
+        return [(name, served) for name, served in self.experts.items() if chunk.wants(name)]

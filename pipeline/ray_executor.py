@@ -323,17 +323,20 @@ class RayExecutor(ExpertExecutor):
             self._faulted = False
         # First the actors that preprocess for themselves, so that they start while this process
         # preprocesses for the others; they read one copy of the chunk in the object store.
-        for_themselves = [name for name in self.pool.actors if name not in self.preprocessors]
+        wanted = [name for name in self.pool.actors if chunk.wants(name)]
+        for_themselves = [name for name in wanted if name not in self.preprocessors]
         try:
             shared = ray.put(chunk) if for_themselves else None
         except RayError as exc:  # the object store is gone with Ray
             raise self._fault("object store", exc) from exc
         calls: dict[str, Any] = {name: self.pool.actors[name].predict.remote(shared) for name in for_themselves}
         for name, preprocessor in self.preprocessors.items():
+            if not chunk.wants(name):
+                continue
             prepared, seconds = prepare_chunk(preprocessor, chunk)
             self.seconds[name] += seconds
             calls[name] = self.pool.actors[name].answer.remote(prepared) if isinstance(prepared, Prepared) else prepared
-        return chunk, {name: calls[name] for name in self.pool.actors}  # in pool order, the order of the outputs
+        return chunk, {name: calls[name] for name in wanted}  # in pool order, the order of the outputs
 
     def collect(self, handle: tuple[Chunk, dict[str, Any]]) -> dict[str, list[ExpertOutput]]:
         _, calls = handle

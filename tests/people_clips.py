@@ -1,0 +1,90 @@
+"""Clips with several people, made for the per-person tests and bench/persons.py.
+
+`two_person_clip`: the packaged smiling face twice, side by side, and speech; only one of the
+two mouths moves, opening with the loudness of the speech (a dark mouth drawn over the photo's),
+so the voice has a known owner. `crowd_clip`: a photo of several people, panned and zoomed
+slowly, so that every face moves and must keep its person.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from cer.core.types import AUDIO_RATE
+from cer.pipeline.demo import demo_photo, demo_speech, write_clip
+
+FPS = 25
+SIZE = (540, 960)  # frame height, width
+# The photo's face box (the offline detector's, on the 512 px photo) and where the mouth lies in it
+_FACE = (173, 68, 280, 175)  # x0, y0, x1, y1
+_MOUTH_CENTRE = (0.5, 0.77)  # fractions of the face box
+_SPEECH_FROM_S = 1.0
+
+
+def speech_and_loudness(duration_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """The packaged sentence from 1 s on, repeated; and its loudness per video frame (0 to 1)."""
+    sentence = demo_speech()
+    audio = np.zeros(int(duration_s * AUDIO_RATE), dtype=np.float32)
+    at = int(_SPEECH_FROM_S * AUDIO_RATE)
+    while at < len(audio):
+        piece = sentence[: len(audio) - at]
+        audio[at : at + len(piece)] = piece
+        at += len(piece) + AUDIO_RATE // 2
+    per_frame = AUDIO_RATE // FPS
+    rms = np.sqrt(np.mean(audio[: len(audio) // per_frame * per_frame].reshape(-1, per_frame) ** 2, axis=1))
+    return audio, np.clip(rms / (np.percentile(rms, 95) + 1e-9), 0.0, 1.0)
+
+
+def two_person_clip(path: Path, duration_s: float = 8.0, speaker: str = "right") -> Path:
+    """Two faces side by side, the listener larger (the main face of the whole-video view); the
+    `speaker` ("left" or "right") is the one whose mouth moves with the speech."""
+    photo = demo_photo()
+    sizes = {"left": 420, "right": 340} if speaker == "right" else {"left": 340, "right": 420}
+    faces = {side: cv2.resize(photo, (px, px), interpolation=cv2.INTER_AREA) for side, px in sizes.items()}
+    audio, loudness = speech_and_loudness(duration_s)
+    height, width = SIZE
+
+    def frame(t: float) -> np.ndarray:
+        canvas = np.full((height, width, 3), 110, dtype=np.uint8)
+        for side, face in faces.items():
+            px = face.shape[0]
+            left = width // 4 - px // 2 if side == "left" else 3 * width // 4 - px // 2
+            top = (height - px) // 2
+            canvas[top : top + px, left : left + px] = face
+            if side == speaker:
+                _open_mouth(canvas, left, top, px / photo.shape[0], loudness[min(int(t * FPS), len(loudness) - 1)])
+        return canvas
+
+    return write_clip(path, frame, duration_s, fps=FPS, audio=audio)
+
+
+def _open_mouth(canvas: np.ndarray, left: int, top: int, scale: float, openness: float) -> None:
+    """Draw the mouth open by `openness` (0: closed, nothing drawn) on the face pasted at (left, top)."""
+    if openness < 0.05:
+        return
+    x0, y0, x1, y1 = (value * scale for value in _FACE)
+    centre = (left + int(x0 + _MOUTH_CENTRE[0] * (x1 - x0)), top + int(y0 + _MOUTH_CENTRE[1] * (y1 - y0)))
+    axes = (max(1, int(0.18 * (x1 - x0))), max(1, int(0.12 * (y1 - y0) * openness)))
+    cv2.ellipse(canvas, centre, axes, 0, 0, 360, (40, 20, 20), -1)
+
+
+def crowd_clip(photo_path: Path, path: Path, duration_s: float = 6.0) -> Path:
+    """`photo_path` slowly panned and zoomed in 960 x 540 frames, silent."""
+    from PIL import Image
+
+    with Image.open(photo_path) as image:
+        photo = np.asarray(image.convert("RGB"))
+    height, width = SIZE
+    scale = max(width / photo.shape[1], height / photo.shape[0]) * 1.15  # room to pan
+
+    def frame(t: float) -> np.ndarray:
+        zoom = scale * (1 + 0.05 * t / duration_s)
+        big = cv2.resize(photo, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_AREA)
+        dx = int((big.shape[1] - width) * t / duration_s)
+        dy = (big.shape[0] - height) // 2
+        return np.ascontiguousarray(big[dy : dy + height, dx : dx + width])
+
+    return write_clip(path, frame, duration_s, fps=FPS)
