@@ -32,8 +32,9 @@ class PersonLog:
         self._windows.setdefault(person, []).append(window)
 
     def persons(self, compound_names: list[str]) -> list[Person]:
-        """The persons scored in at least one window, the most scored first (ties: the first seen)."""
-        order = sorted(self._windows, key=lambda person: (-len(self._windows[person]), person))
+        """The persons scored in at least one window: the most scored first, then the largest on
+        screen over the video (as the whole-video view picks its main face), then the first seen."""
+        order = sorted(self._windows, key=lambda person: (-len(self._windows[person]), -self._screen_share(person), person))
         return [
             Person(
                 id=person,
@@ -44,6 +45,10 @@ class PersonLog:
             )
             for person in order
         ]
+
+    def _screen_share(self, person: int) -> float:
+        """The person's box areas, as fractions of the frame, summed over the frames they were seen on."""
+        return sum((b.box[2] - b.box[0]) * (b.box[3] - b.box[1]) for b in self._boxes.get(person, []))
 
 
 def _speaking_share(person: int, windows: Sequence[WindowResult]) -> float | None:

@@ -1,6 +1,6 @@
 """Clips with several people, made for the per-person tests and bench/persons.py.
 
-`two_person_clip`: the packaged smiling face twice, side by side, and speech; only one of the
+`two_person_clip`: the packaged smiling face (head and shoulders) twice, side by side, and speech; only one of the
 two mouths moves, opening with the loudness of the speech (a dark mouth drawn over the photo's),
 so the voice has a known owner. `crowd_clip`: a photo of several people, panned and zoomed
 slowly, so that every face moves and must keep its person.
@@ -18,8 +18,11 @@ from cer.pipeline.demo import demo_photo, demo_speech, write_clip
 
 FPS = 25
 SIZE = (540, 960)  # frame height, width
-# The photo's face box (the offline detector's, on the 512 px photo) and where the mouth lies in it
-_FACE = (173, 68, 280, 175)  # x0, y0, x1, y1
+# Head and shoulders of the packaged photo (rows, columns), large enough for both the offline
+# detector and the tiny profile's Haar cascade; the face box in it (the offline detector's) and
+# where the mouth lies in that box
+_PORTRAIT = (slice(0, 300), slice(76, 376))
+_FACE = (97, 68, 204, 175)  # x0, y0, x1, y1
 _MOUTH_CENTRE = (0.5, 0.77)  # fractions of the face box
 _SPEECH_FROM_S = 1.0
 
@@ -41,8 +44,8 @@ def speech_and_loudness(duration_s: float) -> tuple[np.ndarray, np.ndarray]:
 def two_person_clip(path: Path, duration_s: float = 8.0, speaker: str = "right") -> Path:
     """Two faces side by side, the listener larger (the main face of the whole-video view); the
     `speaker` ("left" or "right") is the one whose mouth moves with the speech."""
-    photo = demo_photo()
-    sizes = {"left": 420, "right": 340} if speaker == "right" else {"left": 340, "right": 420}
+    photo = demo_photo()[_PORTRAIT]
+    sizes = {"left": 420, "right": 360} if speaker == "right" else {"left": 360, "right": 420}
     faces = {side: cv2.resize(photo, (px, px), interpolation=cv2.INTER_AREA) for side, px in sizes.items()}
     audio, loudness = speech_and_loudness(duration_s)
     height, width = SIZE
