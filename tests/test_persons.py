@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.people_clips import crowd_clip, two_person_clip
 from cer.core.config import PersonsConfig
 from cer.core.persons import PersonTracker
 from cer.core.result import ResultError, load_result
 from cer.core.speakers import MOUTH_MOTION, NO_SPEECH, ONLY_PERSON, UNCLEAR, attribute_voice
 from cer.core.types import FaceBox, SampledFrame
 from cer.pipeline.persons import persons_to_score
-from tests.people_clips import crowd_clip, two_person_clip
 
 GREY = np.full((100, 200, 3), 128, dtype=np.uint8)
 
@@ -120,7 +120,7 @@ def offline_pipeline():
 
 @pytest.mark.offline
 def test_two_persons_get_their_own_timelines_and_the_voice_goes_to_the_speaker(offline_pipeline, tmp_path: Path) -> None:
-    clip = two_person_clip(tmp_path / "two.mp4", speaker="right")
+    clip = two_person_clip(tmp_path / "two.mp4")
     result = offline_pipeline.run(clip, tmp_path / "out")
     assert len(result.persons) == 2
     main, other = result.persons

@@ -150,7 +150,7 @@ def test_an_hevc_upload_plays_its_preview(page: Any, server: RunningServer, hevc
 
 @pytest.mark.slow
 def test_a_person_is_picked_and_boxed_on_the_video(page: Any, server: RunningServer, tmp_path: Path) -> None:
-    from tests.people_clips import two_person_clip
+    from bench.people_clips import two_person_clip
 
     result = load_result(upload(page, server, two_person_clip(tmp_path / "two.mp4", duration_s=4.0))["result"])
     assert len(result.persons) == 2

@@ -1,9 +1,9 @@
 """Clips with several people, made for the per-person tests and bench/persons.py.
 
-`two_person_clip`: the packaged smiling face (head and shoulders) twice, side by side, and speech; only one of the
-two mouths moves, opening with the loudness of the speech (a dark mouth drawn over the photo's),
-so the voice has a known owner. `crowd_clip`: a photo of several people, panned and zoomed
-slowly, so that every face moves and must keep its person.
+`faces_clip`: the packaged smiling face (head and shoulders) several times in a row, and
+speech; only the speaker's mouth moves, opening with the loudness of the speech (a dark mouth
+drawn over the photo's), so the voice has a known owner. `crowd_clip`: a photo of several
+people, panned and zoomed slowly, so that every face moves and must keep its person.
 """
 
 from __future__ import annotations
@@ -41,23 +41,28 @@ def speech_and_loudness(duration_s: float) -> tuple[np.ndarray, np.ndarray]:
     return audio, np.clip(rms / (np.percentile(rms, 95) + 1e-9), 0.0, 1.0)
 
 
-def two_person_clip(path: Path, duration_s: float = 8.0, speaker: str = "right") -> Path:
-    """Two faces side by side, the listener larger (the main face of the whole-video view); the
-    `speaker` ("left" or "right") is the one whose mouth moves with the speech."""
+def two_person_clip(path: Path, duration_s: float = 8.0) -> Path:
+    """Two faces side by side: the listener on the left, larger (the main face of the
+    whole-video view), and the speaker on the right."""
+    return faces_clip(path, [420, 360], speaker=1, duration_s=duration_s)
+
+
+def faces_clip(path: Path, sizes: list[int], speaker: int | None, duration_s: float) -> Path:
+    """One face per size (pixels, a photo each) in a row, left to right; the `speaker`-th
+    (from 0; None: no one) moves their mouth with the speech."""
     photo = demo_photo()[_PORTRAIT]
-    sizes = {"left": 420, "right": 360} if speaker == "right" else {"left": 360, "right": 420}
-    faces = {side: cv2.resize(photo, (px, px), interpolation=cv2.INTER_AREA) for side, px in sizes.items()}
+    faces = [cv2.resize(photo, (px, px), interpolation=cv2.INTER_AREA) for px in sizes]
     audio, loudness = speech_and_loudness(duration_s)
     height, width = SIZE
+    column = width // len(faces)
 
     def frame(t: float) -> np.ndarray:
         canvas = np.full((height, width, 3), 110, dtype=np.uint8)
-        for side, face in faces.items():
+        for k, face in enumerate(faces):
             px = face.shape[0]
-            left = width // 4 - px // 2 if side == "left" else 3 * width // 4 - px // 2
-            top = (height - px) // 2
+            left, top = k * column + (column - px) // 2, (height - px) // 2
             canvas[top : top + px, left : left + px] = face
-            if side == speaker:
+            if k == speaker:
                 _open_mouth(canvas, left, top, px / photo.shape[0], loudness[min(int(t * FPS), len(loudness) - 1)])
         return canvas
 
