@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from common import print_figures, profile_file  # bench/, the script's folder
 from people_clips import faces_clip
-from proctree import tree_rss_mb
+from proctree import run_watched
 
 FACE_PX = 220  # four faces fit across a 960 px frame at this size
 COUNTS = (1, 2, 4)
@@ -33,17 +31,7 @@ def run(video: Path, profile: str, out_dir: Path, persons: int | None) -> tuple[
     command = [sys.executable, "-m", "cer", "run", str(video), "--profile", profile, "--out", str(out_dir), "--quiet"]
     if persons is not None:
         command += ["--persons", str(persons)]
-    started = time.perf_counter()
-    with tempfile.TemporaryFile() as errors:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
-        peak = 0.0
-        while process.poll() is None:
-            peak = max(peak, tree_rss_mb(process.pid))
-            time.sleep(SAMPLE_EVERY_S)
-        if process.returncode != 0:
-            errors.seek(0)
-            raise SystemExit(f"cer run failed on {video}: {errors.read().decode()[-1500:]}")
-    seconds = time.perf_counter() - started
+    seconds, peak = run_watched(command, SAMPLE_EVERY_S)
     return seconds, peak, len(json.loads((out_dir / "result.json").read_text())["persons"])
 
 
