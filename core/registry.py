@@ -30,9 +30,10 @@ from cer.core.options import (
 )
 
 # Whom an expert's evidence is about, for per-person results (cer.pipeline.persons): a person's
-# face or the region around it (run again on each person), the voice and words (given to the
-# person speaking), or the scene (everyone's).
-About = Literal["person", "voice", "scene"]
+# face (run again on each person's crops), the frame (run again on a region around each person
+# when several are in view), the voice and words (given to the person speaking), or the scene
+# (everyone's).
+About = Literal["face", "frame", "voice", "scene"]
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,11 @@ class Registered:
 
 METHOD_EXPERTS_TABLE = MappingProxyType(
     {
-        "static_face": Registered("cer.modalities.static_face:StaticFaceExpert", StaticFaceOptions, "person"),
-        "dynamic_face": Registered("cer.modalities.dynamic_face:DynamicFaceExpert", DynamicFaceOptions, "person"),
+        "static_face": Registered("cer.modalities.static_face:StaticFaceExpert", StaticFaceOptions, "face"),
+        "dynamic_face": Registered("cer.modalities.dynamic_face:DynamicFaceExpert", DynamicFaceOptions, "face"),
         "audio": Registered("cer.modalities.audio:AudioExpert", AudioOptions, "voice"),
         "text": Registered("cer.modalities.text:TextExpert", TextOptions, "voice"),
-        "clip_labels": Registered("cer.modalities.clip_labels:ClipLabelsExpert", ClipLabelsOptions, "person"),
+        "clip_labels": Registered("cer.modalities.clip_labels:ClipLabelsExpert", ClipLabelsOptions, "frame"),
         "scene": Registered("cer.modalities.scene:SceneExpert", SceneOptions, "scene"),
     }
 )

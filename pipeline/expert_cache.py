@@ -82,7 +82,7 @@ def expert_description(profile: Profile, name: str) -> dict[str, Any]:
     # The sources of the expert's module and of the helpers it imports, so that editing any of
     # them retires its old outputs; the face experts also depend on how faces are found and cut.
     face_code = ("cer.core.faces", "cer.core.face_detectors", "cer.core.persons") if cls.uses_faces else ()
-    per_person = evidence_about(name) == "person"  # its outputs for a person's view depend on how persons are found
+    per_person = evidence_about(name) in ("face", "frame")  # its outputs for a person's view depend on how persons are found
     code = module_closure(cls.__module__, face_code)
     return {
         "format": CACHE_FORMAT,

@@ -95,9 +95,8 @@ class PersonViews:
     @classmethod
     def of(cls, chunk: Chunk, experts: Sequence[str], config: PersonsConfig) -> PersonViews:
         persons = persons_to_score(chunk, config)
-        about = {name: evidence_about(name) for name in experts}
-        face_experts = [name for name in experts if about[name] == "person" and name != "clip_labels"]
-        frame_experts = [name for name in experts if name == "clip_labels"]
+        face_experts = [name for name in experts if evidence_about(name) == "face"]
+        frame_experts = [name for name in experts if evidence_about(name) == "frame"]
         views: dict[int, list[Chunk]] = {}
         for person in persons:
             wanted = []
