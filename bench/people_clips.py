@@ -49,10 +49,10 @@ def two_person_clip(path: Path, duration_s: float = 8.0) -> Path:
 
 def faces_clip(path: Path, sizes: list[int], speaker: int | None, duration_s: float) -> Path:
     """One face per size (pixels, a photo each) in a row, left to right; the `speaker`-th
-    (from 0; None: no one) moves their mouth with the speech."""
+    (from 0) moves their mouth with the speech. With no speaker the clip has no audio track."""
     photo = demo_photo()[_PORTRAIT]
     faces = [cv2.resize(photo, (px, px), interpolation=cv2.INTER_AREA) for px in sizes]
-    audio, loudness = speech_and_loudness(duration_s)
+    audio, loudness = speech_and_loudness(duration_s) if speaker is not None else (None, None)
     height, width = SIZE
     column = width // len(faces)
 
@@ -62,7 +62,7 @@ def faces_clip(path: Path, sizes: list[int], speaker: int | None, duration_s: fl
             px = face.shape[0]
             left, top = k * column + (column - px) // 2, (height - px) // 2
             canvas[top : top + px, left : left + px] = face
-            if k == speaker:
+            if k == speaker and loudness is not None:
                 _open_mouth(canvas, left, top, px / photo.shape[0], loudness[min(int(t * FPS), len(loudness) - 1)])
         return canvas
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bench.people_clips import two_person_clip
+from bench.people_clips import faces_clip
 from cer.core.config import load_profile
 from cer.core.engine import EngineFault
 from cer.core.types import Chunk, ExpertOutput, ExpertStatus
@@ -41,8 +41,8 @@ def assert_same(a: Any, b: Any, where: str = "result") -> None:
 
 
 def test_ray_gives_the_same_result_as_in_process(ray_local, tmp_path):
-    """On two persons, so that each person's views of a chunk go to the actors too."""
-    clip = two_person_clip(tmp_path / "two.mp4", duration_s=5.0)
+    """On two silent persons, so that each person's views of a chunk go to the actors too."""
+    clip = faces_clip(tmp_path / "two.mp4", [420, 360], speaker=None, duration_s=4.0)
     with Pipeline.from_profile("tiny") as pipeline:
         in_process = pipeline.run(clip)
     with Pipeline.from_profile("tiny", execution=RAY) as pipeline:
