@@ -15,6 +15,7 @@ from cer.core.persons import PersonTracker
 from cer.core.result import ResultError, load_result
 from cer.core.speakers import MOUTH_MOTION, NO_SPEECH, ONLY_PERSON, UNCLEAR, attribute_voice
 from cer.core.types import FaceBox, SampledFrame
+from cer.pipeline.outputs.terminal import person_line, summary_table
 from cer.pipeline.persons import persons_to_score
 
 GREY = np.full((100, 200, 3), 128, dtype=np.uint8)
@@ -146,6 +147,10 @@ def test_two_persons_get_their_own_timelines_and_the_voice_goes_to_the_speaker(o
     assert len(rows) == 2 * len(result.window_results)
     reloaded = load_result(tmp_path / "out" / "result.json")
     assert reloaded.persons == result.persons
+    report = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert f"<tr><td>person {speaker}</td><td>{other.summary.decision.text}</td><td>{len(other.windows)}</td><td>100%</td></tr>" in report
+    lines = summary_table(result).splitlines()
+    assert lines[-2:] == [person_line(main), person_line(other)] and "speaking in 100%" in lines[-1]
 
 
 @pytest.mark.offline

@@ -37,6 +37,7 @@ def render_report(result: Result, timeline_png: bytes | None = None) -> str:
         f"<h1>cer report: {escape(name)}</h1>",
         _video_section(result),
         _summary_section(result),
+        _persons_section(result),
         "<h2>Timeline</h2>",
         f'<img alt="timeline" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">',
         _experts_section(result),
@@ -120,6 +121,24 @@ def _summary_section(result: Result) -> str:
             "compound scores (no expert spoke), and the ABAW layout has no label for &ldquo;unknown&rdquo;.</p>"
         )
     return "\n".join(parts)
+
+
+def _persons_section(result: Result) -> str:
+    """Each person's decision and share of the speech, for a video with several (a one-person
+    video's person is the video); empty otherwise."""
+    if len(result.persons) < 2:
+        return ""
+    rows = [
+        (
+            f"person {person.id}",
+            person.summary.decision.text,
+            len(person.windows),
+            "no speech" if person.speaking_share is None else f"{person.speaking_share:.0%}",
+        )
+        for person in result.persons
+    ]
+    note = '<p class="note">Each person on their own: their face, the voice when theirs, the scene (docs/method.md).</p>'
+    return "<h2>Persons</h2>\n" + note + "\n" + _table(("person", "decision", "windows", "speaking in windows with speech"), rows)
 
 
 def _experts_section(result: Result) -> str:
