@@ -155,6 +155,10 @@ class WindowResult(Record):
     fused: Fused
     compound: CompoundVerdict
     decision: Decision
+    latency_s: Seconds | None = Field(
+        default=None,
+        description="`cer live`: seconds from the moment the stream reached the window's end to its verdict (none for a file)",
+    )
 
     @property
     def span_text(self) -> str:

@@ -27,7 +27,7 @@ import io
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -279,6 +279,7 @@ BuildExecutor = Callable[[Mapping[str, ExpertConfig]], ExpertExecutor]  # builds
 @dataclass
 class _Submitted:
     video: str  # its content hash
+    asked: list[str]  # the experts asked for the chunk
     cached: dict[str, list[ExpertOutput]]  # experts whose every output for the chunk was stored
     calls: list[tuple[ExpertExecutor, Any]]  # the built executors working on the chunk, with their handles
 
@@ -326,18 +327,21 @@ class CachingExecutor(ExpertExecutor):
                 found.update(executor.statuses)
         return {name: found[name] for name in self.experts}
 
-    def submit(self, chunk: Chunk) -> _Submitted:
+    def submit(self, chunk: Chunk, only: Collection[str] | None = None) -> _Submitted:
         video = self.store.video_id(chunk.video.path)
         if chunk.video.part_s is not None:  # a part's windows are numbered from its start, and its face tracks begin there
             video += "@{:g}-{:g}".format(*chunk.video.part_s)
         indices = chunk.window_indices
+        asked = [name for name in self.experts if only is None or name in only]
         cached = {}
-        for name in self.experts:
+        for name in asked:
             stored = self.store.load(video, self.keys[name], indices)
             if len(stored) == len(indices):
                 cached[name] = [stored[i] for i in indices]
-        missing = [name for name in self.experts if name not in cached]
-        return _Submitted(video, cached, [(e, e.submit(chunk)) for e in self._serve(missing)])
+        missing = [name for name in asked if name not in cached]
+        # an executor built for several experts runs them all unless told which are missing
+        calls = [(e, e.submit(chunk) if only is None else e.submit(chunk, only=missing)) for e in self._serve(missing)]
+        return _Submitted(video, asked, cached, calls)
 
     def collect(self, handle: _Submitted) -> dict[str, list[ExpertOutput]]:
         answers = dict(handle.cached)
@@ -351,7 +355,7 @@ class CachingExecutor(ExpertExecutor):
                 answers[name] = outputs
                 if not any(is_failure(o) for o in outputs):
                     self.store.store(handle.video, self.keys[name], outputs)
-        return {name: answers[name] for name in self.experts}
+        return {name: answers[name] for name in handle.asked}
 
     def close(self) -> None:
         # Last built first: the first executor may own the Ray session the later ones borrow.
