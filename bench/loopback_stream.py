@@ -4,12 +4,17 @@ over its playing time, so that a reader gets its media in about real time and no
 
 from __future__ import annotations
 
+import heapq
 import http.server
+import io
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
+
+import av
 
 PIECES_PER_S = 20  # how finely the bytes are spread over time (pieces a second)
 
@@ -74,3 +79,27 @@ class LoopbackStream:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def as_matroska(video: Path) -> bytes:
+    """The video's first video and audio streams remuxed (not re-encoded) into Matroska, which
+    a reader can play from the first byte on (an mp4 or a mov may keep its index at the end),
+    their packets interleaved by time as a live stream sends them (a file may hold seconds of
+    one stream before the other's)."""
+    buffer = io.BytesIO()
+    with av.open(str(video)) as source, av.open(buffer, "w", format="matroska") as target:
+        streams = [*source.streams.video[:1], *source.streams.audio[:1]]
+        copies = {stream.index: target.add_stream_from_template(stream) for stream in streams}
+        timed: dict[int, list[tuple[float, int, av.Packet]]] = {stream.index: [] for stream in streams}
+        for order, packet in enumerate(source.demux(*streams)):
+            if not packet.size:  # the demuxer's closing empty packets
+                continue
+            queue = timed[packet.stream.index]
+            # each stream keeps its own order (decoding order); a packet without a decoding
+            # time (Matroska stores none for some) goes with the one before it
+            at = float(packet.dts * packet.time_base) if packet.dts is not None and packet.time_base else (queue[-1][0] if queue else 0.0)
+            queue.append((at, order, packet))
+        for _, _, packet in heapq.merge(*timed.values(), key=lambda entry: entry[:2]):
+            packet.stream = copies[packet.stream.index]
+            target.mux(packet)
+    return buffer.getvalue()

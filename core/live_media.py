@@ -117,7 +117,7 @@ def _seconds(frame: av.VideoFrame | av.AudioFrame) -> float | None:
 def decode_live(source: LiveSource, sample_fps: float, max_side: int, stop: threading.Event) -> Iterator[Arrival]:
     """Decode the source once, in arrival order, until it ends or `stop` is set: every video
     frame reports how far the video has come (and carries its picture when it falls on the
-    sampling grid), every audio frame its samples. Times count from the stream's first frame.
+    sampling grid), every audio frame its samples.
 
     A stream that breaks off (a network error, a damaged packet) after media has arrived ends
     there, as a live stream ends; before any has arrived it is a MediaError."""
@@ -126,11 +126,14 @@ def decode_live(source: LiveSource, sample_fps: float, max_side: int, stop: thre
     video.thread_type = "AUTO"
     streams = [video, *container.streams.audio[:1]]
     resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
-    origin: float | None = None  # the first frame's time, of either stream: both keep their offset from it
+    # Times count from the video's start (its header's, else its first frame's); the audio keeps
+    # its offset from it (AAC's priming samples start a few milliseconds before the video).
+    origin = float(video.start_time * video.time_base) if video.start_time is not None and video.time_base else None
     step = 1.0 / sample_fps
     next_sample_s = 0.0
     frame_index = 0
     audio_end_s: float | None = None  # where the next audio samples go
+    arrived = False  # whether any frame has come
     try:
         for frame in container.decode(*streams):
             if stop.is_set():
@@ -140,6 +143,7 @@ def decode_live(source: LiveSource, sample_fps: float, max_side: int, stop: thre
             stamp = _seconds(frame)
             if origin is None:
                 origin = stamp or 0.0
+            arrived = True
             if isinstance(frame, av.VideoFrame):
                 t = stamp - origin if stamp is not None else frame_index / source.fps
                 sampled = None
@@ -151,11 +155,11 @@ def decode_live(source: LiveSource, sample_fps: float, max_side: int, stop: thre
                 continue
             samples = np.concatenate([out.to_ndarray().reshape(-1) for out in resampler.resample(frame)] or [np.zeros(0)])
             if audio_end_s is None:
-                audio_end_s = max(0.0, stamp - origin) if stamp is not None else 0.0
+                audio_end_s = stamp - origin if stamp is not None else 0.0
             start_s = audio_end_s
             audio_end_s += len(samples) / AUDIO_RATE
             yield Arrival(audio_s=audio_end_s, audio=samples.astype(np.float32, copy=False), audio_start_s=start_s)
     except av.FFmpegError as exc:
-        if origin is None:
+        if not arrived:
             raise MediaError(f"{source.name}: not a readable video stream ({exc.strerror or exc})", "corrupt") from None
         # a live stream that breaks off has ended: what arrived until then stands

@@ -5,6 +5,7 @@ absent with the reason, so that a slow expert cannot hold the verdicts back.
 An expert's time is taken from the windows it ran on: the shorter of its last two, so that
 one slow call (a first forward pass warming up, a burst of speech) does not keep it out for
 good. Until it has run twice it runs whatever it costs: it cannot be judged unmeasured.
+An expert that takes next to no time always runs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from dataclasses import dataclass, field
 from cer.core.types import ExpertOutput
 
 MEASURED_RUNS = 2  # an expert's time is the shortest of its last this many windows
+# Seconds a window below which an expert always runs: it cannot hold a verdict back (an expert
+# with nothing to do: no model in the profile, no face in sight), even on a window already late.
+NEGLIGIBLE_S = 0.01
 SKIPPED = "skipped to keep up with the live stream"  # begins the reason of every skipped expert's answer
 
 
@@ -46,7 +50,7 @@ class LatencyBudget:
         spent_s = 0.0
         for name in ranked:
             estimate = self.estimate(name)
-            if estimate is None:
+            if estimate is None or estimate < NEGLIGIBLE_S:
                 chosen.add(name)
                 continue
             finish_s = waited_s + estimate if self.parallel else waited_s + spent_s + estimate

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.loopback_stream import LoopbackStream, Served
+from bench.loopback_stream import LoopbackStream, Served, as_matroska
 from cer.core.config import WindowConfig
 from cer.core.live_chunks import LiveChunker
 from cer.core.live_media import Arrival, LiveSource
@@ -44,9 +44,9 @@ def stream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackStream]
     folder = tmp_path_factory.mktemp("live")
     rng = np.random.default_rng(0)
     hiss = (rng.standard_normal(int(CLIP_S * AUDIO_RATE)) * 0.002).astype(np.float32)
-    clip = write_clip(
-        folder / "clip.mkv", lambda t: rng.integers(80, 120, size=(96, 128, 3), dtype=np.uint8), CLIP_S, fps=10, audio=hiss
-    ).read_bytes()
+    clip = as_matroska(
+        write_clip(folder / "clip.mkv", lambda t: rng.integers(80, 120, size=(96, 128, 3), dtype=np.uint8), CLIP_S, fps=10, audio=hiss)
+    )
     files = {"clip.mkv": Served(clip, CLIP_S), "at-once.mkv": Served(clip, 0.0), "garbage.mkv": Served(rng.bytes(64_000), 0.0)}
     with LoopbackStream(files) as server:
         yield server
@@ -191,19 +191,20 @@ def test_a_window_waits_for_the_audio_only_so_long():
 
 def test_the_budget_measures_each_expert_then_keeps_the_verdict_within_it():
     budget = LatencyBudget(max_latency_s=1.0, parallel=False)
-    names = ["face", "audio", "scene"]
+    names = ["face", "audio", "scene", "idle"]
     assert budget.choose(names, waited_s=5.0) == (names, {})  # unmeasured: each runs, whatever the wait
-    for seconds in ({"face": 0.1, "audio": 0.3, "scene": 9.0}, {"face": 0.2, "audio": 0.4, "scene": 6.0}):
+    for seconds in ({"face": 0.1, "audio": 0.3, "scene": 9.0, "idle": 0.001}, {"face": 0.2, "audio": 0.4, "scene": 6.0, "idle": 0.0}):
         for name, value in seconds.items():
             budget.learn(name, value)
     assert budget.estimate("scene") == 6.0  # the shorter of its last two windows
     chosen, skipped = budget.choose(names, waited_s=0.2)
-    assert chosen == ["face", "audio"] and list(skipped) == ["scene"]
+    assert chosen == ["face", "audio", "idle"] and list(skipped) == ["scene"]
     assert skipped["scene"].startswith(SKIPPED) and "about 6.00 s a window" in skipped["scene"]
+    assert budget.choose(names, waited_s=3.0)[0] == ["idle"]  # late already: only what costs nothing runs
     # one after another, the quickest first while the sum fits; at once, each on its own
-    assert budget.choose(names, waited_s=0.65)[0] == ["face"]
+    assert budget.choose(names, waited_s=0.65)[0] == ["face", "idle"]
     parallel = LatencyBudget(max_latency_s=1.0, parallel=True)
     for name, value in {"face": 0.1, "audio": 0.3, "scene": 6.0}.items():
         parallel.learn(name, value)
         parallel.learn(name, value)
-    assert parallel.choose(names, waited_s=0.65)[0] == ["face", "audio"]
+    assert parallel.choose(names, waited_s=0.65)[0] == ["face", "audio", "idle"]
