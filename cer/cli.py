@@ -207,6 +207,8 @@ def _run_live(profile: Profile, source: LiveSource, out_dir: Path, open_s: float
                     print(window_line(window), flush=True)
         finally:
             session.stop()
+        if session.interrupted:
+            note("interrupted: the stream is let go; writing the results of what was seen")
         if not session.records:
             note("no window was decided: nothing to write")
             return 130
@@ -224,8 +226,8 @@ def _ctrl_c_ends(session: LiveSession) -> Iterator[None]:
     previous = signal.getsignal(signal.SIGINT)
 
     def interrupt(signum: int, frame: object) -> None:
+        # nothing printed here: the handler may run in the middle of a write to the terminal
         signal.signal(signal.SIGINT, previous)
-        note("interrupted: finishing the window under way, then writing the results of what was seen (Ctrl-C again abandons them)")
         session.interrupt()
 
     signal.signal(signal.SIGINT, interrupt)

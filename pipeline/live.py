@@ -31,6 +31,7 @@ from cer.pipeline.live_budget import LatencyBudget, skipped_outputs
 from cer.pipeline.runner import Pipeline
 from cer.version import __version__, git_revision
 
+INTERRUPT_POLL_S = 0.1  # seconds between looks at the interrupt flag while waiting for a window
 STOP_WAIT_S = 2.0  # seconds the reading thread gets to notice a stop (a read blocked on the network may take longer)
 
 
@@ -91,9 +92,14 @@ class LiveSession:
     def interrupt(self) -> None:
         """End the session after the window under way (safe to call from a signal handler):
         `windows()` then ends, and `result()` holds the windows decided until then."""
+        # No queue is touched here: a signal handler runs in the thread it interrupts, which may
+        # hold the queue's lock. `windows()` looks at the flag while it waits.
         self._interrupted.set()
         self._stop.set()
-        self._queue.put(_END)  # wakes `windows()` if it waits for the next window
+
+    @property
+    def interrupted(self) -> bool:
+        return self._interrupted.is_set()
 
     def stop(self) -> None:
         """Stop reading the stream and let it go (again: nothing happens)."""
@@ -126,8 +132,15 @@ class LiveSession:
         )
 
     def _next(self) -> _Ready | None:
-        """The next window ready for the experts; None once the stream has ended."""
-        item = self._queue.get()
+        """The next window ready for the experts; None once the stream has ended or the session
+        is interrupted."""
+        while True:
+            try:
+                item = self._queue.get(timeout=INTERRUPT_POLL_S)
+                break
+            except queue.Empty:
+                if self._interrupted.is_set():
+                    return None
         if isinstance(item, BaseException):
             raise item
         return item if isinstance(item, _Ready) else None
