@@ -170,12 +170,17 @@ def cmd_live(args: argparse.Namespace) -> int:
     from cer.pipeline.outputs.folder import check_output_folder
 
     profile = _load_profile(args)
-    out_dir = check_output_folder(Path(args.out or time.strftime("cer-out/live-%Y%m%d-%H%M%S")))
     started = time.perf_counter()
-    source = open_live(args.source, args.format)  # a source that cannot be read: one line now, before any model loads
+    source = open_live(args.source, args.format)  # a source that cannot be read: one line now, no folder made, no model loaded
+    open_s = time.perf_counter() - started
+    try:
+        out_dir = check_output_folder(Path(args.out or time.strftime("cer-out/live-%Y%m%d-%H%M%S")))
+    except BaseException:
+        source.close()
+        raise
     sound = "with audio" if source.has_audio else "no audio"
     note(f"reading {source.name}: {source.width} x {source.height} at {source.fps:g} fps, {sound}")
-    return _run_live(profile, source, out_dir, open_s=time.perf_counter() - started)
+    return _run_live(profile, source, out_dir, open_s)
 
 
 def _run_live(profile: Profile, source: LiveSource, out_dir: Path, open_s: float) -> int:

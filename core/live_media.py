@@ -69,6 +69,8 @@ def open_live(source: str, input_format: str | None = None) -> LiveSource:
     name = shown_name(source)
     if input_format is None and source.startswith("/dev/video"):
         input_format = "v4l2"
+    if source == STDIN and sys.stdin.isatty():
+        raise MediaError("stdin: a terminal, not a stream: pipe one in (ffmpeg -i IN -f matroska - | cer live -)", "not_a_file")
     target = sys.stdin.buffer if source == STDIN else source
     try:
         container = av.open(target, "r", format=input_format, timeout=(OPEN_TIMEOUT_S, STALL_TIMEOUT_S), metadata_errors="ignore")

@@ -149,7 +149,7 @@ def test_a_stream_that_is_no_video_is_one_line(stream, fast_profile, tmp_path):
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.startswith(f"cer: error: {url}: ") and len(done.stderr.strip().splitlines()) == 1, done.stderr
-    assert not (tmp_path / "out" / "result.json").exists()
+    assert not (tmp_path / "out").exists()
 
 
 class _Silent:
