@@ -11,15 +11,13 @@ the chunk size, not the video's length: the target is a ratio of at most 1.3.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 from common import clip_parser, default_clip, print_figures, profile_file  # bench/, the script's folder
-from proctree import tree_rss_mb
+from proctree import run_watched
 
 from cer.core.media import iter_audio_blocks, iter_sampled_frames, probe
 from cer.pipeline.demo import write_clip
@@ -44,17 +42,7 @@ def repeated(video: Path, times: int, out: Path) -> Path:
 
 def peak_mb(video: Path, profile: str, out_dir: Path) -> float:
     """The highest memory of the `cer run` process tree while it processes `video`."""
-    command = [sys.executable, "-m", "cer", "run", str(video), "--profile", profile, "--out", str(out_dir)]
-    with tempfile.TemporaryFile() as errors:
-        run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
-        peak = 0.0
-        while run.poll() is None:
-            peak = max(peak, tree_rss_mb(run.pid))
-            time.sleep(SAMPLE_EVERY_S)
-        if run.returncode != 0:
-            errors.seek(0)
-            raise SystemExit(f"cer run failed on {video}: {errors.read().decode()[-1500:]}")
-    return peak
+    return run_watched([sys.executable, "-m", "cer", "run", str(video), "--profile", profile, "--out", str(out_dir)], SAMPLE_EVERY_S)[1]
 
 
 def main() -> None:

@@ -4,6 +4,9 @@ a run, and whether a run left anything behind, are questions about a whole proce
 
 from __future__ import annotations
 
+import subprocess
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,3 +65,19 @@ def tree_rss_mb(pid: int) -> float:
     Ray's object store) count once per process that maps them: an upper bound."""
     own = _read(Path("/proc") / str(pid))
     return (own.rss_mb if own else 0.0) + sum(p.rss_mb for p in descendants(pid))
+
+
+def run_watched(command: list[str], every_s: float = 0.2) -> tuple[float, float]:
+    """Run `command` to its end: its wall seconds and the highest memory of its process tree
+    (sampled every `every_s`). A failure ends the benchmark with the command's last words."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
+        peak = 0.0
+        while process.poll() is None:
+            peak = max(peak, tree_rss_mb(process.pid))
+            time.sleep(every_s)
+        if process.returncode != 0:
+            errors.seek(0)
+            raise SystemExit(f"{' '.join(command[:4])} ... failed: {errors.read().decode()[-1500:]}")
+    return time.perf_counter() - started, peak

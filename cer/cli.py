@@ -47,6 +47,8 @@ def _profile_overrides(args: argparse.Namespace) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     if compound := _given(args, method="compound", vocabulary="vocabulary"):
         overrides["compound"] = compound
+    if getattr(args, "persons", None) is not None:  # 0 is a choice: the whole-video view alone
+        overrides["persons"] = {"max_persons": args.persons}
     if getattr(args, "weights", None):
         overrides["fusion"] = {"weights": str(args.weights)}
     if execution := _given(args, engine="engine", ray_address="ray_address"):
@@ -70,6 +72,12 @@ def _device(text: str) -> str:
     if not re.fullmatch(DEVICE_PATTERN, text):
         raise argparse.ArgumentTypeError(f"one of auto, cpu, cuda, cuda:N, not {text!r}")
     return text
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"a whole number, 0 or more, not {text!r}")
+    return int(text)
 
 
 def _time(text: str) -> float:
@@ -505,6 +513,13 @@ def build_parser() -> argparse.ArgumentParser:
     def with_fusion(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--compound", choices=("ppa", "pfsa"), help="basic-to-compound method (default: from the profile)")
         sub.add_argument("--weights", type=Path, help="MHPF weights file (default: equal weights)")
+        sub.add_argument(
+            "--persons",
+            type=_count,
+            metavar="N",
+            help="score each person on their own, at most N per window, the most present first; 0: the whole-video view alone "
+            "(default: from the profile, 4)",
+        )
         sub.add_argument(
             "--vocabulary", help="compound vocabulary: a packaged name (raf_ce) or a YAML file (default: the 7 C-EXPR-DB compounds)"
         )

@@ -89,6 +89,27 @@ class FaceConfig(Strict):
     max_track_gap: int = Field(default=5, ge=0)  # sampled frames a track may miss before it ends
 
 
+class PersonsConfig(Strict):
+    """Who is who: face tracks joined into persons, and whose voice it is (cer.core.persons)."""
+
+    # Persons scored per window at most (`--persons N`): the most present ones; 0 scores no one
+    # apart from the video's main face (the whole-video view every result has)
+    max_persons: int = Field(default=4, ge=0)
+    # a person is scored in a window when seen on at least this share of its sampled frames
+    min_share: float = Field(default=0.5, gt=0, le=1)
+    # a track that starts within `join_gap_s` of another's end, near where it ended (centres
+    # apart by at most `join_distance` face widths) and of a like size (at most
+    # `join_size_ratio` times larger or smaller), continues that person
+    join_gap_s: float = Field(default=3.0, ge=0)
+    join_distance: float = Field(default=1.0, ge=0)
+    join_size_ratio: float = Field(default=1.5, ge=1)
+    # the voice goes to the person whose mouth moves most during speech when their share of
+    # the mouth motion leads the next person's by at least this margin; else to no one
+    speaker_min_confidence: float = Field(default=0.3, ge=0, le=1)
+    # CLIP sees a square around each person: this many face sides, centred below the face
+    clip_region: float = Field(default=3.0, ge=1)
+
+
 class ExpertConfig(Strict):
     enabled: bool = True
     # Set when a profile has no weights for this expert: the expert is then reported
@@ -217,6 +238,7 @@ class Profile(Strict):
     media: MediaConfig = MediaConfig()
     windows: WindowConfig = WindowConfig()
     faces: FaceConfig = FaceConfig()
+    persons: PersonsConfig = PersonsConfig()
     experts: dict[str, ExpertConfig]
     execution: ExecutionConfig = ExecutionConfig()
     fusion: FusionConfig = FusionConfig()

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cer.core.config import FaceConfig
+from cer.core.config import FaceConfig, PersonsConfig
 from cer.core.face_detectors import load_detector
+from cer.core.persons import PersonTracker
 from cer.core.types import FaceBox, SampledFrame
 
 NO_TRACK = -1
@@ -108,22 +109,30 @@ def main_track(frames: list[SampledFrame]) -> int:
 
 
 class FaceTracker:
-    """Detects faces on sampled frames, tracks them across chunks and marks the main face."""
+    """Detects faces on sampled frames, tracks them across chunks, joins tracks into persons
+    (cer.core.persons) and marks the main face."""
 
-    def __init__(self, config: FaceConfig, cache_dir: Path) -> None:
+    def __init__(self, config: FaceConfig, cache_dir: Path, persons: PersonsConfig | None = None) -> None:
         self.config = config
+        self.persons_config = persons or PersonsConfig()
         self._detector = load_detector(config, cache_dir)
         self.detector_name: str = self._detector.name
-        self._tracker = IouTracker(config.track_iou, config.max_track_gap)
+        self.reset()
 
     def reset(self) -> None:
-        """Forget all tracks (before a new video); the detector stays loaded."""
+        """Forget all tracks and persons (before a new video); the detector stays loaded."""
         self._tracker = IouTracker(self.config.track_iou, self.config.max_track_gap)
+        self._persons = PersonTracker(self.persons_config)
 
     @property
     def track_count(self) -> int:
         """Face tracks started since the last reset (one per person, when tracking holds)."""
         return self._tracker.tracks_started
+
+    @property
+    def person_count(self) -> int:
+        """Persons seen since the last reset (tracks that broke and resumed on one person count once)."""
+        return self._persons.persons_seen
 
     def detect(self, image: np.ndarray) -> list[FaceBox]:
         """Faces on one RGB uint8 image, at least `min_face_px` on each side.
@@ -139,6 +148,7 @@ class FaceTracker:
         `faces` and `main_box` in place. Returns the chunk's main track id, or NO_TRACK."""
         for frame in frames:
             frame.faces = self._tracker.update(self.detect(frame.image))
+            self._persons.update(frame)
         main_id = main_track(frames)
         for frame in frames:
             frame.main_box = next((b for b in frame.faces if b.track_id == main_id), None)

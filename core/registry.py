@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import import_module
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -29,25 +29,39 @@ from cer.core.options import (
     TextOptions,
 )
 
+# Whom an expert's evidence is about, for per-person results (cer.pipeline.persons): a person's
+# face (run again on each person's crops), the frame (run again on a region around each person
+# when several are in view), the voice and words (given to the person speaking), or the scene
+# (everyone's).
+About = Literal["face", "frame", "voice", "scene"]
+
 
 @dataclass(frozen=True)
 class Registered:
     target: str  # "module:Class" of the expert
     options: type[BaseModel]
+    about: About
 
 
 METHOD_EXPERTS_TABLE = MappingProxyType(
     {
-        "static_face": Registered("cer.modalities.static_face:StaticFaceExpert", StaticFaceOptions),
-        "dynamic_face": Registered("cer.modalities.dynamic_face:DynamicFaceExpert", DynamicFaceOptions),
-        "audio": Registered("cer.modalities.audio:AudioExpert", AudioOptions),
-        "text": Registered("cer.modalities.text:TextExpert", TextOptions),
-        "clip_labels": Registered("cer.modalities.clip_labels:ClipLabelsExpert", ClipLabelsOptions),
-        "scene": Registered("cer.modalities.scene:SceneExpert", SceneOptions),
+        "static_face": Registered("cer.modalities.static_face:StaticFaceExpert", StaticFaceOptions, "face"),
+        "dynamic_face": Registered("cer.modalities.dynamic_face:DynamicFaceExpert", DynamicFaceOptions, "face"),
+        "audio": Registered("cer.modalities.audio:AudioExpert", AudioOptions, "voice"),
+        "text": Registered("cer.modalities.text:TextExpert", TextOptions, "voice"),
+        "clip_labels": Registered("cer.modalities.clip_labels:ClipLabelsExpert", ClipLabelsOptions, "frame"),
+        "scene": Registered("cer.modalities.scene:SceneExpert", SceneOptions, "scene"),
     }
 )
 # The six experts of the published method, in the order results list them.
 METHOD_EXPERTS: tuple[str, ...] = tuple(METHOD_EXPERTS_TABLE)
+
+
+def evidence_about(name: str) -> About:
+    """Whom the expert's evidence is about, by its role in the method (whatever class plays
+    it); an expert the method does not know is taken to describe the scene, everyone's."""
+    entry = METHOD_EXPERTS_TABLE.get(name)
+    return entry.about if entry is not None else "scene"
 
 
 def expert_names() -> list[str]:

@@ -30,12 +30,15 @@ from cer.core.result_records import (
     Fused,
     FusionRecord,
     Labels,
+    Person,
+    PersonBox,
     Provenance,
     Record,
     ResultFields,
     Summary,
     Timings,
     VideoRecord,
+    VoiceRecord,
     WindowResult,
     decide,
     video_decision,
@@ -57,6 +60,8 @@ __all__ = [
     "Fused",
     "FusionRecord",
     "Labels",
+    "Person",
+    "PersonBox",
     "Provenance",
     "Record",
     "Result",
@@ -64,6 +69,7 @@ __all__ = [
     "Summary",
     "Timings",
     "VideoRecord",
+    "VoiceRecord",
     "WindowResult",
     "decide",
     "json_schema",
@@ -176,6 +182,7 @@ def _consistency_problems(result: Result) -> Iterable[Problem]:
     for i, (start, end) in enumerate(result.faces.seen or ()):
         if not start < end <= n_frames:
             yield ("faces", "seen", i), f"[{start}, {end}) is not a range of the video's {n_frames} frames"
+    yield from _person_problems(result, basic, compound)
     summary = result.summary
     if summary.n_windows != n_windows:
         yield ("summary", "n_windows"), f"is {summary.n_windows} but there are {n_windows} windows"
@@ -188,6 +195,23 @@ def _consistency_problems(result: Result) -> Iterable[Problem]:
             yield ("summary", "compound_share", name), "is not a compound label"
     if summary.decision != video_decision(window.decision for window in result.window_results):
         yield ("summary", "decision"), "is not the decision most windows share"
+
+
+def _person_problems(result: Result, basic: list[str], compound: list[str]) -> Iterable[Problem]:
+    ids = [person.id for person in result.persons]
+    if len(set(ids)) != len(ids):
+        yield ("persons",), f"person ids must differ, not {ids}"
+    for p, person in enumerate(result.persons):
+        at = ("persons", p)
+        for i, window in enumerate(person.windows):
+            yield from _window_problems((*at, "windows", i), window, result.experts, basic, compound)
+            voice = window.voice
+            if voice is not None and voice.speaker is not None and voice.speaker not in ids:
+                yield (*at, "windows", i, "voice", "speaker"), f"{voice.speaker} is not a person of the result"
+        if person.summary.n_windows != len(person.windows):
+            yield (*at, "summary", "n_windows"), f"is {person.summary.n_windows} but the person has {len(person.windows)} windows"
+        if person.summary.decision != video_decision(window.decision for window in person.windows):
+            yield (*at, "summary", "decision"), "is not the decision most of the person's windows share"
 
 
 def _window_problems(

@@ -145,6 +145,16 @@ class Decision(Record):
 NO_DECISION = Decision(kind="none", label=None)
 
 
+class VoiceRecord(Record):
+    """Whose voice a person's window holds (cer.core.speakers): the audio and text experts'
+    answers go to the speaker, and are absent for everyone else."""
+
+    speaker: Annotated[int, Field(ge=1)] | None = Field(description="the id of the person speaking; none: no one (see basis)")
+    confidence: float | None = Field(description="the lead of the speaker's share of mouth motion over the next person's")
+    basis: str = Field(description="how it was decided: mouth motion during speech, the only person in view, speaker unclear, no speech")
+    shares: dict[str, Probability] = Field(description="per person id in view, their share of the mouth motion during speech")
+
+
 class WindowResult(Record):
     index: Count
     start_s: Seconds
@@ -155,6 +165,7 @@ class WindowResult(Record):
     fused: Fused
     compound: CompoundVerdict
     decision: Decision
+    voice: VoiceRecord | None = Field(default=None, description="a person's windows only: whose voice it was")
     latency_s: Seconds | None = Field(
         default=None,
         description="`cer live`: seconds from the moment the stream reached the window's end to its verdict (none for a file)",
@@ -180,6 +191,26 @@ class Summary(Record):
     dominant_compound: str | None = Field(description="the forced compound label most windows have (ABAW), not the headline")
     compound_share: dict[str, Probability] = Field(description="per compound label, its share of the windows' forced labels")
     dominant_basic: str | None = Field(description="the argmax of the fused probabilities averaged over windows")
+
+
+class PersonBox(Record):
+    """A person's face on one sampled frame, as fractions of the frame's width and height."""
+
+    frame: Count = Field(description="the video frame's index")
+    box: tuple[Probability, Probability, Probability, Probability] = Field(description="x0, y0, x1, y1")
+
+
+class Person(Record):
+    """One person on their own: their face experts on their face, the voice and words when they
+    speak, the scene as everyone's; fused and scored per window where they were in view."""
+
+    id: Annotated[int, Field(ge=1)]
+    boxes: list[PersonBox] = Field(description="per sampled frame where the person was seen")
+    speaking_share: Probability | None = Field(
+        description="of their windows with speech, the share where the voice was theirs (none: no speech in their windows)"
+    )
+    windows: list[WindowResult] = Field(description="the windows where the person was scored (seen enough), in time order")
+    summary: Summary
 
 
 class Timings(Record):
@@ -217,6 +248,9 @@ class ResultFields(Record):
     window_results: list[WindowResult] = Field(alias="windows")
     summary: Summary
     timings: Timings
+    persons: list[Person] = Field(
+        default_factory=list, description="each person scored, the main person first (most present); the windows above are the video as one"
+    )
 
     @property
     def decision(self) -> Decision:

@@ -51,6 +51,9 @@ class FaceBox:
     y1: float
     score: float
     track_id: int = -1  # set by the tracker; -1 before tracking
+    person: int = -1  # the person the track belongs to (cer.core.persons joins broken tracks); -1 before
+    # how much the mouth region changed since this person's previous sampled frame (cer.core.persons)
+    mouth_motion: float | None = None
 
     @property
     def area(self) -> float:
@@ -83,6 +86,14 @@ class Chunk:
     frames: list[SampledFrame]
     audio: np.ndarray  # float32 mono at AUDIO_RATE, starting at audio_start_s
     audio_start_s: float = 0.0
+    # A person's view of the chunk (cer.pipeline.persons): each frame's `main_box` is that
+    # person's box, and only the experts named in `experts` answer it
+    person: int | None = None
+    experts: tuple[str, ...] | None = None  # None: every expert
+
+    def wants(self, expert: str) -> bool:
+        """Whether `expert` is to answer this chunk."""
+        return self.experts is None or expert in self.experts
 
     @property
     def window_indices(self) -> list[int]:

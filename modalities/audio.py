@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -65,7 +65,7 @@ class WindowPlan:
     the chunk's items or the reason it is absent."""
 
     index: int
-    evidence: dict[str, float | None]
+    evidence: dict[str, Any]  # speech ratio, speech spans, prosody
     item: int | None = None
     reason: str | None = None
 
@@ -116,7 +116,14 @@ class AudioExpert(StagedExpert):
         start, end = window.start_s - audio_start_s, window.end_s - audio_start_s
         speech_s = speech_seconds(spans, start, end)
         extent = speech_extent(spans, start, end)
-        evidence = {"speech_ratio": round(speech_s / window.duration_s, 3), **prosody.summary(start, end)}
+        evidence = {
+            "speech_ratio": round(speech_s / window.duration_s, 3),
+            # on the video's clock: cer.core.speakers tells who speaks from them
+            "speech_spans": [
+                [round(max(s, start) + audio_start_s, 3), round(min(e, end) + audio_start_s, 3)] for s, e in spans if e > start and s < end
+            ],
+            **prosody.summary(start, end),
+        }
         if extent is None or speech_s < self.options.min_speech_s:
             return WindowPlan(window.index, evidence, reason=NO_SPEECH)
         if not self.scores_emotion:

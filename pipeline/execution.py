@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,12 +58,12 @@ class ExpertExecutor(ABC):
     def statuses(self) -> dict[str, ExpertStatus]: ...
 
     @abstractmethod
-    def submit(self, chunk: Chunk, only: Collection[str] | None = None) -> Any:
-        """Start every expert (or those named in `only`) on `chunk`; returns a handle for `collect`."""
+    def submit(self, chunk: Chunk) -> Any:
+        """Start every expert on `chunk` (those it names, for a person's view); returns a handle for `collect`."""
 
     @abstractmethod
     def collect(self, handle: Any) -> dict[str, list[ExpertOutput]]:
-        """Wait for the outputs of the experts started on the submitted chunk (handles in submission order)."""
+        """Wait for the outputs of the experts the submitted chunk went to (handles in submission order)."""
 
     def batch_counts(self) -> dict[str, tuple[int, int]]:
         """Per expert: (forward calls, items they read) so far, for the mean batch size; empty
@@ -143,7 +143,6 @@ class _Pending:
     """A chunk submitted in process: its parcel for each staged expert until answered."""
 
     chunk: Chunk
-    experts: list[str]  # those asked
     parcels: dict[str, Prepared] = field(default_factory=dict)
     answers: dict[str, list[ExpertOutput]] = field(default_factory=dict)
 
@@ -174,10 +173,10 @@ class InProcessExecutor(ExpertExecutor):
     def batch_counts(self) -> dict[str, tuple[int, int]]:
         return {name: expert.batch_counts() for name, expert in self.experts.items()}
 
-    def submit(self, chunk: Chunk, only: Collection[str] | None = None) -> _Pending:
-        pending = _Pending(chunk, [name for name in self.experts if only is None or name in only])
-        for name in pending.experts:
-            if (staged := self.experts[name].staged) is None:
+    def submit(self, chunk: Chunk) -> _Pending:
+        pending = _Pending(chunk)
+        for name, served in self._wanted(chunk):
+            if (staged := served.staged) is None:
                 continue
             prepared, seconds = prepare_chunk(staged, chunk)
             self.seconds[name] += seconds
@@ -189,18 +188,21 @@ class InProcessExecutor(ExpertExecutor):
         return pending
 
     def collect(self, handle: _Pending) -> dict[str, list[ExpertOutput]]:
-        for name in handle.experts:
-            served = self.experts[name]
+        for name, served in self._wanted(handle.chunk):
             if name in handle.answers:
                 continue
             if served.staged is None:
                 handle.answers[name], seconds = served.predict(handle.chunk)
             else:
-                waiting = [p for p in self._pending if name in p.parcels]  # this chunk and those submitted after it
+                # this chunk and those submitted after it that went to this expert
+                waiting = [p for p in self._pending if name in p.parcels]
                 outputs, seconds = served.answer([p.parcels[name] for p in waiting])
                 for pending, chunk_outputs in zip(waiting, outputs, strict=True):
                     pending.answers[name] = chunk_outputs
                     del pending.parcels[name]  # its items are spent
             self.seconds[name] += seconds
         self._pending.remove(handle)
-        return {name: handle.answers[name] for name in handle.experts}
+        return {name: handle.answers[name] for name, _ in self._wanted(handle.chunk)}
+
+    def _wanted(self, chunk: Chunk) -> list[tuple[str, ServedExpert]]:
+        return [(name, served) for name, served in self.experts.items() if chunk.wants(name)]

@@ -27,7 +27,7 @@ import io
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ import numpy as np
 
 from cer.core.config import ExpertConfig, Profile
 from cer.core.hashing import file_sha256
+from cer.core.registry import evidence_about
 from cer.core.types import Chunk, ExpertOutput, ExpertStatus, LabelEmbeddings
 from cer.modalities.base import VocabularyExpert
 from cer.modalities.factory import expert_class
@@ -80,7 +81,8 @@ def expert_description(profile: Profile, name: str) -> dict[str, Any]:
     cls = expert_class(name, profile.experts[name])
     # The sources of the expert's module and of the helpers it imports, so that editing any of
     # them retires its old outputs; the face experts also depend on how faces are found and cut.
-    face_code = ("cer.core.faces", "cer.core.face_detectors") if cls.uses_faces else ()
+    face_code = ("cer.core.faces", "cer.core.face_detectors", "cer.core.persons") if cls.uses_faces else ()
+    per_person = evidence_about(name) in ("face", "frame")  # its outputs for a person's view depend on how persons are found
     code = module_closure(cls.__module__, face_code)
     return {
         "format": CACHE_FORMAT,
@@ -90,6 +92,7 @@ def expert_description(profile: Profile, name: str) -> dict[str, Any]:
         "windows": profile.windows.model_dump(mode="json"),
         "media": profile.media.model_dump(mode="json"),
         "faces": profile.faces.model_dump(mode="json") if cls.uses_faces else None,
+        "persons": profile.persons.model_dump(mode="json") if per_person else None,
         "vocabulary": profile.compound.vocabulary if issubclass(cls, VocabularyExpert) else None,
     }
 
@@ -278,8 +281,9 @@ BuildExecutor = Callable[[Mapping[str, ExpertConfig]], ExpertExecutor]  # builds
 
 @dataclass
 class _Submitted:
-    video: str  # its content hash
-    asked: list[str]  # the experts asked for the chunk
+    video: str  # its content hash (and the part, the person)
+    wanted: list[str]  # the experts the chunk went to
+    counted: bool  # whether its windows count in `from_cache` (the video's own; a person's view repeats them)
     cached: dict[str, list[ExpertOutput]]  # experts whose every output for the chunk was stored
     calls: list[tuple[ExpertExecutor, Any]]  # the built executors working on the chunk, with their handles
 
@@ -327,26 +331,27 @@ class CachingExecutor(ExpertExecutor):
                 found.update(executor.statuses)
         return {name: found[name] for name in self.experts}
 
-    def submit(self, chunk: Chunk, only: Collection[str] | None = None) -> _Submitted:
+    def submit(self, chunk: Chunk) -> _Submitted:
         video = self.store.video_id(chunk.video.path)
         if chunk.video.part_s is not None:  # a part's windows are numbered from its start, and its face tracks begin there
             video += "@{:g}-{:g}".format(*chunk.video.part_s)
+        if chunk.person is not None:  # one person's view: their own outputs
+            video += f"/person{chunk.person}"
         indices = chunk.window_indices
-        asked = [name for name in self.experts if only is None or name in only]
+        wanted = [name for name in self.experts if chunk.wants(name)]
         cached = {}
-        for name in asked:
+        for name in wanted:
             stored = self.store.load(video, self.keys[name], indices)
             if len(stored) == len(indices):
                 cached[name] = [stored[i] for i in indices]
-        missing = [name for name in asked if name not in cached]
-        # an executor built for several experts runs them all unless told which are missing
-        calls = [(e, e.submit(chunk) if only is None else e.submit(chunk, only=missing)) for e in self._serve(missing)]
-        return _Submitted(video, asked, cached, calls)
+        missing = [name for name in wanted if name not in cached]
+        return _Submitted(video, wanted, chunk.person is None, cached, [(e, e.submit(chunk)) for e in self._serve(missing)])
 
     def collect(self, handle: _Submitted) -> dict[str, list[ExpertOutput]]:
         answers = dict(handle.cached)
         for name, outputs in handle.cached.items():
-            self.from_cache[name] += len(outputs)
+            if handle.counted:
+                self.from_cache[name] += len(outputs)
         for executor, call in handle.calls:
             for name, outputs in executor.collect(call).items():
                 self.seconds[name] = executor.seconds[name]
@@ -355,7 +360,7 @@ class CachingExecutor(ExpertExecutor):
                 answers[name] = outputs
                 if not any(is_failure(o) for o in outputs):
                     self.store.store(handle.video, self.keys[name], outputs)
-        return {name: answers[name] for name in handle.asked}
+        return {name: answers[name] for name in handle.wanted}
 
     def close(self) -> None:
         # Last built first: the first executor may own the Ray session the later ones borrow.

@@ -13,6 +13,7 @@ verdict. The experts start before the stream is read, so that their start-up del
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 import time
@@ -78,7 +79,8 @@ class LiveSession:
             window = ready.work.chunk.windows[0]
             chosen, skipped = budget.choose(names, time.perf_counter() - ready.ready_at)
             before = dict(executor.seconds)
-            answers = executor.collect(executor.submit(ready.work.chunk, only=chosen)) if chosen else {}
+            asked = dataclasses.replace(ready.work.chunk, experts=tuple(chosen))  # only the chosen experts answer it
+            answers = executor.collect(executor.submit(asked)) if chosen else {}
             for name in chosen:
                 budget.learn(name, executor.seconds[name] - before.get(name, 0.0))
             answers.update(skipped_outputs(window.index, skipped, model_ids))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -317,26 +317,26 @@ class RayExecutor(ExpertExecutor):
     def batch_counts(self) -> dict[str, tuple[int, int]]:
         return self.pool.batch_counts()
 
-    def submit(self, chunk: Chunk, only: Collection[str] | None = None) -> tuple[Chunk, dict[str, Any]]:
+    def submit(self, chunk: Chunk) -> tuple[Chunk, dict[str, Any]]:
         if self._faulted:  # some actors may have been started anew since: find them by name
             self.pool.refresh()
             self._faulted = False
-        asked = [name for name in self.pool.actors if only is None or name in only]
         # First the actors that preprocess for themselves, so that they start while this process
         # preprocesses for the others; they read one copy of the chunk in the object store.
-        for_themselves = [name for name in asked if name not in self.preprocessors]
+        wanted = [name for name in self.pool.actors if chunk.wants(name)]
+        for_themselves = [name for name in wanted if name not in self.preprocessors]
         try:
             shared = ray.put(chunk) if for_themselves else None
         except RayError as exc:  # the object store is gone with Ray
             raise self._fault("object store", exc) from exc
         calls: dict[str, Any] = {name: self.pool.actors[name].predict.remote(shared) for name in for_themselves}
         for name, preprocessor in self.preprocessors.items():
-            if name not in asked:
+            if not chunk.wants(name):
                 continue
             prepared, seconds = prepare_chunk(preprocessor, chunk)
             self.seconds[name] += seconds
             calls[name] = self.pool.actors[name].answer.remote(prepared) if isinstance(prepared, Prepared) else prepared
-        return chunk, {name: calls[name] for name in asked}  # in pool order, the order of the outputs
+        return chunk, {name: calls[name] for name in wanted}  # in pool order, the order of the outputs
 
     def collect(self, handle: tuple[Chunk, dict[str, Any]]) -> dict[str, list[ExpertOutput]]:
         _, calls = handle

@@ -18,10 +18,12 @@ from cer.core.result import (
     FusionRecord,
     Summary,
     VideoRecord,
+    VoiceRecord,
     WindowResult,
     decide,
     video_decision,
 )
+from cer.core.speakers import VoiceVerdict
 from cer.core.types import ExpertOutput, ExpertStatus, VideoInfo, Window
 from cer.fusion.compound import CompoundScores
 from cer.fusion.mhpf import MHPF, FusedWindow
@@ -41,8 +43,14 @@ def jsonable(value: Any) -> Any:
 
 
 def window_result(
-    window: Window, outputs: Mapping[str, ExpertOutput], fused: FusedWindow, compound: CompoundScores | None, method: str
+    window: Window,
+    outputs: Mapping[str, ExpertOutput],
+    fused: FusedWindow,
+    compound: CompoundScores | None,
+    method: str,
+    voice: VoiceVerdict | None = None,
 ) -> WindowResult:
+    """The record of one window; `voice` for a person's window (whose voice it was)."""
     verdict = _verdict(compound, method)
     return WindowResult(
         index=window.index,
@@ -54,7 +62,13 @@ def window_result(
         fused=Fused(probs=fused.probs, weights=fused.weights, experts_present=fused.experts_present),
         compound=verdict,
         decision=decide(verdict),
+        voice=_voice_record(voice) if voice is not None else None,
     )
+
+
+def _voice_record(voice: VoiceVerdict) -> VoiceRecord:
+    shares = {str(person): round(share, 4) for person, share in voice.shares.items()}
+    return VoiceRecord(speaker=voice.speaker, confidence=voice.confidence, basis=voice.basis, shares=shares)
 
 
 def _verdict(compound: CompoundScores | None, method: str) -> CompoundVerdict:

@@ -6,6 +6,7 @@ import dataclasses
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from cer.core.faces import FaceTracker
 from cer.core.labels import BASIC
 from cer.core.media import probe
 from cer.core.result import FacesRecord, Labels, Provenance, Result, Timings, WindowResult
+from cer.core.speakers import VoiceVerdict
 from cer.core.types import Chunk, ExpertOutput, VideoInfo, Window
 from cer.core.windows import analysed_part, make_windows
 from cer.fusion.compound import to_compound
@@ -25,10 +27,22 @@ from cer.pipeline.execution import ExpertExecutor
 from cer.pipeline.executors import make_executor
 from cer.pipeline.model_store import ensure_models
 from cer.pipeline.outputs.folder import check_output_folder
+from cer.pipeline.person_log import PersonLog
+from cer.pipeline.persons import PersonViews, person_outputs, seen_enough, voice_verdict
 from cer.pipeline.prefetch import Prefetcher
 from cer.version import __version__, git_revision
 
 Progress = Callable[[int, int], None]  # (windows done, windows in total)
+
+
+@dataclass(frozen=True)
+class AnsweredChunk:
+    """A chunk with every expert's answers, and each person's answers on their own views."""
+
+    chunk: Chunk
+    answers: dict[str, list[ExpertOutput]]
+    views: PersonViews
+    own: dict[int, dict[str, list[ExpertOutput]]]  # person -> expert -> outputs (experts that read the person's own view)
 
 
 class Pipeline:
@@ -41,7 +55,7 @@ class Pipeline:
         experts = profile.enabled_experts()
         # Fetched here, once, before any expert (a Ray actor each) starts and asks for them.
         ensure_models(profile)
-        self.faces = FaceTracker(profile.faces, profile.cache_path)
+        self.faces = FaceTracker(profile.faces, profile.cache_path, profile.persons)
         self.fusion = MHPF.build(list(experts), profile.fusion.heads, profile.fusion.weights, profile.fusion.temperatures)
         # Last: with Ray it starts processes, which nothing would stop if a step above failed.
         self._executor = executor
@@ -84,8 +98,9 @@ class Pipeline:
         self.faces.reset()
         stage_seconds = {"decode_s": 0.0, "faces_s": 0.0}
         sightings: list[Sighting] = []
+        persons = PersonLog()
         # Decoding starts before the experts are asked for, so that a first run decodes while they start.
-        decoded = Prefetcher(self._decoded(info, windows, stage_seconds, sightings), self.profile.execution.chunks_in_flight)
+        decoded = Prefetcher(self._decoded(info, windows, stage_seconds, sightings, persons), self.profile.execution.chunks_in_flight)
         try:
             started = time.perf_counter()
             executor = self.executor  # started here on a first run (Ray, the models), while the first chunks decode
@@ -96,9 +111,12 @@ class Pipeline:
                 progress(0, len(windows))
             records: list[WindowResult] = []
             fusion_s = 0.0
-            for chunk, answers in self._answered_chunks(decoded):
+            for answered in self._answered_chunks(decoded):
                 started = time.perf_counter()
-                records += [self._window_record(window, position, answers) for position, window in enumerate(chunk.windows)]
+                records += [
+                    self._window_record(window, position, answered.answers) for position, window in enumerate(answered.chunk.windows)
+                ]
+                self._score_persons(answered, persons)
                 fusion_s += time.perf_counter() - started
                 if progress:
                     progress(len(records), len(windows))
@@ -120,6 +138,7 @@ class Pipeline:
             ),
             windows=records,
             summary=results.summary(records, list(vocabulary)),
+            persons=persons.persons(list(vocabulary)),
             timings=Timings(
                 probe_s=probe_s,
                 start_s=start_s,
@@ -138,7 +157,23 @@ class Pipeline:
 
     def _window_record(self, window: Window, position: int, answers: dict[str, list[ExpertOutput]]) -> WindowResult:
         """The fused, compound-scored record of the chunk's `position`-th window."""
-        outputs = {name: outs[position] for name, outs in answers.items()}
+        return self._fused_record(window, {name: outs[position] for name, outs in answers.items()})
+
+    def _score_persons(self, answered: AnsweredChunk, log: PersonLog) -> None:
+        """The record of each person in each window of the chunk where they were seen enough."""
+        config = self.profile.persons
+        chunk = answered.chunk
+        for position, window in enumerate(chunk.windows):
+            outputs = {name: outs[position] for name, outs in answered.answers.items()}
+            seen = seen_enough(chunk.frames_in(window), config.min_share)
+            in_window = [person for person in answered.views.persons if person in seen]
+            voice = voice_verdict(window, chunk, in_window, outputs, config)
+            for person in in_window:
+                own = {name: outs[position] for name, outs in answered.own.get(person, {}).items()}
+                log.scored(person, self._fused_record(window, person_outputs(person, outputs, own, voice), voice))
+
+    def _fused_record(self, window: Window, outputs: dict[str, ExpertOutput], voice: VoiceVerdict | None = None) -> WindowResult:
+        """The fused, compound-scored record of a window from its experts' outputs."""
         fused = fuse(self.fusion, {name: out.probs for name, out in outputs.items()})
         compound_cfg = self.profile.compound
         compound = (
@@ -154,14 +189,14 @@ class Pipeline:
             if fused.probs
             else None
         )
-        return results.window_result(window, outputs, fused, compound, compound_cfg.method)
+        return results.window_result(window, outputs, fused, compound, compound_cfg.method, voice)
 
     def _decoded(
-        self, info: VideoInfo, windows: list[Window], stage_seconds: dict[str, float], sightings: list[Sighting]
+        self, info: VideoInfo, windows: list[Window], stage_seconds: dict[str, float], sightings: list[Sighting], persons: PersonLog
     ) -> Iterator[Chunk]:
         """The video's chunks, decoded and with their faces tracked (run ahead in a thread of
-        its own); adds the time spent to `stage_seconds` and whether each sampled frame showed a
-        face to `sightings`."""
+        its own); adds the time spent to `stage_seconds`, whether each sampled frame showed a
+        face to `sightings` and the persons' boxes to `persons`."""
         chunks = iter_chunks(info, windows, self.profile.media)
         while True:
             started = time.perf_counter()
@@ -173,23 +208,34 @@ class Pipeline:
             self.faces.process(work.new_frames)
             stage_seconds["faces_s"] += time.perf_counter() - started
             sightings.extend((frame.frame_index, bool(frame.faces)) for frame in work.new_frames)
+            persons.saw(work.new_frames)
             yield work.chunk
 
-    def _answered_chunks(self, chunks: Iterable[Chunk]) -> Iterator[tuple[Chunk, dict[str, list[ExpertOutput]]]]:
-        """Each chunk with every expert's answers, in order. A chunk is sent to the experts as
-        soon as it is decoded and collected once `chunks_in_flight` are out, so the experts
-        work on several chunks at once (and batch them) while memory stays a few chunks deep."""
-        in_flight: deque[tuple[Chunk, Any]] = deque()
+    def _answered_chunks(self, chunks: Iterable[Chunk]) -> Iterator[AnsweredChunk]:
+        """Each chunk with every expert's answers, and each person's own, in order. A chunk (and
+        its persons' views) is sent to the experts as soon as it is decoded and collected once
+        `chunks_in_flight` are out, so the experts work on several chunks at once (and batch
+        them) while memory stays a few chunks deep."""
+        in_flight: deque[tuple[Chunk, PersonViews, Any, dict[int, list[Any]]]] = deque()
         pending = iter(chunks)
+        experts = list(self.profile.enabled_experts())
         while True:
             chunk = next(pending, None)
             if chunk is not None:
-                in_flight.append((chunk, self.executor.submit(chunk)))
+                views = PersonViews.of(chunk, experts, self.profile.persons)
+                handle = self.executor.submit(chunk)
+                handles = {person: [self.executor.submit(view) for view in person_views] for person, person_views in views.views.items()}
+                in_flight.append((chunk, views, handle, handles))
             if not in_flight:
                 return
             if chunk is None or len(in_flight) >= self.profile.execution.chunks_in_flight:
-                done, handle = in_flight.popleft()
-                yield done, self.executor.collect(handle)
+                done, views, handle, handles = in_flight.popleft()
+                answers = self.executor.collect(handle)
+                own = {
+                    person: {name: outs for h in person_handles for name, outs in self.executor.collect(h).items()}
+                    for person, person_handles in handles.items()
+                }
+                yield AnsweredChunk(done, answers, views, own)
 
     def close(self) -> None:
         if self._executor is not None:

@@ -91,6 +91,7 @@ def test_the_python_examples_run_as_shown_on_a_real_clip(tmp_path: Path, shared_
     lines = done.stdout.splitlines()
     assert lines[0] == "basic only: Happiness" == lines[1]  # each example's decision line
     assert lines[2].startswith("0.00-2.40 s basic only: Happiness (")  # the one window of the 2.4 s clip
+    assert lines[3] == "1 basic only: Happiness None"  # its one person, the video's decision, no speech
     assert (tmp_path / "out" / "result.json").is_file()
 
 

@@ -326,7 +326,19 @@ def test_windows_csv_has_a_row_per_window_and_the_right_columns(result: dict[str
     rows = read_csv(written(result, tmp_path) / "windows.csv")
     assert len(rows) == 3
     assert list(rows[0]) == [
-        *("index", "start_s", "end_s", "start_frame", "end_frame", "decision", "compound", "confidence", "basic_only", "top_basic"),
+        *(
+            "person",
+            "index",
+            "start_s",
+            "end_s",
+            "start_frame",
+            "end_frame",
+            "decision",
+            "compound",
+            "confidence",
+            "basic_only",
+            "top_basic",
+        ),
         *(f"fused_{b}" for b in BASIC),
         *(f"compound_{c}" for c in PAIRS),
         *(f"expert_{e}" for e in EXPERTS),
@@ -386,7 +398,15 @@ def test_summary_table_writes_the_decisions_as_every_view_does(result: dict[str,
 
 def test_frames_probs_csv_has_one_row_per_frame_with_probabilities_scores_and_faces(result: dict[str, Any], tmp_path: Path) -> None:
     rows = read_csv(written(result, tmp_path) / "frames_probs.csv")
-    assert list(rows[0]) == ["frame", "time_s", "face", *(f"fused_{b}" for b in BASIC), *(f"compound_{c}" for c in PAIRS), "why_none"]
+    assert list(rows[0]) == [
+        "person",
+        "frame",
+        "time_s",
+        "face",
+        *(f"fused_{b}" for b in BASIC),
+        *(f"compound_{c}" for c in PAIRS),
+        "why_none",
+    ]
     assert [int(row["frame"]) for row in rows] == list(range(N_FRAMES))
     assert float(rows[25]["time_s"]) == pytest.approx(2.5)
     assert [row["face"] for row in rows] == ["1"] * 30 + ["0"] * 50

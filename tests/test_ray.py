@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from bench.people_clips import faces_clip
 from cer.core.config import load_profile
 from cer.core.engine import EngineFault
 from cer.core.types import Chunk, ExpertOutput, ExpertStatus
@@ -39,12 +40,15 @@ def assert_same(a: Any, b: Any, where: str = "result") -> None:
         assert a == b, f"{where}: {a!r} != {b!r}"
 
 
-def test_ray_gives_the_same_result_as_in_process(ray_local, demo_clip):
+def test_ray_gives_the_same_result_as_in_process(ray_local, tmp_path):
+    """On two silent persons, so that each person's views of a chunk go to the actors too."""
+    clip = faces_clip(tmp_path / "two.mp4", [420, 360], speaker=None, duration_s=4.0)
     with Pipeline.from_profile("tiny") as pipeline:
-        in_process = pipeline.run(demo_clip)
+        in_process = pipeline.run(clip)
     with Pipeline.from_profile("tiny", execution=RAY) as pipeline:
-        under_ray = pipeline.run(demo_clip)
+        under_ray = pipeline.run(clip)
     assert under_ray.experts.keys() == in_process.experts.keys()
+    assert len(under_ray.persons) == 2
     without_timings = {"timings"}
     assert_same(under_ray.model_dump(mode="json", exclude=without_timings), in_process.model_dump(mode="json", exclude=without_timings))
 

@@ -41,7 +41,8 @@ OUTPUT_FILES: tuple[OutputFile, ...] = (
         "frames_probs.csv",
         write_frames_probs,
         CSV,
-        "one row per video frame for pandas and spreadsheets (`Result.frames()`): `frame` (from 0), `time_s`, `face` "
+        "one row per video frame (and person, when persons were scored) for pandas and spreadsheets (`Result.frames()`): "
+        "`person`, `frame` (from 0), `time_s`, `face` "
         "(1 when a face was seen), the fused basic probabilities and the compound scores, averaged over the windows "
         "covering the frame (empty where no expert spoke)",
     ),
@@ -49,11 +50,14 @@ OUTPUT_FILES: tuple[OutputFile, ...] = (
         "windows.csv",
         write_windows_csv,
         CSV,
-        "one row per window (`Result.windows()`): the decision, the forced compound and its confidence, fused and "
-        "compound scores, each expert's top class, transcript, scene description",
+        "one row per window and person scored in it (`Result.windows()`): the person, the decision, the forced compound "
+        "and its confidence, fused and compound scores, each expert's top class, transcript, scene description",
     ),
     OutputFile(
-        "timeline.png", write_timeline, "image/png", "the decision bands, fused probabilities and one heatmap row per expert over time"
+        "timeline.png",
+        write_timeline,
+        "image/png",
+        "the decision bands (and one per person), fused probabilities and one heatmap row per expert over time",
     ),
     # after timeline.png: the report embeds it
     OutputFile("report.html", write_report, "text/html; charset=utf-8", "a self-contained page with all of the above and the evidence"),
@@ -63,7 +67,8 @@ OUTPUT_FILES: tuple[OutputFile, ...] = (
         "application/json",
         "the whole `Result` (schema `cer.result/v2`): video facts, every expert's status, per window each expert's "
         "probabilities (or why it was absent) and evidence, the fused probabilities with each expert's effective weight, "
-        "the compound scores with the pair behind the winner, the decision, a summary and timings per stage",
+        "the compound scores with the pair behind the winner, the decision, a summary, timings per stage, and each person "
+        "scored on their own",
     ),
 )
 FILES_BY_NAME: dict[str, OutputFile] = {output.name: output for output in OUTPUT_FILES}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cer.core.result import Result
+from cer.core.result import Person, Result
 from cer.core.result_views import top_label
 
 
@@ -19,7 +19,15 @@ def summary_table(result: Result) -> str:
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in (headers, *rows)]
     lines.insert(1, "  ".join("-" * width for width in widths))
     lines.append(f"\nvideo: {result.decision.text}")
+    if len(result.persons) > 1:  # a one-person video's person is the video
+        lines += [person_line(person) for person in result.persons]
     return "\n".join(lines)
+
+
+def person_line(person: Person) -> str:
+    """One person in a line: `person 2: Happily_Surprised (3 windows, speaking in 100% of their windows with speech)`."""
+    spoke = "no speech" if person.speaking_share is None else f"speaking in {person.speaking_share:.0%} of their windows with speech"
+    return f"person {person.id}: {person.summary.decision.text} ({len(person.windows)} windows, {spoke})"
 
 
 def device_note(result: Result) -> str | None:

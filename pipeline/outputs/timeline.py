@@ -15,7 +15,7 @@ from matplotlib.collections import PolyCollection, QuadMesh
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from cer.core.result import Decision, Result, WindowResult
+from cer.core.result import Decision, Person, Result, WindowResult
 from cer.core.result_views import absences, short_reason
 from cer.pipeline.outputs.atomic import atomic_open
 from cer.pipeline.outputs.palette import BASIC_COLOURS, NO_LABEL_COLOUR, compound_colour
@@ -45,18 +45,22 @@ def timeline_figure(result: Result) -> Figure:
     """The timeline drawn on a matplotlib Figure: the decision bands on top (titled with the
     video's decision), the fused probabilities, then one heatmap row per expert."""
     experts = list(result.experts)
-    ratios = [_COMPOUND_ROW_IN, _FUSED_ROW_IN, *([_EXPERT_ROW_IN] * len(experts))]
+    persons = result.persons if len(result.persons) > 1 else []  # a one-person video's person is the video
+    ratios = [_COMPOUND_ROW_IN, *([_COMPOUND_ROW_IN] * len(persons)), _FUSED_ROW_IN, *([_EXPERT_ROW_IN] * len(experts))]
     # Figure, not pyplot: no global state, so the service may draw from several threads.
     figure = Figure(figsize=(WIDTH_IN, sum(ratios) + _LEGEND_IN), dpi=DPI, layout="constrained")
     figure.suptitle(_title(result), fontsize=12)
     axes = figure.subplots(len(ratios), 1, sharex=True, gridspec_kw={"height_ratios": ratios})
     cells = _cells(result.window_results)
     _draw_decisions(axes[0], result, cells)
-    _draw_fused(axes[1], result, cells)
-    meshes = [_draw_expert(ax, result, name, cells) for ax, name in zip(axes[2:], experts, strict=True)]
+    for ax, person in zip(axes[1:], persons, strict=False):
+        _draw_person(ax, result, person, cells)
+    first_expert = 2 + len(persons)
+    _draw_fused(axes[first_expert - 1], result, cells)
+    meshes = [_draw_expert(ax, result, name, cells) for ax, name in zip(axes[first_expert:], experts, strict=True)]
     mesh = next((mesh for mesh in meshes if mesh is not None), None)
     if mesh is not None:
-        figure.colorbar(mesh, ax=list(axes[2:]), label="probability", shrink=0.9)
+        figure.colorbar(mesh, ax=list(axes[first_expert:]), label="probability", shrink=0.9)
     axes[-1].set_xlabel("time (s)", fontsize=_LABEL_PT)
     axes[-1].set_xlim(0, max(result.video.duration_s, cells[-1][1] if cells else 0, 1e-3))
     return figure
@@ -125,16 +129,40 @@ def _decision_colour(result: Result, decision: Decision) -> str:
     return BASIC_COLOURS[result.labels.basic.index(str(decision.label)) % len(BASIC_COLOURS)]
 
 
+def _decision_bands(ax: Axes, result: Result, cells: Sequence[tuple[float, float]], decisions: Sequence[Decision | None]) -> None:
+    """Each cell in its decision's colour (hatched grey for none; blank where `None`: no decision there)."""
+    decided = [
+        (cell, decision) for cell, decision in zip(cells, decisions, strict=True) if decision is not None and decision.kind != "none"
+    ]
+    _bands(ax, [cell for cell, _ in decided], facecolors=[_decision_colour(result, decision) for _, decision in decided], linewidth=0)
+    undecided = [cell for cell, decision in zip(cells, decisions, strict=True) if decision is not None and decision.kind == "none"]
+    _bands(ax, undecided, **_NO_LABEL)
+    ax.set_yticks([])
+
+
+def _draw_person(ax: Axes, result: Result, person: Person, cells: Sequence[tuple[float, float]]) -> None:
+    """One person's decisions where they were scored (blank where not in view), with a dark
+    strip under the windows whose voice was theirs."""
+    own = {window.index: window for window in person.windows}
+    mine = [own.get(window.index) for window in result.window_results]
+    _decision_bands(ax, result, cells, [window.decision if window is not None else None for window in mine])
+    speaking = [
+        cell for cell, window in zip(cells, mine, strict=True) if window is not None and window.voice and window.voice.speaker == person.id
+    ]
+    _rects(
+        ax, speaking, [0.0] * len(speaking), [0.18] * len(speaking), transform=ax.get_xaxis_transform(), facecolor="#222222", linewidth=0
+    )
+    _row_label(ax, f"person {person.id}" + ("\n(dark: speaking)" if speaking else ""))
+
+
 def _draw_decisions(ax: Axes, result: Result, cells: Sequence[tuple[float, float]]) -> None:
     decisions = [window.decision for window in result.window_results]
-    decided = [(cell, decision) for cell, decision in zip(cells, decisions, strict=True) if decision.kind != "none"]
-    _bands(ax, [cell for cell, _ in decided], facecolors=[_decision_colour(result, decision) for _, decision in decided], linewidth=0)
-    _bands(ax, [cell for cell, decision in zip(cells, decisions, strict=True) if decision.kind == "none"], **_NO_LABEL)
-    ax.set_yticks([])
+    _decision_bands(ax, result, cells, decisions)
     _row_label(ax, "decision")
-    # the vocabulary, then the basic-only decisions this video has
+    # the vocabulary, then the basic-only decisions this video and its persons have
+    everyone = [*decisions, *(window.decision for person in result.persons for window in person.windows)]
     shown = [Decision(kind="compound", label=name) for name in result.labels.compound]
-    shown += sorted({decision for decision in decisions if decision.kind == "basic"}, key=lambda d: result.labels.basic.index(str(d.label)))
+    shown += sorted({decision for decision in everyone if decision.kind == "basic"}, key=lambda d: result.labels.basic.index(str(d.label)))
     handles = [Patch(color=_decision_colour(result, decision), label=_readable(decision.text)) for decision in shown]
     handles.append(Patch(label="no expert spoke", **_NO_LABEL))
     # Above the top row, in columns: a long vocabulary then costs a few lines, not the row's height.

@@ -13,7 +13,7 @@ let token = sessionStorage.getItem("cer-token");
 let tokenWanted = null; // a promise, while the token form waits for the user
 let resolveToken = null;
 let shownJob = null; // id of the job the page follows
-let shown = null; // {result, spans} of the job on screen
+let shown = null; // {result, view, spans} of the job on screen; view: the whole video's or one person's
 let objectUrls = []; // blob: URLs made for the shown job, released when another is shown
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -156,6 +156,18 @@ function windowSpans(windows) {
   return windows.map((w, i) => ({ start: w.start_s, end: i + 1 < windows.length ? windows[i + 1].start_s : w.end_s }));
 }
 
+// The result as one person's: their window where they were scored, elsewhere one that says
+// they were not in view (cer.core.result.Person); the whole video's when personId is null.
+function personView(result, personId) {
+  const person = (result.persons || []).find((p) => p.id === personId);
+  if (!person) return { ...result, person: null };
+  const own = new Map(person.windows.map((w) => [w.index, w]));
+  const notInView = (w) => ({
+    ...w, experts: {}, fused: { probs: null, weights: {}, experts_present: [] }, decision: { kind: "none", label: null }, notInView: true,
+  });
+  return { ...result, windows: result.windows.map((w) => own.get(w.index) || notInView(w)), person };
+}
+
 function windowAt(t) {
   const index = shown.spans.findIndex((span) => t >= span.start && t < span.end);
   return index >= 0 ? index : shown.spans.length - 1;
@@ -170,6 +182,7 @@ function decisionText(d) {
 // The window's decision with the strength behind it, and the forced compound when they differ.
 function verdictText(w) {
   const c = w.compound;
+  if (w.notInView) return "not in view";
   if (w.decision.kind === "none") return "no expert present";
   if (w.decision.kind === "basic") return `${decisionText(w.decision)} (${Math.max(...c.pair_probs).toFixed(2)}; forced compound ${c.label})`;
   return `${c.label} (${c.confidence.toFixed(2)})`;
@@ -189,8 +202,8 @@ function drawBands(result, spans) {
     band.className = "band";
     band.style.left = percent(spans[i].start / total);
     band.style.width = percent((spans[i].end - spans[i].start) / total);
-    band.style.background = bandColour(result, w.decision);
-    band.textContent = decisionText(w.decision).replace("_", " ");
+    band.style.background = w.notInView ? "transparent" : bandColour(result, w.decision);
+    band.textContent = w.notInView ? "" : decisionText(w.decision).replace("_", " ");
     band.title = `${w.start_s.toFixed(1)}–${w.end_s.toFixed(1)} s: ${verdictText(w)}`;
     return band;
   });
@@ -252,10 +265,11 @@ function absenceLines(result) {
       lines.push(`${name} did not run: ${expert.reason || expert.status}`);
       continue;
     }
-    const absent = result.windows.map((w) => w.experts[name]).filter((output) => !(output && output.probs));
+    const seen = result.windows.filter((w) => !w.notInView); // a person's windows out of view say nothing of the expert
+    const absent = seen.map((w) => w.experts[name]).filter((output) => !(output && output.probs));
     if (!absent.length) continue;
     const reasons = [...new Set(absent.map((output) => output && output.reason).filter(Boolean))];
-    lines.push(`${name} absent in ${absent.length} of ${result.windows.length} windows` + (reasons.length ? `: ${reasons.join("; ")}` : ""));
+    lines.push(`${name} absent in ${absent.length} of ${seen.length} windows` + (reasons.length ? `: ${reasons.join("; ")}` : ""));
   }
   return lines;
 }
@@ -294,10 +308,33 @@ function evidence(w, key) {
   return [...values].join("\n") || "—";
 }
 
+// The picked person's box on the frame the player shows (the last sampled frame at or before it).
+function showPersonBox(t) {
+  const box = $("person-box");
+  const person = shown.view.person;
+  const player = $("player");
+  const frame = Math.floor(t * shown.result.video.fps);
+  const seen = person && person.boxes.filter((b) => b.frame <= frame).pop();
+  const fresh = seen && frame - seen.frame <= shown.result.video.fps / 2; // sampled 5 times a second
+  box.hidden = !fresh || !player.videoWidth;
+  if (box.hidden) return;
+  // the picture is letterboxed inside the element: place the box on the picture, not the element
+  const scale = Math.min(player.clientWidth / player.videoWidth, player.clientHeight / player.videoHeight);
+  const left = (player.clientWidth - player.videoWidth * scale) / 2;
+  const top = (player.clientHeight - player.videoHeight * scale) / 2;
+  const [x0, y0, x1, y1] = seen.box;
+  box.style.left = `${left + x0 * player.videoWidth * scale}px`;
+  box.style.top = `${top + y0 * player.videoHeight * scale}px`;
+  box.style.width = `${(x1 - x0) * player.videoWidth * scale}px`;
+  box.style.height = `${(y1 - y0) * player.videoHeight * scale}px`;
+  box.textContent = `person ${person.id}`;
+}
+
 function follow(t) {
-  const { result } = shown;
+  const result = shown.view;
   const index = windowAt(t);
   const w = result.windows[index];
+  showPersonBox(t);
   $("timeline").style.setProperty("--t", Math.min(1, t / result.video.duration_s));
   document.querySelectorAll(".band").forEach((band, i) => band.classList.toggle("current", i === index));
   $("evidence-window").textContent = `${w.index}: ${w.start_s.toFixed(1)}–${w.end_s.toFixed(1)} s, ${verdictText(w)}`;
@@ -325,18 +362,40 @@ async function showResult(job) {
   objectUrls = [];
   const result = await (await api(job.urls.result)).json();
   const spans = windowSpans(result.windows);
-  shown = { result, spans };
+  shown = { result, view: personView(result, null), spans };
   $("result-heading").textContent = `${job.filename}: ${decisionText(result.summary.decision)}; ${expertsRanText(result)}`;
   showPlayerWarning(job.player);
   $("player").src = await fileUrl(job.player.url); // a copy browsers can play, for codecs they cannot
-  drawBands(result, spans);
-  $("heatmaps").replaceChildren(...Object.keys(result.experts).map((expert) => heatmapRow(result, spans, expert)));
-  showAbsenceLegend(result);
+  showPersonPicker(result);
+  drawView();
   $("basic-names").textContent = result.labels.basic.join(", ");
   await showDownloads(job);
   $("viewer").hidden = false;
   follow(0);
 }
+
+// Several persons: a choice between the whole video and each person (a one-person video's person is the video).
+function showPersonPicker(result) {
+  const persons = result.persons || [];
+  const whole = new Option("the whole video", "");
+  const options = persons.map((p) => new Option(`person ${p.id}: ${decisionText(p.summary.decision)}`, String(p.id)));
+  $("person-picker").replaceChildren(whole, ...options);
+  $("person-choice").hidden = persons.length < 2;
+}
+
+function drawView() {
+  const { view, spans } = shown;
+  drawBands(view, spans);
+  $("heatmaps").replaceChildren(...Object.keys(view.experts).map((expert) => heatmapRow(view, spans, expert)));
+  showAbsenceLegend(view);
+}
+
+$("person-picker").addEventListener("change", () => {
+  const id = $("person-picker").value;
+  shown.view = personView(shown.result, id ? Number(id) : null);
+  drawView();
+  follow($("player").currentTime);
+});
 
 $("player").addEventListener("timeupdate", () => shown && follow($("player").currentTime));
 

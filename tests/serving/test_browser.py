@@ -146,3 +146,27 @@ def test_an_hevc_upload_plays_its_preview(page: Any, server: RunningServer, hevc
         assert name in legend.text_content()
         if reason:
             assert reason in legend.text_content()
+
+
+@pytest.mark.slow
+def test_a_person_is_picked_and_boxed_on_the_video(page: Any, server: RunningServer, tmp_path: Path) -> None:
+    from bench.people_clips import two_person_clip
+
+    result = load_result(upload(page, server, two_person_clip(tmp_path / "two.mp4", duration_s=4.0))["result"])
+    assert len(result.persons) == 2
+    assert page.locator("#person-choice").is_visible()
+    options = page.locator("#person-picker option").all_text_contents()
+    assert options == ["the whole video", *(f"person {p.id}: {p.summary.decision.text}" for p in result.persons)]
+    person = result.persons[1]
+    page.select_option("#person-picker", str(person.id))
+    own = {window.index: window for window in person.windows}
+    expected = [own[w.index].decision.text.replace("_", " ", 1) if w.index in own else "" for w in result.window_results]
+    assert page.locator(".band").all_text_contents() == expected
+    page.wait_for_function(SHOWS_A_FRAME, timeout=PLAY_TIMEOUT_MS)
+    page.evaluate("() => { const v = document.getElementById('player'); v.currentTime = 1.0; }")
+    page.wait_for_selector("#person-box", state="visible", timeout=PLAY_TIMEOUT_MS)
+    assert page.locator("#person-box").text_content() == f"person {person.id}"
+    box = page.locator("#person-box").bounding_box()
+    video = page.locator("#player").bounding_box()
+    x0 = person.boxes[0].box[0]
+    assert box is not None and video is not None and box["x"] > video["x"] + (0.5 if x0 > 0.5 else 0.0) * video["width"] - 1
