@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext, redirect_stdout
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cer.core.config import PROFILE_NAMES, ConfigError, Profile, check_devices, load_profile, with_device
 from cer.core.devices import DEVICE_PATTERN
@@ -26,6 +26,10 @@ from cer.core.registry import expert_names
 from cer.core.sources import ModelNotAvailable, forbid_downloads
 from cer.core.switches import DEBUG, QUIET, switched_on
 from cer.version import version_text
+
+if TYPE_CHECKING:
+    from cer.core.live_media import LiveSource
+    from cer.pipeline.live import LiveSession
 
 DEFAULT_PROFILE = "default"
 OFFLINE_HINT = "to run on the packaged models alone, with no download, add `--profile offline`"
@@ -49,6 +53,10 @@ def _profile_overrides(args: argparse.Namespace) -> dict[str, Any]:
         overrides["fusion"] = {"weights": str(args.weights)}
     if execution := _given(args, engine="engine", ray_address="ray_address"):
         overrides["execution"] = execution
+    if args.command == "live":
+        # the expert-output cache keys outputs by the video file's content, which a live source does not have
+        overrides["cache"] = {"enabled": False}
+        overrides["live"] = _given(args, max_latency_s="max_latency")
     return overrides
 
 
@@ -81,6 +89,16 @@ def _time(text: str) -> float:
     if not 1 <= len(parts) <= 3 or any(part < 0 for part in parts):
         raise argparse.ArgumentTypeError(f"a time is seconds (90.5) or [H:]M:S (1:30), not {text!r}")
     return sum(part * 60**power for power, part in enumerate(reversed(parts)))
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"seconds above 0, not {text!r}")
+    return value
 
 
 def _at_least_one(text: str) -> int:
@@ -153,6 +171,83 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(summary_table(result))
         print(f"\nresults in {out_dir}/ ({', '.join(FILE_NAMES)})")
     return 0
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    from cer.core.live_media import open_live
+    from cer.pipeline.outputs.folder import check_output_folder
+
+    profile = _load_profile(args)
+    started = time.perf_counter()
+    source = open_live(args.source, args.format)  # a source that cannot be read: one line now, no folder made, no model loaded
+    open_s = time.perf_counter() - started
+    try:
+        out_dir = check_output_folder(Path(args.out or time.strftime("cer-out/live-%Y%m%d-%H%M%S")))
+    except BaseException:
+        source.close()
+        raise
+    sound = "with audio" if source.has_audio else "no audio"
+    note(f"reading {source.name}: {source.width} x {source.height} at {source.fps:g} fps, {sound}")
+    return _run_live(profile, source, out_dir, open_s)
+
+
+def _run_live(profile: Profile, source: LiveSource, out_dir: Path, open_s: float) -> int:
+    """`cer live` once its source is open: the verdicts as they come, then the results."""
+    from cer.pipeline.executors import choose_engine, with_engine
+    from cer.pipeline.live import LiveSession
+    from cer.pipeline.model_store import check_fetchable, missing_models
+    from cer.pipeline.outputs import FILE_NAMES, write_outputs
+    from cer.pipeline.outputs.live_lines import latency_summary, window_line
+    from cer.pipeline.runner import Pipeline
+
+    try:
+        check_fetchable(profile, missing_models(profile))  # no model to be had: one line before any loads
+        profile = with_engine(profile, choose_engine(profile.execution))
+        if profile.execution.engine == "ray":
+            _check_cluster(profile.execution.ray_address)
+        note(f"loading the {profile.name} profile ...")
+        pipeline = Pipeline(profile, start_experts=False)
+    except BaseException:
+        source.close()  # the session that would have let it go does not begin
+        raise
+    with pipeline:
+        session = LiveSession(pipeline, source, open_s)  # lets the source go when it ends
+        try:
+            with _ctrl_c_ends(session):
+                for window in session.windows():
+                    if window.index == 0:
+                        note("each window's verdict follows as the stream reaches its end (Ctrl-C stops and writes the results)")
+                    print(window_line(window), flush=True)
+        finally:
+            session.stop()
+        if session.interrupted:
+            note("interrupted: the stream is let go; writing the results of what was seen")
+        if not session.records:
+            note("no window was decided: nothing to write")
+            return 130
+        result = write_outputs(session.result(), out_dir)
+    print(latency_summary(result.window_results, profile.live.max_latency_s))
+    print(f"video: {result.decision.text}")
+    print(f"results in {out_dir}/ ({', '.join(FILE_NAMES)})")
+    return 0
+
+
+@contextmanager
+def _ctrl_c_ends(session: LiveSession) -> Iterator[None]:
+    """While the block runs, Ctrl-C (SIGINT) ends the live session after the window under way,
+    so that the results of what was seen are written; a second one interrupts at once."""
+    previous = signal.getsignal(signal.SIGINT)
+
+    def interrupt(signum: int, frame: object) -> None:
+        # nothing printed here: the handler may run in the middle of a write to the terminal
+        signal.signal(signal.SIGINT, previous)
+        session.interrupt()
+
+    signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _output_folders(videos: Sequence[str], out: str | None) -> list[Path]:
@@ -450,6 +545,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="experts as parallel Ray actors, one after another here, or auto: chosen from the work (default: from the profile)",
     )
     run.set_defaults(handler=cmd_run)
+
+    live = command("live", help="analyse a camera, a network stream or standard input as it arrives, printing each window's verdict")
+    live.add_argument(
+        "source", metavar="SOURCE", help="a camera (/dev/video0), a stream URL (rtsp://, http://, rtmp://, ...), or - for standard input"
+    )
+    live.add_argument("--out", help="output folder, written when the stream ends or on Ctrl-C (default: cer-out/live-DATE-TIME)")
+    live.add_argument("--format", help="FFmpeg's name for the input when it cannot be guessed: v4l2, avfoundation, dshow, mpegts, ...")
+    live.add_argument(
+        "--max-latency",
+        type=_seconds,
+        help="seconds a verdict may come after its window's end; slower experts are skipped (default: the profile's live.max_latency_s, 4)",
+    )
+    with_fusion(live)
+    live.set_defaults(handler=cmd_live)
 
     batch = command("batch", help="process many videos; finished ones are skipped on a re-run")
     batch.add_argument(

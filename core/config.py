@@ -222,6 +222,15 @@ class CompoundConfig(Strict):
         return value
 
 
+class LiveConfig(Strict):
+    # `cer live`: the most seconds a window's verdict may come after the stream reached the
+    # window's end. An expert whose time on its last windows would push a verdict past it is
+    # skipped for that window (absent, with the reason), so a slow expert (the scene VLM on a
+    # CPU) cannot hold the verdicts back. 4 s, one window: a verdict then comes before the
+    # window after next has ended.
+    max_latency_s: float = Field(default=4.0, gt=0)
+
+
 class Profile(Strict):
     name: str
     description: str = ""
@@ -235,6 +244,7 @@ class Profile(Strict):
     fusion: FusionConfig = FusionConfig()
     compound: CompoundConfig = CompoundConfig()
     cache: CacheConfig = CacheConfig()
+    live: LiveConfig = LiveConfig()
 
     @model_validator(mode="after")
     def _temperatures_name_experts(self) -> Profile:

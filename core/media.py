@@ -53,13 +53,18 @@ def _open(path: Path, kind: str = "video") -> av.container.InputContainer:
         raise MediaError(f"{path.name}: {problem}", "unreadable") from None
 
 
-def _upright_rotation(frame: av.VideoFrame) -> int:
+def upright_rotation(frame: av.VideoFrame) -> int:
     """Clockwise degrees that make the frame upright.
 
     FFmpeg's display matrix states how the stored picture is rotated counter-clockwise;
     undoing it means rotating clockwise by the same angle's negation.
     """
     return round(-float(getattr(frame, "rotation", 0) or 0)) % 360
+
+
+def is_still_image(container: av.container.InputContainer) -> bool:
+    """Whether FFmpeg reads the container as a still image (a photo opens as a one-frame "video")."""
+    return container.format.name in _IMAGE_DEMUXERS or container.format.name.endswith("_pipe")
 
 
 def _not_a_file(path: Path) -> str:
@@ -86,7 +91,7 @@ def probe(path: str | Path) -> VideoInfo:
     with _open(path) as container:
         if not container.streams.video:
             raise MediaError(f"{path.name}: no video stream (audio-only or not a video file)", "no_video_stream")
-        if container.format.name in _IMAGE_DEMUXERS or container.format.name.endswith("_pipe"):
+        if is_still_image(container):
             raise MediaError(f"{path.name}: a still image, not a video", "still_image")
         stream = container.streams.video[0]
         if stream.width * stream.height > MAX_PIXELS:
@@ -114,7 +119,7 @@ def probe(path: str | Path) -> VideoInfo:
                 "frame_rate",
             )
         _check_complete(path, duration)
-        rotation = _upright_rotation(first)
+        rotation = upright_rotation(first)
         width, height = first.width, first.height
         if rotation in (90, 270):
             width, height = height, width
@@ -194,14 +199,15 @@ def iter_sampled_frames(info: VideoInfo, sample_fps: float, max_side: int) -> It
                 if t + 1e-6 < next_t:
                     continue
                 next_t = (int(t / step + 1e-6) + 1) * step  # the next sampling instant after t
-                yield SampledFrame(t_s=round(t, 6), frame_index=min(frame_index, info.n_frames - 1), image=_to_rgb(frame, max_side))
+                yield SampledFrame(t_s=round(t, 6), frame_index=min(frame_index, info.n_frames - 1), image=to_rgb(frame, max_side))
         except av.FFmpegError as exc:
             problem = f"decoding failed after {next_t:.1f} s ({exc.strerror or exc}); the file is damaged"
             raise MediaError(f"{path.name}: {problem}", "damaged") from None
 
 
-def _to_rgb(frame: av.VideoFrame, max_side: int) -> np.ndarray:
-    rotation = _upright_rotation(frame)
+def to_rgb(frame: av.VideoFrame, max_side: int) -> np.ndarray:
+    """The frame as upright RGB (H x W x 3 uint8), downscaled so its longer side fits `max_side`."""
+    rotation = upright_rotation(frame)
     width, height = _scaled_size(frame.width, frame.height, max_side)
     image: np.ndarray = frame.to_ndarray(format="rgb24", width=width, height=height)
     if rotation:

@@ -166,6 +166,10 @@ class WindowResult(Record):
     compound: CompoundVerdict
     decision: Decision
     voice: VoiceRecord | None = Field(default=None, description="a person's windows only: whose voice it was")
+    latency_s: Seconds | None = Field(
+        default=None,
+        description="`cer live`: seconds from the moment the stream reached the window's end to its verdict (none for a file)",
+    )
 
     @property
     def span_text(self) -> str:

@@ -25,6 +25,7 @@ from cer.core.result import load_result
 from cer.pipeline.batch import VideoRow, batch_engine, plan_lanes, run_batch
 from cer.pipeline.batch_inputs import find_videos, output_folder, scan_inputs
 from cer.pipeline.demo import write_clip
+from tests.cli_process import profile_file
 
 # Ray's actor pools, with fewer actors to start; a file, so that the `cer batch` subprocess runs
 # the same profile.
@@ -53,9 +54,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def fast_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("profile") / "fast.yaml"
-    path.write_text(FAST_PROFILE)
-    return path
+    return profile_file(tmp_path_factory, FAST_PROFILE)
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
