@@ -197,7 +197,7 @@ def _run_live(profile: Profile, source: LiveSource, out_dir: Path, open_s: float
     from cer.pipeline.live import LiveSession
     from cer.pipeline.model_store import check_fetchable, missing_models
     from cer.pipeline.outputs import FILE_NAMES, write_outputs
-    from cer.pipeline.outputs.live_lines import latency_summary, window_line
+    from cer.pipeline.outputs.live_lines import latency_summary, person_window_line, window_line
     from cer.pipeline.runner import Pipeline
 
     try:
@@ -214,10 +214,12 @@ def _run_live(profile: Profile, source: LiveSource, out_dir: Path, open_s: float
         session = LiveSession(pipeline, source, open_s)  # lets the source go when it ends
         try:
             with _ctrl_c_ends(session):
-                for window in session.windows():
-                    if window.index == 0:
+                for decided in session.windows():
+                    if decided.window.index == 0:
                         note("each window's verdict follows as the stream reaches its end (Ctrl-C stops and writes the results)")
-                    print(window_line(window), flush=True)
+                    print(window_line(decided.window), flush=True)
+                    if len(decided.persons) > 1:  # a lone person's verdict is the window's
+                        print("\n".join(person_window_line(person, record) for person, record in decided.persons), flush=True)
         finally:
             session.stop()
         if session.interrupted:

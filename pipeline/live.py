@@ -29,11 +29,20 @@ from cer.core.media import MediaError
 from cer.core.result import FacesRecord, Labels, Provenance, Result, Timings, WindowResult
 from cer.pipeline import result as results
 from cer.pipeline.live_budget import LatencyBudget, skipped_outputs
+from cer.pipeline.person_log import PersonLog
 from cer.pipeline.runner import Pipeline
 from cer.version import __version__, git_revision
 
 INTERRUPT_POLL_S = 0.1  # seconds between looks at the interrupt flag while waiting for a window
 STOP_WAIT_S = 2.0  # seconds the reading thread gets to notice a stop (a read blocked on the network may take longer)
+
+
+@dataclass(frozen=True)
+class Decided:
+    """A window as it is decided: the whole stream's record, and each person's in it."""
+
+    window: WindowResult
+    persons: list[tuple[int, WindowResult]]  # (person id, their record), the most present first
 
 
 @dataclass
@@ -59,12 +68,13 @@ class LiveSession:
         self._interrupted = threading.Event()  # decide no more windows
         self._reader = threading.Thread(target=self._read, name="cer-live-read", daemon=True)
         self._sightings: list[Sighting] = []
+        self._persons = PersonLog()
         self._seconds = {"probe_s": open_s, "start_s": 0.0, "decode_s": 0.0, "faces_s": 0.0, "fusion_s": 0.0}
         self._experts_before: dict[str, float] = {}  # the executor's seconds when the session began
         self._begun = time.perf_counter()
 
-    def windows(self) -> Iterator[WindowResult]:
-        """Each window's record, its latency in it, as soon as it is decided; ends with the stream."""
+    def windows(self) -> Iterator[Decided]:
+        """Each window's records, its latency in the stream's, as soon as it is decided; ends with the stream."""
         pipeline, profile = self.pipeline, self.pipeline.profile
         started = time.perf_counter()
         executor = pipeline.executor  # the experts start here, before the stream is read
@@ -80,16 +90,20 @@ class LiveSession:
             chosen, skipped = budget.choose(names, time.perf_counter() - ready.ready_at)
             before = dict(executor.seconds)
             asked = dataclasses.replace(ready.work.chunk, experts=tuple(chosen))  # only the chosen experts answer it
-            answers = executor.collect(executor.submit(asked)) if chosen else {}
+            answered = pipeline.collect(pipeline.submit(asked))  # with each person's views
             for name in chosen:
                 budget.learn(name, executor.seconds[name] - before.get(name, 0.0))
-            answers.update(skipped_outputs(window.index, skipped, model_ids))
+            answers = {**answered.answers, **skipped_outputs(window.index, skipped, model_ids)}
+            answered = dataclasses.replace(answered, answers={name: answers[name] for name in names})
             started = time.perf_counter()
-            record = pipeline._window_record(window, 0, {name: answers[name] for name in names})
+            record = pipeline._window_record(window, 0, answered.answers)
+            persons = pipeline.person_records(answered)
             self._seconds["fusion_s"] += time.perf_counter() - started
             record = record.model_copy(update={"latency_s": round(time.perf_counter() - ready.ready_at, 6)})
             self.records.append(record)
-            yield record
+            for person, person_record in persons:
+                self._persons.scored(person, person_record)
+            yield Decided(record, persons)
 
     def interrupt(self) -> None:
         """End the session after the window under way (safe to call from a signal handler):
@@ -130,6 +144,7 @@ class LiveSession:
             faces=FacesRecord(detector=pipeline.faces.detector_name, tracks=pipeline.faces.track_count, seen=[(a, b) for a, b in seen]),
             windows=self.records,
             summary=results.summary(self.records, list(vocabulary)),
+            persons=self._persons.persons(list(vocabulary)),
             timings=Timings(**self._seconds, experts_s=experts_s, outputs_s=0.0, total_s=time.perf_counter() - self._begun),
         )
 
@@ -178,4 +193,5 @@ class LiveSession:
         self.pipeline.faces.process(work.new_frames)
         self._seconds["faces_s"] += time.perf_counter() - ready_at
         self._sightings.extend((frame.frame_index, bool(frame.faces)) for frame in work.new_frames)
+        self._persons.saw(work.new_frames)
         self._queue.put(_Ready(work, ready_at))

@@ -36,6 +36,16 @@ Progress = Callable[[int, int], None]  # (windows done, windows in total)
 
 
 @dataclass(frozen=True)
+class SubmittedChunk:
+    """A chunk and its persons' views, sent to the experts (`Pipeline.submit`)."""
+
+    chunk: Chunk
+    views: PersonViews
+    handle: Any  # the executor's, for the chunk
+    person_handles: dict[int, list[Any]]  # the executor's, for each person's views
+
+
+@dataclass(frozen=True)
 class AnsweredChunk:
     """A chunk with every expert's answers, and each person's answers on their own views."""
 
@@ -116,7 +126,8 @@ class Pipeline:
                 records += [
                     self._window_record(window, position, answered.answers) for position, window in enumerate(answered.chunk.windows)
                 ]
-                self._score_persons(answered, persons)
+                for person, record in self.person_records(answered):
+                    persons.scored(person, record)
                 fusion_s += time.perf_counter() - started
                 if progress:
                     progress(len(records), len(windows))
@@ -159,10 +170,12 @@ class Pipeline:
         """The fused, compound-scored record of the chunk's `position`-th window."""
         return self._fused_record(window, {name: outs[position] for name, outs in answers.items()})
 
-    def _score_persons(self, answered: AnsweredChunk, log: PersonLog) -> None:
-        """The record of each person in each window of the chunk where they were seen enough."""
+    def person_records(self, answered: AnsweredChunk) -> list[tuple[int, WindowResult]]:
+        """(person, record) of each person in each window of the chunk where they were seen
+        enough, in window order."""
         config = self.profile.persons
         chunk = answered.chunk
+        records = []
         for position, window in enumerate(chunk.windows):
             outputs = {name: outs[position] for name, outs in answered.answers.items()}
             seen = seen_enough(chunk.frames_in(window), config.min_share)
@@ -170,7 +183,8 @@ class Pipeline:
             voice = voice_verdict(window, chunk, in_window, outputs, config)
             for person in in_window:
                 own = {name: outs[position] for name, outs in answered.own.get(person, {}).items()}
-                log.scored(person, self._fused_record(window, person_outputs(person, outputs, own, voice), voice))
+                records.append((person, self._fused_record(window, person_outputs(person, outputs, own, voice), voice)))
+        return records
 
     def _fused_record(self, window: Window, outputs: dict[str, ExpertOutput], voice: VoiceVerdict | None = None) -> WindowResult:
         """The fused, compound-scored record of a window from its experts' outputs."""
@@ -216,26 +230,34 @@ class Pipeline:
         its persons' views) is sent to the experts as soon as it is decoded and collected once
         `chunks_in_flight` are out, so the experts work on several chunks at once (and batch
         them) while memory stays a few chunks deep."""
-        in_flight: deque[tuple[Chunk, PersonViews, Any, dict[int, list[Any]]]] = deque()
+        in_flight: deque[SubmittedChunk] = deque()
         pending = iter(chunks)
-        experts = list(self.profile.enabled_experts())
         while True:
             chunk = next(pending, None)
             if chunk is not None:
-                views = PersonViews.of(chunk, experts, self.profile.persons)
-                handle = self.executor.submit(chunk)
-                handles = {person: [self.executor.submit(view) for view in person_views] for person, person_views in views.views.items()}
-                in_flight.append((chunk, views, handle, handles))
+                in_flight.append(self.submit(chunk))
             if not in_flight:
                 return
             if chunk is None or len(in_flight) >= self.profile.execution.chunks_in_flight:
-                done, views, handle, handles = in_flight.popleft()
-                answers = self.executor.collect(handle)
-                own = {
-                    person: {name: outs for h in person_handles for name, outs in self.executor.collect(h).items()}
-                    for person, person_handles in handles.items()
-                }
-                yield AnsweredChunk(done, answers, views, own)
+                yield self.collect(in_flight.popleft())
+
+    def submit(self, chunk: Chunk) -> SubmittedChunk:
+        """Send a chunk to the experts it names (every expert by default), and each person's
+        views of it to the experts that read a person on their own."""
+        experts = list(chunk.experts) if chunk.experts is not None else list(self.profile.enabled_experts())
+        views = PersonViews.of(chunk, experts, self.profile.persons)
+        handle = self.executor.submit(chunk)
+        handles = {person: [self.executor.submit(view) for view in person_views] for person, person_views in views.views.items()}
+        return SubmittedChunk(chunk, views, handle, handles)
+
+    def collect(self, submitted: SubmittedChunk) -> AnsweredChunk:
+        """The answers to a submitted chunk and its persons' views (in submission order)."""
+        answers = self.executor.collect(submitted.handle)
+        own = {
+            person: {name: outputs for handle in handles for name, outputs in self.executor.collect(handle).items()}
+            for person, handles in submitted.person_handles.items()
+        }
+        return AnsweredChunk(submitted.chunk, answers, submitted.views, own)
 
     def close(self) -> None:
         if self._executor is not None:

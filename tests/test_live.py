@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from bench.loopback_stream import LoopbackStream, Served, as_matroska
+from bench.people_clips import faces_clip
 from cer.core.config import WindowConfig
 from cer.core.live_chunks import LiveChunker
 from cer.core.live_media import Arrival, LiveSource
@@ -40,14 +41,20 @@ experts: {audio: {enabled: false}, text: {enabled: false}, scene: {enabled: fals
 @pytest.fixture(scope="module")
 def stream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackStream]:
     """The same clip (10 s of moving noise with a quiet hiss) in real time (clip.mkv) and at once
-    (at-once.mkv), and garbage.mkv: bytes that are no video."""
+    (at-once.mkv), garbage.mkv: bytes that are no video, and two.mkv: two persons, 4 s, at once."""
     folder = tmp_path_factory.mktemp("live")
     rng = np.random.default_rng(0)
     hiss = (rng.standard_normal(int(CLIP_S * AUDIO_RATE)) * 0.002).astype(np.float32)
     clip = as_matroska(
         write_clip(folder / "clip.mkv", lambda t: rng.integers(80, 120, size=(96, 128, 3), dtype=np.uint8), CLIP_S, fps=10, audio=hiss)
     )
-    files = {"clip.mkv": Served(clip, CLIP_S), "at-once.mkv": Served(clip, 0.0), "garbage.mkv": Served(rng.bytes(64_000), 0.0)}
+    two = as_matroska(faces_clip(folder / "two.mkv", [420, 360], speaker=None, duration_s=4.0))
+    files = {
+        "clip.mkv": Served(clip, CLIP_S),
+        "at-once.mkv": Served(clip, 0.0),
+        "garbage.mkv": Served(rng.bytes(64_000), 0.0),
+        "two.mkv": Served(two, 0.0),
+    }
     with LoopbackStream(files) as server:
         yield server
 
@@ -136,6 +143,19 @@ def test_the_results_are_written_when_the_stream_ends(stream, fast_profile, tmp_
     assert "past live.max_latency_s (0.001 s)" in (result.window_results[3].experts[skipped[3][0]].reason or "")
     assert "skipped to keep up: " in verdicts[3][1]
     assert {"frames.csv", "windows.csv", "timeline.png", "report.html"} <= {path.name for path in run.out.iterdir()}
+
+
+def test_each_person_s_verdict_follows_the_window_s(stream, fast_profile, tmp_path):
+    run = LiveRun.start(stream.url("two.mkv"), fast_profile, tmp_path / "out")
+    stderr = run.finish()
+    assert run.process.returncode == 0 and "Traceback" not in stderr, stderr
+    result = load_result(run.out / "result.json")
+    assert len(result.persons) == 2
+    printed = [line for _, line in run.lines]
+    for window in result.window_results:
+        at = next(i for i, line in enumerate(printed) if line.startswith(window.span_text))
+        persons = [(p.id, own) for p in result.persons for own in p.windows if own.index == window.index]
+        assert printed[at + 1 : at + 1 + len(persons)] == [f"  person {pid}: {own.decision_text()}" for pid, own in persons]
 
 
 def test_a_stream_that_is_no_video_is_one_line(stream, fast_profile, tmp_path):

@@ -25,6 +25,12 @@ def window_line(window: WindowResult) -> str:
     return line
 
 
+def person_window_line(person: int, window: WindowResult) -> str:
+    """`  person 2: Happily_Surprised (0.74), speaking`: one person's verdict in a window."""
+    speaking = ", speaking" if window.voice is not None and window.voice.speaker == person else ""
+    return f"  person {person}: {window.decision_text()}{speaking}"
+
+
 def skipped_experts(window: WindowResult) -> list[str]:
     """The experts skipped in `window` because they would have made its verdict late."""
     return [name for name, answer in window.experts.items() if answer.reason is not None and answer.reason.startswith(SKIPPED)]
