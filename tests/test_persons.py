@@ -121,7 +121,7 @@ def offline_pipeline():
 
 @pytest.mark.offline
 def test_two_persons_get_their_own_timelines_and_the_voice_goes_to_the_speaker(offline_pipeline, tmp_path: Path) -> None:
-    clip = two_person_clip(tmp_path / "two.mp4")
+    clip = two_person_clip(tmp_path / "two.mp4", duration_s=6.0)
     result = offline_pipeline.run(clip, tmp_path / "out")
     assert len(result.persons) == 2
     main, other = result.persons

@@ -42,7 +42,7 @@ def assert_same(a: Any, b: Any, where: str = "result") -> None:
 
 def test_ray_gives_the_same_result_as_in_process(ray_local, tmp_path):
     """On two silent persons, so that each person's views of a chunk go to the actors too."""
-    clip = faces_clip(tmp_path / "two.mp4", [420, 360], speaker=None, duration_s=4.0)
+    clip = faces_clip(tmp_path / "two.mp4", [420, 360], speaker=None, duration_s=2.5)  # one window
     with Pipeline.from_profile("tiny") as pipeline:
         in_process = pipeline.run(clip)
     with Pipeline.from_profile("tiny", execution=RAY) as pipeline:
