@@ -21,17 +21,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cer.core.chunks import ChunkWork
-from cer.core.face_presence import Sighting, seen_spans
-from cer.core.labels import BASIC
+from cer.core.face_presence import Sighting
 from cer.core.live_chunks import LiveChunker
 from cer.core.live_media import LiveSource, decode_live
 from cer.core.media import MediaError
-from cer.core.result import FacesRecord, Labels, Provenance, Result, Timings, WindowResult
-from cer.pipeline import result as results
+from cer.core.result import Result, Timings, WindowResult
 from cer.pipeline.live_budget import LatencyBudget, skipped_outputs
 from cer.pipeline.person_log import PersonLog
 from cer.pipeline.runner import Pipeline
-from cer.version import __version__, git_revision
 
 INTERRUPT_POLL_S = 0.1  # seconds between looks at the interrupt flag while waiting for a window
 STOP_WAIT_S = 2.0  # seconds the reading thread gets to notice a stop (a read blocked on the network may take longer)
@@ -128,25 +125,10 @@ class LiveSession:
     def result(self) -> Result:
         """What was seen: the windows decided so far, and the stream's facts as far as it was read."""
         self.stop()
-        pipeline, profile = self.pipeline, self.pipeline.profile
-        executor = pipeline.executor
-        info = self._chunker.info()
-        vocabulary = profile.compound.vocabulary
+        executor = self.pipeline.executor
         experts_s = {name: seconds - self._experts_before.get(name, 0.0) for name, seconds in executor.seconds.items()}
-        seen = seen_spans(self._sightings, info.n_frames)
-        return Result(
-            cer=Provenance(version=__version__, git=git_revision()),
-            video=results.video_record(info),
-            profile=profile.name,
-            labels=Labels(basic=list(BASIC), compound=list(vocabulary), pairs=dict(vocabulary)),
-            experts={name: results.expert_record(status) for name, status in executor.statuses.items()},
-            fusion=results.fusion_record(pipeline.fusion, profile.fusion.weights),
-            faces=FacesRecord(detector=pipeline.faces.detector_name, tracks=pipeline.faces.track_count, seen=[(a, b) for a, b in seen]),
-            windows=self.records,
-            summary=results.summary(self.records, list(vocabulary)),
-            persons=self._persons.persons(list(vocabulary)),
-            timings=Timings(**self._seconds, experts_s=experts_s, outputs_s=0.0, total_s=time.perf_counter() - self._begun),
-        )
+        timings = Timings(**self._seconds, experts_s=experts_s, outputs_s=0.0, total_s=time.perf_counter() - self._begun)
+        return self.pipeline.result(self._chunker.info(), self.records, self._persons, self._sightings, timings)
 
     def _next(self) -> _Ready | None:
         """The next window ready for the experts; None once the stream has ended or the session

@@ -104,7 +104,6 @@ class Pipeline:
         cfg = self.profile.windows
         info = dataclasses.replace(info, part_s=analysed_part(info.duration_s, start_s, end_s))
         windows = make_windows(info.duration_s, info.fps, info.n_frames, cfg.length_s, cfg.hop_s, cfg.min_tail_s, info.part_s)
-        vocabulary = self.profile.compound.vocabulary
         self.faces.reset()
         stage_seconds = {"decode_s": 0.0, "faces_s": 0.0}
         sightings: list[Sighting] = []
@@ -135,12 +134,41 @@ class Pipeline:
             decoded.close()
         experts_s = {name: seconds - expert_seconds_before.get(name, 0.0) for name, seconds in executor.seconds.items()}
         from_cache = {name: count - from_cache_before.get(name, 0) for name, count in executor.from_cache.items()}
-        result = Result(
+        timings = Timings(
+            probe_s=probe_s,
+            start_s=start_s,
+            **stage_seconds,
+            experts_s=experts_s,
+            fusion_s=fusion_s,
+            outputs_s=0.0,
+            total_s=time.perf_counter() - clock,
+        )
+        result = self.result(info, records, persons, sightings, timings, from_cache)
+        if out_dir is not None:
+            from cer.pipeline.outputs import write_outputs
+
+            result = write_outputs(result, Path(out_dir))
+        return result
+
+    def result(
+        self,
+        info: VideoInfo,
+        records: list[WindowResult],
+        persons: PersonLog,
+        sightings: list[Sighting],
+        timings: Timings,
+        from_cache: dict[str, int] | None = None,
+    ) -> Result:
+        """The Result of a video (or a stream) whose windows were decided: `records`, the
+        persons' records in `persons`, whether each sampled frame showed a face (`sightings`)."""
+        vocabulary = list(self.profile.compound.vocabulary)
+        from_cache = from_cache or {}
+        return Result(
             cer=Provenance(version=__version__, git=git_revision()),
             video=results.video_record(info),
             profile=self.profile.name,
-            labels=Labels(basic=list(BASIC), compound=list(vocabulary), pairs=dict(vocabulary)),
-            experts={name: results.expert_record(status, from_cache.get(name)) for name, status in executor.statuses.items()},
+            labels=Labels(basic=list(BASIC), compound=vocabulary, pairs=dict(self.profile.compound.vocabulary)),
+            experts={name: results.expert_record(status, from_cache.get(name)) for name, status in self.executor.statuses.items()},
             fusion=results.fusion_record(self.fusion, self.profile.fusion.weights),
             faces=FacesRecord(
                 detector=self.faces.detector_name,
@@ -148,23 +176,10 @@ class Pipeline:
                 seen=[(start, end) for start, end in seen_spans(sightings, info.n_frames)],
             ),
             windows=records,
-            summary=results.summary(records, list(vocabulary)),
-            persons=persons.persons(list(vocabulary)),
-            timings=Timings(
-                probe_s=probe_s,
-                start_s=start_s,
-                **stage_seconds,
-                experts_s=experts_s,
-                fusion_s=fusion_s,
-                outputs_s=0.0,
-                total_s=time.perf_counter() - clock,
-            ),
+            summary=results.summary(records, vocabulary),
+            persons=persons.persons(vocabulary),
+            timings=timings,
         )
-        if out_dir is not None:
-            from cer.pipeline.outputs import write_outputs
-
-            result = write_outputs(result, Path(out_dir))
-        return result
 
     def _window_record(self, window: Window, position: int, answers: dict[str, list[ExpertOutput]]) -> WindowResult:
         """The fused, compound-scored record of the chunk's `position`-th window."""
