@@ -71,12 +71,12 @@ def test_demo_and_run_print_the_result_alone_on_standard_output_with_json(tmp_pa
     assert {info.device for info in result.experts.values() if info.status == "ok"} == {"cpu"}
     assert "cer: the models ran on cpu" in done.stderr
     # --quiet, after the subcommand as users type it: the results and nothing on stderr; two
-    # videos in one run (short silent ones, quick on the tiny models): a folder each, and one
+    # videos in one run (short silent ones, quick on the offline models): a folder each, and one
     # JSON document a line, each the same as the video's own run gives
     clip = tmp_path / "demo" / "demo_clip.mp4"
     twin = tmp_path / "twin.mp4"
     twin.write_bytes(silent_clip.read_bytes())
-    quiet = cer("run", silent_clip, twin, "--profile", "tiny", "--engine", "inprocess", "--out", tmp_path / "two", "--json", "--quiet")
+    quiet = cer("run", silent_clip, twin, "--profile", "offline", "--engine", "inprocess", "--out", tmp_path / "two", "--json", "--quiet")
     assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
     silent, copy = (load_result(json.loads(line)) for line in quiet.stdout.splitlines())
     assert silent.video.path == str(silent_clip) and copy.video.path == str(twin)

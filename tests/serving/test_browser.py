@@ -1,5 +1,6 @@
 """The web page in Debian's chromium, driven by Playwright: give the token when asked, upload
-a clip, wait for the result, and find one timeline band per window; an HEVC upload (which
+a two-person clip, wait for the result, find one timeline band per window, pick a person and
+find their bands and their box on the video; an HEVC upload (which
 chromium cannot play) plays from its H.264 preview; the heading counts the experts that ran,
 and a legend explains the grey heatmap rows.
 
@@ -25,7 +26,6 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run",
 ]  # fmt: skip
-SINGLE_FACE = Path(__file__).resolve().parents[3] / "shared" / "data" / "single_face.mp4"
 RESULT_TIMEOUT_MS = 600_000
 PLAY_TIMEOUT_MS = 30_000
 # The player has decoded a frame (HAVE_CURRENT_DATA) of a video with a size and a duration:
@@ -70,11 +70,6 @@ def test_what_the_page_should_say_follows_result_json() -> None:
 
 
 @pytest.fixture
-def clip(request: pytest.FixtureRequest) -> Path:
-    return SINGLE_FACE if SINGLE_FACE.is_file() else request.getfixturevalue("demo_clip")
-
-
-@pytest.fixture
 def page(server: RunningServer) -> Iterator[Any]:
     """The page in chromium, given the token it asks for; no script error may happen on it."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -106,8 +101,12 @@ def upload(page: Any, server: RunningServer, video: Path) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-def test_upload_through_the_page(page: Any, server: RunningServer, clip: Path, tmp_path: Path) -> None:
-    result = load_result(upload(page, server, clip)["result"])
+def test_upload_through_the_page(page: Any, server: RunningServer, tmp_path: Path) -> None:
+    """Two persons (silent: a quicker job): the whole video's bands, then a person picked,
+    their bands, and their box on the video."""
+    from bench.people_clips import faces_clip
+
+    result = load_result(upload(page, server, faces_clip(tmp_path / "two.mp4", [420, 360], speaker=None, duration_s=4.0))["result"])
     windows = result.window_results
     # the bands and the heading name the decisions every other view names
     assert page.locator(".band").all_text_contents() == [w.decision.text.replace("_", " ", 1) for w in windows]
@@ -123,6 +122,22 @@ def test_upload_through_the_page(page: Any, server: RunningServer, clip: Path, t
     page.wait_for_function(SHOWS_A_FRAME, timeout=PLAY_TIMEOUT_MS)
     page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
     assert (tmp_path / "page.png").stat().st_size > 0
+
+    assert len(result.persons) == 2 and page.locator("#person-choice").is_visible()
+    options = page.locator("#person-picker option").all_text_contents()
+    assert options == ["the whole video", *(f"person {p.id}: {p.summary.decision.text}" for p in result.persons)]
+    person = result.persons[1]
+    page.select_option("#person-picker", str(person.id))
+    own = {window.index: window for window in person.windows}
+    expected = [own[w.index].decision.text.replace("_", " ", 1) if w.index in own else "" for w in windows]
+    assert page.locator(".band").all_text_contents() == expected
+    page.evaluate("() => { const v = document.getElementById('player'); v.currentTime = 1.0; }")
+    page.wait_for_selector("#person-box", state="visible", timeout=PLAY_TIMEOUT_MS)
+    assert page.locator("#person-box").text_content() == f"person {person.id}"
+    box = page.locator("#person-box").bounding_box()
+    video = page.locator("#player").bounding_box()
+    x0 = person.boxes[0].box[0]
+    assert box is not None and video is not None and box["x"] > video["x"] + (0.5 if x0 > 0.5 else 0.0) * video["width"] - 1
 
 
 @pytest.mark.slow
@@ -146,28 +161,3 @@ def test_an_hevc_upload_plays_its_preview(page: Any, server: RunningServer, hevc
         assert name in legend.text_content()
         if reason:
             assert reason in legend.text_content()
-
-
-@pytest.mark.slow
-def test_a_person_is_picked_and_boxed_on_the_video(page: Any, server: RunningServer, tmp_path: Path) -> None:
-    from bench.people_clips import faces_clip
-
-    silent_pair = faces_clip(tmp_path / "two.mp4", [420, 360], speaker=None, duration_s=4.0)  # no speech: a quicker job
-    result = load_result(upload(page, server, silent_pair)["result"])
-    assert len(result.persons) == 2
-    assert page.locator("#person-choice").is_visible()
-    options = page.locator("#person-picker option").all_text_contents()
-    assert options == ["the whole video", *(f"person {p.id}: {p.summary.decision.text}" for p in result.persons)]
-    person = result.persons[1]
-    page.select_option("#person-picker", str(person.id))
-    own = {window.index: window for window in person.windows}
-    expected = [own[w.index].decision.text.replace("_", " ", 1) if w.index in own else "" for w in result.window_results]
-    assert page.locator(".band").all_text_contents() == expected
-    page.wait_for_function(SHOWS_A_FRAME, timeout=PLAY_TIMEOUT_MS)
-    page.evaluate("() => { const v = document.getElementById('player'); v.currentTime = 1.0; }")
-    page.wait_for_selector("#person-box", state="visible", timeout=PLAY_TIMEOUT_MS)
-    assert page.locator("#person-box").text_content() == f"person {person.id}"
-    box = page.locator("#person-box").bounding_box()
-    video = page.locator("#player").bounding_box()
-    x0 = person.boxes[0].box[0]
-    assert box is not None and video is not None and box["x"] > video["x"] + (0.5 if x0 > 0.5 else 0.0) * video["width"] - 1
