@@ -172,8 +172,5 @@ class LiveSession:
 
     def _hand_over(self, work: ChunkWork) -> None:
         ready_at = time.perf_counter()
-        self.pipeline.faces.process(work.new_frames)
-        self._seconds["faces_s"] += time.perf_counter() - ready_at
-        self._sightings.extend((frame.frame_index, bool(frame.faces)) for frame in work.new_frames)
-        self._persons.saw(work.new_frames)
+        self._seconds["faces_s"] += self.pipeline.find_faces(work.new_frames, self._sightings, self._persons)
         self._queue.put(_Ready(work, ready_at))

@@ -18,7 +18,7 @@ from cer.core.labels import BASIC
 from cer.core.media import probe
 from cer.core.result import FacesRecord, Labels, Provenance, Result, Timings, WindowResult
 from cer.core.speakers import VoiceVerdict
-from cer.core.types import Chunk, ExpertOutput, VideoInfo, Window
+from cer.core.types import Chunk, ExpertOutput, SampledFrame, VideoInfo, Window
 from cer.core.windows import analysed_part, make_windows
 from cer.fusion.compound import to_compound
 from cer.fusion.mhpf import MHPF, fuse
@@ -233,12 +233,17 @@ class Pipeline:
             stage_seconds["decode_s"] += time.perf_counter() - started
             if work is None:
                 return
-            started = time.perf_counter()
-            self.faces.process(work.new_frames)
-            stage_seconds["faces_s"] += time.perf_counter() - started
-            sightings.extend((frame.frame_index, bool(frame.faces)) for frame in work.new_frames)
-            persons.saw(work.new_frames)
+            stage_seconds["faces_s"] += self.find_faces(work.new_frames, sightings, persons)
             yield work.chunk
+
+    def find_faces(self, frames: list[SampledFrame], sightings: list[Sighting], persons: PersonLog) -> float:
+        """Find and track the faces on newly decoded frames (in place), noting whether each
+        showed a face in `sightings` and the persons' boxes in `persons`; the seconds it took."""
+        started = time.perf_counter()
+        self.faces.process(frames)
+        sightings.extend((frame.frame_index, bool(frame.faces)) for frame in frames)
+        persons.saw(frames)
+        return time.perf_counter() - started
 
     def _answered_chunks(self, chunks: Iterable[Chunk]) -> Iterator[AnsweredChunk]:
         """Each chunk with every expert's answers, and each person's own, in order. A chunk (and
