@@ -83,6 +83,9 @@ class AudioExpert(StagedExpert):
         self.scores_emotion = "emotion" in self.config.models  # else speech windows are absent, with the reason
         names = [Source.parse(self.config.models[role].source).name for role in ("vad", "emotion") if role in self.config.models]
         self._model_id = " + ".join(names)
+        # librosa imports its feature modules and numba compiles pYIN's decoder on first use
+        # (about 1.5 s): paid here, with the models, rather than inside the first chunk's time
+        ProsodyTrack.of(np.zeros(AUDIO_RATE, dtype=np.float32), [(0.0, 1.0)])
 
     def load(self) -> None:
         if self.scores_emotion:
