@@ -123,8 +123,8 @@ class TextOptions(TextHeadOptions):
     asr_fallback: bool = True
     compute_type: str = "int8"  # faster-whisper (CTranslate2) weight precision
     vad_threshold: float = Field(default=0.5, gt=0, lt=1)  # Silero speech probability above which a frame is speech
-    # Chunk recordings per forward call: Whisper transcribes them one by one, the emotion head
-    # then scores all their windows' transcripts together
+    # Chunk recordings per forward call: faster-whisper transcribes them in one batch (openai-whisper
+    # one by one), the emotion head then scores all their windows' transcripts together
     batch_size: int = Field(default=8, ge=1)
 
 

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from cer.core.devices import cuda_index, is_cuda
+from cer.core.types import AUDIO_RATE
 from cer.modalities.loading import ModelLoadError, load_state_strictly
 
 ENGINES = ("openai-whisper", "faster-whisper")
@@ -29,6 +30,7 @@ ENGINES = ("openai-whisper", "faster-whisper")
 # Whisper's decoding schedule: greedy or beam search at 0, and when a segment fails the
 # quality checks (repetitive or improbable text) a retry at each higher sampling temperature.
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+_WHISPER_WINDOW = 30 * AUDIO_RATE  # samples Whisper hears at once
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,10 @@ class SpeechRecognizer(ABC):
     @abstractmethod
     def transcribe(self, audio16k: np.ndarray) -> list[Word]:
         """Words in time order, times relative to the first sample of `audio16k`."""
+
+    def transcribe_many(self, recordings: Sequence[np.ndarray]) -> list[list[Word]]:
+        """`transcribe` of each recording; an engine that batches overrides it."""
+        return [self.transcribe(audio16k) for audio16k in recordings]
 
 
 class OpenAIWhisper(SpeechRecognizer):
@@ -147,6 +153,43 @@ class FasterWhisper(SpeechRecognizer):
             word_timestamps=True,
         )
         return _clean((word.word, word.start, word.end) for segment in segments for word in segment.words or [])
+
+    def transcribe_many(self, recordings: Sequence[np.ndarray]) -> list[list[Word]]:
+        """Several recordings of at most 30 s in one batch: Whisper's encoder pads every
+        recording to 30 s and its decoder steps over small matrices, so running them together
+        costs less than one after another (two cores, four 18 s chunks: 2.9 s -> 2.0 s, the
+        same words). Greedy or beam decoding at temperature 0 only: retries at higher
+        temperatures (`fallback`) are a per-recording loop, so those go one at a time."""
+        if len(recordings) < 2 or len(self.temperatures) > 1 or max(len(audio) for audio in recordings) > _WHISPER_WINDOW:
+            return super().transcribe_many(recordings)
+        from faster_whisper import BatchedInferencePipeline
+
+        # Each recording starts on a whole second of the batch's audio: faster-whisper times a
+        # clip's words from its start floored to 10 ms, so other starts would shift them early.
+        lengths = [len(audio) for audio in recordings]
+        starts = np.cumsum([0, *[-(-length // AUDIO_RATE) * AUDIO_RATE for length in lengths[:-1]]])
+        batch = np.zeros(int(starts[-1]) + lengths[-1], dtype=np.float32)
+        for start, audio in zip(starts, recordings, strict=True):
+            batch[start : start + len(audio)] = audio
+        segments, _info = BatchedInferencePipeline(self.model).transcribe(
+            batch,
+            language=self.language,
+            beam_size=self.beam_size,
+            temperature=0.0,
+            word_timestamps=True,
+            without_timestamps=False,  # timestamp tokens, as `transcribe` decodes: the same words
+            vad_filter=False,  # the text expert's own VAD chose these recordings
+            clip_timestamps=[
+                {"start": start // AUDIO_RATE, "end": (start + length) / AUDIO_RATE} for start, length in zip(starts, lengths, strict=True)
+            ],
+            batch_size=len(recordings),
+        )
+        words: list[list[Word]] = [[] for _ in recordings]
+        for segment in segments:
+            clip = int(np.searchsorted(starts, segment.start * AUDIO_RATE + 1, side="right")) - 1  # segments start inside their clip
+            offset = int(starts[clip]) // AUDIO_RATE
+            words[clip] += _clean((word.word, round(word.start - offset, 3), round(word.end - offset, 3)) for word in segment.words or [])
+        return words
 
 
 def load_recognizer(

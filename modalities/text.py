@@ -2,8 +2,8 @@
 
 `preprocess` (CPU): Silero VAD over the chunk audio, so that recognition is skipped where
 nobody speaks; a chunk with speech gives one item, its audio and its windows. `forward`:
-Whisper with word timestamps over each item's audio (one recording at a time: the engines
-do not batch), its words going to every window their midpoint falls in; then every window
+Whisper with word timestamps over the items' audio (in one batch where the engine batches:
+faster-whisper), each item's words going to every window their midpoint falls in; then every window
 transcript of the batch goes, in one call, through a text-emotion head that reads
 transcripts (`text_kind`; first-person speech); the status note says which head.
 `postprocess` returns the transcript and timed words as evidence.
@@ -118,13 +118,14 @@ class TextExpert(StagedExpert):
     def forward(self, items: Sequence[ChunkSpeech]) -> list[list[WindowText]]:
         """Per item, per window: its words and transcript, and the emotion of every spoken
         transcript, all the items' scored together."""
-        per_window = [[(transcript(words), words) for words in words_in_windows(self.words(item), item.windows)] for item in items]
+        heard = self.recognizer.transcribe_many([item.audio for item in items])
+        in_video_time = [[word.shifted(item.audio_start_s) for word in words] for item, words in zip(items, heard, strict=True)]
+        per_window = [
+            [(transcript(words), words) for words in words_in_windows(item_words, item.windows)]
+            for item, item_words in zip(items, in_video_time, strict=True)
+        ]
         scores = iter(self.head.score([text for windows in per_window for text, words in windows if words]))
         return [[WindowText(text, words, next(scores) if words else None) for text, words in windows] for windows in per_window]
-
-    def words(self, item: ChunkSpeech) -> list[Word]:
-        """The item's words, in video time."""
-        return [word.shifted(item.audio_start_s) for word in self.recognizer.transcribe(item.audio)]
 
     def postprocess(self, plan: TextPlan, results: list[list[WindowText]]) -> list[ExpertOutput]:
         if not plan.has_audio:

@@ -7,7 +7,6 @@ chunks. One class serves both so that they agree on what counts as speech.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,20 +20,20 @@ _MIN_SAMPLES = 512  # one Silero frame at 16 kHz (32 ms); shorter audio holds no
 
 
 class VoiceActivity:
-    """Finds speech spans in 16 kHz mono audio with the Silero VAD TorchScript model."""
+    """Finds speech spans in 16 kHz mono audio with the Silero VAD model in ONNX, run by
+    onnxruntime on one CPU thread. The package's TorchScript copy gives the same spans (checked
+    on speech, speech in noise and noise) in twice the time (0.70 s against 0.34 s per 60 s)."""
 
     def __init__(self, path: Path, threshold: float = 0.5) -> None:
-        import torch
+        from silero_vad.utils_vad import OnnxWrapper
 
         self.threshold = threshold  # Silero speech probability above which a frame is speech
+        if path.suffix != ".onnx":
+            raise RuntimeError(f"the Silero VAD model must be its ONNX file (silero_vad.onnx), not {path.name}")
         try:
-            with warnings.catch_warnings():
-                # torch warns that TorchScript is deprecated; Silero ships its model in that format
-                warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit.load.*")
-                self._model = torch.jit.load(str(path), map_location="cpu")
-        except (RuntimeError, OSError, ValueError) as exc:
+            self._model = OnnxWrapper(str(path), force_onnx_cpu=True)
+        except Exception as exc:  # onnxruntime raises kinds of its own for a bad file
             raise RuntimeError(f"could not load the Silero VAD model from {path}: {exc}") from exc
-        self._model.eval()
 
     def speech_spans(self, audio16k: np.ndarray) -> list[SpeechSpan]:
         """Speech spans of the audio, in seconds from its first sample, in time order."""

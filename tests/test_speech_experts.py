@@ -223,6 +223,21 @@ def test_offline_zero_shot_scores_text_lines(offline_text: TextExpert) -> None:
 
 
 @pytest.mark.offline
+@needs_espeak
+def test_recordings_transcribed_in_one_batch_give_the_words_of_one_at_a_time(offline_text: TextExpert, tmp_path: Path) -> None:
+    recordings = [speak(ANGRY, tmp_path), np.concatenate([silence(1.5), speak(HAPPY, tmp_path)])]
+    recognizer = offline_text.recognizer
+    one_at_a_time = [recognizer.transcribe(audio) for audio in recordings]
+    batched = recognizer.transcribe_many(recordings)
+    assert [[word.text for word in words] for words in batched] == [[word.text for word in words] for words in one_at_a_time]
+    for words, reference in zip(batched, one_at_a_time, strict=True):  # times within one of Whisper's 20 ms steps
+        assert [word.start_s for word in words] == pytest.approx([word.start_s for word in reference], abs=0.021)
+        assert [word.end_s for word in words] == pytest.approx([word.end_s for word in reference], abs=0.021)
+    assert "furious" in transcript(one_at_a_time[0]).lower() and "happy" in transcript(one_at_a_time[1]).lower()
+    assert one_at_a_time[1][0].start_s >= 1.0  # times stay the recording's own, past its silence
+
+
+@pytest.mark.offline
 def test_offline_text_expert_reads_transcripts_and_says_so(offline_text: TextExpert) -> None:
     assert offline_text.options.text_kind == "transcript"
     note = offline_text.status().note
@@ -333,6 +348,16 @@ def test_a_model_that_cannot_load_fails_loudly(tmp_path: Path, loader: str, mess
     module_name, class_name = loader.split(":")
     with pytest.raises(RuntimeError, match=message):
         getattr(import_module(module_name), class_name)(tmp_path, "cpu")
+
+
+def test_a_voice_activity_model_that_is_not_silero_onnx_fails_loudly(tmp_path: Path) -> None:
+    from cer.modalities.vad import VoiceActivity
+
+    with pytest.raises(RuntimeError, match=r"silero_vad.onnx"):
+        VoiceActivity(tmp_path / "silero_vad.jit")
+    (tmp_path / "broken.onnx").write_bytes(b"not a model")
+    with pytest.raises(RuntimeError, match=r"could not load the Silero VAD model from .*broken.onnx"):
+        VoiceActivity(tmp_path / "broken.onnx")
 
 
 def test_a_folder_without_a_whisper_model_fails_loudly(tmp_path: Path) -> None:
