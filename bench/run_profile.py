@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -36,7 +37,10 @@ _MEASURE = (
 )
 
 
-def measure(video: Path, profile: Path, out_dir: Path) -> dict:
+def measure(video: Path, profile: Path, out_dir: Path, code: Path | None = None) -> dict:
+    """One fresh `cer run` of `video`: wall time, peak memory, result.json's timings and the
+    video's length. `code`: a folder holding another revision's `cer` package to run instead
+    of this checkout's (bench/offline_speed.py's baseline), on this environment's packages."""
     command = [
         sys.executable,
         "-c",
@@ -51,8 +55,10 @@ def measure(video: Path, profile: Path, out_dir: Path) -> dict:
         "--out",
         str(out_dir),
     ]
+    # Run elsewhere than the checkout, so that its `cer/` folder is not found first
+    where = {"cwd": out_dir.parent, "env": {**os.environ, "PYTHONPATH": str(code)}} if code is not None else {}
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, **where)
     wall = time.perf_counter() - started
     peak_kb, rc = done.stdout.strip().splitlines()[-1].split()
     if rc != "0":

@@ -1,6 +1,6 @@
 """A clip with a face and speech most of the time, as the benchmarks' "60 s video with a face and
 speech": the packaged smiling face drifting across a grey frame, and sentences spoken one after
-another with short pauses.
+another with short pauses; and the same face without speech (`quiet_face_clip`).
 
 The sentences are synthesised by espeak-ng when it is installed (`apt-get install espeak-ng`),
 each a different one, so that speech recognition meets varied speech: Whisper retries a
@@ -76,6 +76,19 @@ def speech_track(duration_s: float) -> tuple[np.ndarray, str, list[str] | None]:
 
 def talking_face_clip(path: Path, duration_s: float) -> tuple[Path, str]:
     """The clip, written to `path` (H.264 / AAC, 25 fps, 960 x 540); and where its speech came from."""
+    audio, source, _ = speech_track(duration_s)
+    return drifting_face_clip(path, duration_s, audio), source
+
+
+def quiet_face_clip(path: Path, duration_s: float) -> Path:
+    """The same face without speech: its sound is a quiet room's faint noise (so the voice
+    activity detector listens and hears nobody)."""
+    noise = np.random.default_rng(0).standard_normal(int(duration_s * AUDIO_RATE)) * 1e-3
+    return drifting_face_clip(path, duration_s, noise.astype(np.float32))
+
+
+def drifting_face_clip(path: Path, duration_s: float, audio: np.ndarray) -> Path:
+    """The packaged face drifting across a grey 960 x 540 frame, with `audio` (16 kHz mono)."""
     import cv2
 
     height, width = FRAME_SHAPE[:2]
@@ -89,5 +102,4 @@ def talking_face_clip(path: Path, duration_s: float) -> tuple[Path, str]:
         canvas[top : top + side, x : x + side] = face
         return canvas
 
-    audio, source, _ = speech_track(duration_s)
-    return write_clip(path, frame, duration_s, fps=25, audio=audio), source
+    return write_clip(path, frame, duration_s, fps=25, audio=audio)

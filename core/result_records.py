@@ -224,6 +224,10 @@ class Timings(Record):
     fusion_s: Seconds
     outputs_s: Seconds
     total_s: Seconds
+    # CPU seconds this process spent on the video, all its threads together, over the time
+    # total_s counts less start_s and outputs_s (Ray actors, other processes, count in their
+    # own): against that time x cores, how much of the machine the run left idle
+    cpu_s: Seconds | None = None
 
 
 class ResultFields(Record):

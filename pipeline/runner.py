@@ -98,7 +98,7 @@ class Pipeline:
         `start_s`/`end_s` analyse a part of it (times stay the video's own)."""
         if out_dir is not None:
             check_output_folder(Path(out_dir))  # a folder that cannot be written fails before any decoding
-        clock = time.perf_counter()
+        clock, cpu_clock = time.perf_counter(), time.process_time()
         info = video if isinstance(video, VideoInfo) else probe(video)
         probe_s = time.perf_counter() - clock
         cfg = self.profile.windows
@@ -111,9 +111,9 @@ class Pipeline:
         # Decoding starts before the experts are asked for, so that a first run decodes while they start.
         decoded = Prefetcher(self._decoded(info, windows, stage_seconds, sightings, persons), self.profile.execution.chunks_in_flight)
         try:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             executor = self.executor  # started here on a first run (Ray, the models), while the first chunks decode
-            start_s = time.perf_counter() - started
+            start_s, start_cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
             expert_seconds_before = dict(executor.seconds)
             from_cache_before = dict(executor.from_cache)
             if progress:
@@ -142,6 +142,7 @@ class Pipeline:
             fusion_s=fusion_s,
             outputs_s=0.0,
             total_s=time.perf_counter() - clock,
+            cpu_s=time.process_time() - cpu_clock - start_cpu_s,
         )
         result = self.result(info, records, persons, sightings, timings, from_cache)
         if out_dir is not None:
