@@ -19,7 +19,7 @@ class CloseCode:
     meaning: str
 
 
-NORMAL = CloseCode(1000, "normal", "the stream ended: after the end message, each window decided, then `end` was sent")
+NORMAL = CloseCode(1000, "normal", "the stream ended: after the client's end message, the last windows were decided and `end` sent")
 UNSUPPORTED = CloseCode(1003, "unsupported_message", "a text message that is no token message (first) and no end message")
 BAD_MEDIA = CloseCode(
     1007, "bad_media", "the media is no video stream cer can read (WebM/Matroska, fragmented MP4, ...); the reason says what is wrong"
@@ -32,7 +32,9 @@ BUSY = CloseCode(1013, "try_again_later", "CER_LIVE_SESSIONS live sessions are r
 TOO_SLOW = CloseCode(
     4000, "too_slow", "the client does not take its verdicts: CER_LIVE_MAX_PENDING of them wait to be sent, and no room comes for a second"
 )
-IDLE = CloseCode(4001, "idle", "nothing came for CER_UPLOAD_TIMEOUT_S seconds: no token message, or no media before the end message")
+IDLE = CloseCode(
+    4001, "idle", "nothing came from the client for CER_UPLOAD_TIMEOUT_S seconds before its end message (nor its token message)"
+)
 
 CLOSE_CODES = (NORMAL, UNSUPPORTED, BAD_MEDIA, UNAUTHORIZED, TOO_BIG, INTERNAL, RESTART, BUSY, TOO_SLOW, IDLE)
 
