@@ -11,6 +11,7 @@ page's Live tab in chromium, on its fake camera showing a face."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -179,14 +180,31 @@ def test_a_client_that_stops_reading_is_closed_as_too_slow(live, clips):
     assert closed.code == TOO_SLOW.code and f"{MAX_PENDING} verdicts were waiting" in closed.reason
 
 
-def test_one_session_too_many_is_told_to_try_again_later(live):
-    with session(live.running) as first:
-        wait_until(lambda: live.service.live.in_use == 1, SESSION_TIMEOUT_S, "the first session takes the slot")
+def test_one_session_too_many_is_told_to_try_again_later_and_a_client_gone_takes_its_process_along(live):
+    with session(live.running):  # the first session: its analysis starts, waiting for media
+        wait_until(lambda: len(analysis_processes()) == 1, SESSION_TIMEOUT_S, "the first session's analysis starts")
         with session(live.running) as second:
             _, closed = messages_until_closed(second)
         assert closed.code == BUSY.code and "CER_LIVE_SESSIONS" in closed.reason
-        first.send(END)  # nothing was sent: no video, and the first session ends as bad media
-        assert messages_until_closed(first)[1].code == BAD_MEDIA.code
+        assert live.service.live.in_use == 1
+    # the first client has gone without a word: its analysis is killed and waited for (no zombie), its slot comes back
+    wait_until(lambda: live.service.live.in_use == 0, SESSION_TIMEOUT_S, "the first session ends")
+    assert analysis_processes() == []
+
+
+def analysis_processes() -> list[str]:
+    """The `cer live` processes this process has started (the server's sessions), running or
+    ended and not waited for (a zombie, whose command line is gone), as /proc shows them."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat, command = (entry / "stat").read_text(), (entry / "cmdline").read_bytes()
+        except (OSError, ValueError):  # not a process, or one that has ended meanwhile
+            continue
+        state, parent = stat.rsplit(")", 1)[1].split()[:2]
+        if int(parent) == os.getpid() and (state == "Z" or b"\0live\0-\0" in command):
+            found.append(f"{entry.name} {state} {command!r}")
+    return found
 
 
 def test_the_token_is_wanted(live, clips):
