@@ -36,6 +36,10 @@ class RunningServer:
     url: str
     settings: Settings
 
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
     def client(self, token: str | None = TOKEN) -> Client:
         return Client(self.url, token)
 

@@ -5,8 +5,9 @@ and this keeps its start and its windows quick.
 
 Media sent in pieces: verdicts arrive while the stream is still open, in result.json's window
 shape; garbage, a client that stops reading, one session too many, a missing or wrong token, a
-message too large each end in their close code; a foreign Origin gets no socket at all. Then the
-page's Live tab in chromium, on its fake camera showing a face."""
+message too large each end in their close code; a client gone takes its analysis process
+along; a foreign Origin or Host gets no socket at all. Then the page's Live tab in chromium,
+on its fake camera showing a face."""
 
 from __future__ import annotations
 
@@ -232,6 +233,10 @@ def test_another_site_s_page_gets_no_socket(live):
         session(live.running, origin="http://evil.example")
     response = refused.value.response
     assert response.status_code == 403 and json.loads(response.body)["error"]["code"] == "cross_origin"
+    port = live.running.port
+    with pytest.raises(InvalidStatus) as refused:  # a name that is not the server's (DNS rebinding)
+        connect(f"ws://rebound.example:{port}/v1/live", sock=socket.create_connection(("127.0.0.1", port)))
+    assert json.loads(refused.value.response.body)["error"]["code"] == "bad_host"
     with session(live.running, token=None, origin=live.running.url) as connection:  # the page's own Origin is let through
         assert connection.response is not None and connection.response.status_code == 101
 
@@ -281,7 +286,7 @@ class StalledClient:
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_BUFFER)
         self.socket.settimeout(SESSION_TIMEOUT_S)
-        self.socket.connect(("127.0.0.1", int(server.url.rsplit(":", 1)[1])))
+        self.socket.connect(("127.0.0.1", server.port))
         request = self.protocol.connect()
         request.headers["Authorization"] = f"Bearer {TOKEN}"
         self.protocol.send_request(request)
