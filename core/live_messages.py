@@ -47,5 +47,6 @@ class LiveError(Record):
     message: str
 
 
-LiveMessage = Annotated[LiveStart | LiveWindow | LiveEnd | LiveError, Field(discriminator="type")]
-LIVE_MESSAGE: TypeAdapter[LiveStart | LiveWindow | LiveEnd | LiveError] = TypeAdapter(LiveMessage)
+LiveMessage = LiveStart | LiveWindow | LiveEnd | LiveError
+# reads any of them from its JSON, by its `type`
+LIVE_MESSAGE: TypeAdapter[LiveMessage] = TypeAdapter(Annotated[LiveMessage, Field(discriminator="type")])

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator
 
 from pydantic import ValidationError
 
-from cer.core.live_messages import LIVE_MESSAGE, LiveEnd, LiveError, LiveStart, LiveWindow
+from cer.core.live_messages import LIVE_MESSAGE, LiveMessage
 from cer.serving.settings import Settings
 
 # The longest message line read from the process: a window with its persons and transcripts is a
@@ -31,8 +31,6 @@ MAX_LINE_BYTES = 2**20
 STDERR_LINES = 20  # the last lines of its standard error kept for the server's log
 STDERR_LINE_BYTES = 1000
 CHILD_ENVIRONMENT_DROPS = ("CER_API_TOKEN",)
-
-LiveMessageType = LiveStart | LiveWindow | LiveEnd | LiveError
 
 
 class ChildFault(Exception):
@@ -84,7 +82,7 @@ class LiveChild:
         if not stdin.is_closing():
             stdin.close()
 
-    async def messages(self) -> AsyncIterator[tuple[str, LiveMessageType]]:
+    async def messages(self) -> AsyncIterator[tuple[str, LiveMessage]]:
         """Each message the process prints, as its line (the typed model's JSON) and the model;
         ChildFault for a line that is no message."""
         stdout = self.process.stdout
