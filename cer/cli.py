@@ -255,7 +255,7 @@ def _run_live(profile: Profile, source: LiveSource, out_dir: Path | None, open_s
         finally:
             session.stop()
         if session.interrupted:
-            note("interrupted: the stream is let go; writing the results of what was seen")
+            note("interrupted: the stream is let go" + ("; writing the results of what was seen" if out_dir is not None else ""))
         result = session.result() if session.records else None
         if out is not None:
             _say(out, LiveEnd(summary=result.summary if result else None, interrupted=session.interrupted))
@@ -594,7 +594,9 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument(
         "source", metavar="SOURCE", help="a camera (/dev/video0), a stream URL (rtsp://, http://, rtmp://, ...), or - for standard input"
     )
-    live.add_argument("--out", help="output folder, written when the stream ends or on Ctrl-C (default: cer-out/live-DATE-TIME)")
+    written = live.add_mutually_exclusive_group()
+    written.add_argument("--out", help="output folder, written when the stream ends or on Ctrl-C (default: cer-out/live-DATE-TIME)")
+    written.add_argument("--no-files", action="store_true", help="write no output folder: the verdicts printed are all there is")
     live.add_argument("--format", help="FFmpeg's name for the input when it cannot be guessed: v4l2, avfoundation, dshow, mpegts, ...")
     live.add_argument(
         "--max-latency",
@@ -607,7 +609,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="print each message of the session as a line of JSON on stdout (start, each window as result.json holds it, end), "
         "all else on stderr",
     )
-    live.add_argument("--no-files", action="store_true", help="write no output folder: the verdicts printed are all there is")
     with_fusion(live)
     live.set_defaults(handler=cmd_live)
 
