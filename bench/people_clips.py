@@ -22,6 +22,7 @@ SIZE = (540, 960)  # frame height, width
 # detector and the tiny profile's Haar cascade; the face box in it (the offline detector's) and
 # where the mouth lies in that box
 _PORTRAIT = (slice(0, 300), slice(76, 376))
+_PORTRAIT_PX = 300  # its side
 _FACE = (97, 68, 204, 175)  # x0, y0, x1, y1
 _MOUTH_CENTRE = (0.5, 0.77)  # fractions of the face box
 _SPEECH_FROM_S = 1.0
@@ -50,8 +51,7 @@ def two_person_clip(path: Path, duration_s: float = 8.0) -> Path:
 def faces_clip(path: Path, sizes: list[int], speaker: int | None, duration_s: float) -> Path:
     """One face per size (pixels, a photo each) in a row, left to right; the `speaker`-th
     (from 0) moves their mouth with the speech. With no speaker the clip has no audio track."""
-    photo = demo_photo()[_PORTRAIT]
-    faces = [cv2.resize(photo, (px, px), interpolation=cv2.INTER_AREA) for px in sizes]
+    faces = [portrait(px) for px in sizes]
     audio, loudness = speech_and_loudness(duration_s) if speaker is not None else (None, None)
     height, width = SIZE
     column = width // len(faces)
@@ -63,10 +63,15 @@ def faces_clip(path: Path, sizes: list[int], speaker: int | None, duration_s: fl
             left, top = k * column + (column - px) // 2, (height - px) // 2
             canvas[top : top + px, left : left + px] = face
             if k == speaker and loudness is not None:
-                _open_mouth(canvas, left, top, px / photo.shape[0], loudness[min(int(t * FPS), len(loudness) - 1)])
+                _open_mouth(canvas, left, top, px / _PORTRAIT_PX, loudness[min(int(t * FPS), len(loudness) - 1)])
         return canvas
 
     return write_clip(path, frame, duration_s, fps=FPS, audio=audio)
+
+
+def portrait(px: int) -> np.ndarray:
+    """The packaged face, head and shoulders, `px` pixels square."""
+    return cv2.resize(demo_photo()[_PORTRAIT], (px, px), interpolation=cv2.INTER_AREA)
 
 
 def _open_mouth(canvas: np.ndarray, left: int, top: int, scale: float, openness: float) -> None:

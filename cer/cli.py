@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext, redirect_stdout
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from cer.core.config import PROFILE_NAMES, ConfigError, Profile, check_devices, load_profile, with_device
 from cer.core.devices import DEVICE_PATTERN
@@ -28,6 +28,8 @@ from cer.core.switches import DEBUG, QUIET, switched_on
 from cer.version import version_text
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from cer.core.live_media import LiveSource
     from cer.pipeline.live import LiveSession
 
@@ -174,6 +176,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_live(args: argparse.Namespace) -> int:
+    if not args.json_lines:
+        return _live(args, None)
+    from cer.core.live_messages import LiveError
+
+    # standard output carries the messages alone; anything else printed meanwhile goes to standard error
+    with stdout_to_stderr() as out:
+        try:
+            return _live(args, out)
+        except MediaError as exc:
+            _say(out, LiveError(problem=exc.code, message=str(exc)))
+            raise
+
+
+def _live(args: argparse.Namespace, out: TextIO | None) -> int:
+    """`cer live`; with `out`, its messages as JSON lines there instead of the verdicts' lines."""
     from cer.core.live_media import open_live
     from cer.pipeline.outputs.folder import check_output_folder
 
@@ -182,17 +199,25 @@ def cmd_live(args: argparse.Namespace) -> int:
     source = open_live(args.source, args.format)  # a source that cannot be read: one line now, no folder made, no model loaded
     open_s = time.perf_counter() - started
     try:
-        out_dir = check_output_folder(Path(args.out or time.strftime("cer-out/live-%Y%m%d-%H%M%S")))
+        out_dir = None if args.no_files else check_output_folder(Path(args.out or time.strftime("cer-out/live-%Y%m%d-%H%M%S")))
     except BaseException:
         source.close()
         raise
     sound = "with audio" if source.has_audio else "no audio"
     note(f"reading {source.name}: {source.width} x {source.height} at {source.fps:g} fps, {sound}")
-    return _run_live(profile, source, out_dir, open_s)
+    return _run_live(profile, source, out_dir, open_s, out)
 
 
-def _run_live(profile: Profile, source: LiveSource, out_dir: Path, open_s: float) -> int:
-    """`cer live` once its source is open: the verdicts as they come, then the results."""
+def _say(out: TextIO, message: BaseModel) -> None:
+    """One message of `cer live --json-lines`: the typed model's own JSON, on a line, at once."""
+    out.write(message.model_dump_json() + "\n")
+    out.flush()
+
+
+def _run_live(profile: Profile, source: LiveSource, out_dir: Path | None, open_s: float, out: TextIO | None) -> int:
+    """`cer live` once its source is open: the verdicts as they come (as JSON lines on `out`
+    when given), then the results (written to `out_dir` when given)."""
+    from cer.core.live_messages import LiveEnd, LiveStart, LiveWindow, PersonWindow
     from cer.pipeline.executors import choose_engine, with_engine
     from cer.pipeline.live import LiveSession
     from cer.pipeline.model_store import check_fetchable, missing_models
@@ -212,25 +237,38 @@ def _run_live(profile: Profile, source: LiveSource, out_dir: Path, open_s: float
         raise
     with pipeline:
         session = LiveSession(pipeline, source, open_s)  # lets the source go when it ends
+        if out is not None:
+            experts = list(profile.enabled_experts())
+            _say(out, LiveStart(source=source.name, profile=profile.name, labels=pipeline.labels(), experts=experts))
         try:
             with _ctrl_c_ends(session):
                 for decided in session.windows():
                     if decided.window.index == 0:
                         note("each window's verdict follows as the stream reaches its end (Ctrl-C stops and writes the results)")
+                    if out is not None:
+                        persons = [PersonWindow(person=person, window=record) for person, record in decided.persons]
+                        _say(out, LiveWindow(window=decided.window, persons=persons))
+                        continue
                     print(window_line(decided.window), flush=True)
                     if len(decided.persons) > 1:  # a lone person's verdict is the window's
                         print("\n".join(person_window_line(person, record) for person, record in decided.persons), flush=True)
         finally:
             session.stop()
         if session.interrupted:
-            note("interrupted: the stream is let go; writing the results of what was seen")
-        if not session.records:
+            note("interrupted: the stream is let go" + ("; writing the results of what was seen" if out_dir is not None else ""))
+        result = session.result() if session.records else None
+        if out is not None:
+            _say(out, LiveEnd(summary=result.summary if result else None, interrupted=session.interrupted))
+        if result is None:
             note("no window was decided: nothing to write")
             return 130
-        result = write_outputs(session.result(), out_dir)
+        if out_dir is not None:
+            result = write_outputs(result, out_dir)
+    # with --json-lines these go to standard error, as all but the messages do
     print(latency_summary(result.window_results, profile.live.max_latency_s))
     print(f"video: {result.decision.text}")
-    print(f"results in {out_dir}/ ({', '.join(FILE_NAMES)})")
+    if out_dir is not None:
+        print(f"results in {out_dir}/ ({', '.join(FILE_NAMES)})")
     return 0
 
 
@@ -265,16 +303,19 @@ def _output_folders(videos: Sequence[str], out: str | None) -> list[Path]:
 
 
 @contextmanager
-def stdout_to_stderr() -> Iterator[None]:
+def stdout_to_stderr() -> Iterator[TextIO]:
     """Standard output, at the file-descriptor level (native libraries write there too), sent
-    to standard error until the block ends."""
+    to standard error until the block ends; the block is given the real standard output, for
+    what belongs there."""
     sys.stdout.flush()
     saved = os.dup(1)
     os.dup2(2, 1)
+    real = os.fdopen(saved, "w", encoding="utf-8", closefd=False)
     try:
         with redirect_stdout(sys.stderr):
-            yield
+            yield real
     finally:
+        real.flush()
         sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
@@ -359,6 +400,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         http=JsonRefusalProtocol,
         timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+        ws_max_size=settings.live_max_message_bytes,  # a live session's largest message, refused before it is held whole
     )
     shown_host = f"[{args.host}]" if ":" in args.host else args.host
     note(f"serving on http://{shown_host}:{args.port}/ (Ctrl-C stops it)")  # uvicorn names no address for a socket it is given
@@ -552,12 +594,20 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument(
         "source", metavar="SOURCE", help="a camera (/dev/video0), a stream URL (rtsp://, http://, rtmp://, ...), or - for standard input"
     )
-    live.add_argument("--out", help="output folder, written when the stream ends or on Ctrl-C (default: cer-out/live-DATE-TIME)")
+    written = live.add_mutually_exclusive_group()
+    written.add_argument("--out", help="output folder, written when the stream ends or on Ctrl-C (default: cer-out/live-DATE-TIME)")
+    written.add_argument("--no-files", action="store_true", help="write no output folder: the verdicts printed are all there is")
     live.add_argument("--format", help="FFmpeg's name for the input when it cannot be guessed: v4l2, avfoundation, dshow, mpegts, ...")
     live.add_argument(
         "--max-latency",
         type=_seconds,
         help="seconds a verdict may come after its window's end; slower experts are skipped (default: the profile's live.max_latency_s, 4)",
+    )
+    live.add_argument(
+        "--json-lines",
+        action="store_true",
+        help="print each message of the session as a line of JSON on stdout (start, each window as result.json holds it, end), "
+        "all else on stderr",
     )
     with_fusion(live)
     live.set_defaults(handler=cmd_live)

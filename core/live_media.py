@@ -71,7 +71,9 @@ def open_live(source: str, input_format: str | None = None) -> LiveSource:
         input_format = "v4l2"
     if source == STDIN and sys.stdin.isatty():
         raise MediaError("stdin: a terminal, not a stream: pipe one in (ffmpeg -i IN -f matroska - | cer live -)", "not_a_file")
-    target = sys.stdin.buffer if source == STDIN else source
+    # Standard input unbuffered: a buffered read waits until its whole block (FFmpeg asks for
+    # 32 KiB) has come, so a slow stream's last media, or a quiet one's, would wait for the next.
+    target = open(sys.stdin.fileno(), "rb", buffering=0, closefd=False) if source == STDIN else source  # noqa: SIM115 - PyAV reads and lets it go
     try:
         container = av.open(target, "r", format=input_format, timeout=(OPEN_TIMEOUT_S, STALL_TIMEOUT_S), metadata_errors="ignore")
     except av.FFmpegError as exc:

@@ -151,6 +151,11 @@ class Pipeline:
             result = write_outputs(result, Path(out_dir))
         return result
 
+    def labels(self) -> Labels:
+        """The labels its verdicts name: the basic emotions and the profile's compound vocabulary."""
+        vocabulary = self.profile.compound.vocabulary
+        return Labels(basic=list(BASIC), compound=list(vocabulary), pairs=dict(vocabulary))
+
     def result(
         self,
         info: VideoInfo,
@@ -168,7 +173,7 @@ class Pipeline:
             cer=Provenance(version=__version__, git=git_revision()),
             video=results.video_record(info),
             profile=self.profile.name,
-            labels=Labels(basic=list(BASIC), compound=vocabulary, pairs=dict(self.profile.compound.vocabulary)),
+            labels=self.labels(),
             experts={name: results.expert_record(status, from_cache.get(name)) for name, status in self.executor.statuses.items()},
             fusion=results.fusion_record(self.fusion, self.profile.fusion.weights),
             faces=FacesRecord(

@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from cer.serving.api import health, jobs, page
+from cer.serving.api import health, jobs, live, page
 from cer.serving.errors import ApiError, api_error_handler, error_response, http_error_handler, validation_error_handler
 from cer.serving.ranged_file import RangedStaticFiles
 from cer.serving.request_guard import RequestGuard
@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     app.add_exception_handler(sqlite3.Error, _store_error_handler)
     app.add_exception_handler(ClientDisconnect, _disconnect_handler)
     app.add_exception_handler(Exception, _internal_error_handler)
-    for router in (health.router, jobs.router, page.router):
+    for router in (health.router, jobs.router, live.router, page.router):
         app.include_router(router)
     app.mount("/static", RangedStaticFiles(directory=page.STATIC_DIR), name="static")
     return app

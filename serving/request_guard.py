@@ -6,6 +6,11 @@
 - A state-changing request (POST, DELETE, ...) whose Origin is not the server itself: another
   site's form or script would otherwise submit or delete jobs through the visitor's browser.
   Scripts and curl send no Origin and are let through; browsers always send one there.
+- A WebSocket handshake whose Origin is not the server itself. The handshake is a GET, which
+  the rule above lets through, and browsers apply no same-origin policy to WebSockets: without
+  this, another site's page could open the live socket in the visitor's name. Browsers always
+  send the Origin of a WebSocket; scripts send none and are let through. The refusal is an
+  HTTP answer to the handshake (403, the usual JSON error), so no socket opens at all.
 
 The health probes answer any Host: orchestrators probe by IP address, and say nothing private.
 """
@@ -17,6 +22,7 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocketClose
 
 from cer.serving.errors import error_response
 from cer.serving.settings import Settings
@@ -41,9 +47,11 @@ class RequestGuard:
         self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        refusal = self._refusal(scope) if scope["type"] == "http" else None
+        refusal = self._refusal(scope) if scope["type"] in ("http", "websocket") else None
         if refusal is None:
             await self.app(scope, receive, send)
+        elif scope["type"] == "websocket" and "websocket.http.response" not in scope.get("extensions", {}):
+            await WebSocketClose(1008)(scope, receive, send)  # a web server that cannot answer a handshake in full: a bare 403
         else:
             await refusal(scope, receive, send)
 
@@ -54,7 +62,10 @@ class RequestGuard:
             # the Host is not echoed: it is the client's text, and the client knows it
             return error_response(400, "bad_host", "the Host header names a host this server does not answer for (CER_ALLOWED_HOSTS)")
         origin = headers.get("origin")
-        if scope["method"] not in SAFE_METHODS and origin is not None and urlsplit(origin.lower()).netloc != host:
+        foreign = origin is not None and urlsplit(origin.lower()).netloc != host
+        if foreign and scope["type"] == "websocket":
+            return error_response(403, "cross_origin", "a WebSocket from another site's page is refused (its Origin is not this server)")
+        if foreign and scope["method"] not in SAFE_METHODS:
             return error_response(
                 403, "cross_origin", "a state-changing request from another site's page is refused (its Origin is not this server)"
             )

@@ -9,6 +9,7 @@ from cer.core.config import Profile
 from cer.pipeline.executors import choose_engine, with_engine
 from cer.serving import data_dir
 from cer.serving.files import JobFiles
+from cer.serving.live_slots import LiveSlots
 from cer.serving.settings import Settings
 from cer.serving.storage import space_problem
 from cer.serving.store import JobStore
@@ -24,6 +25,7 @@ class Service:
     files: JobFiles
     pool: WorkerPool
     uploads: UploadSlots
+    live: LiveSlots
     held: ExitStack  # the data folder's lock, the store and `ray`
     ray: ExitStack  # with the Ray engine, the Ray session
 
@@ -51,7 +53,8 @@ class Service:
             pool = WorkerPool(profile, settings.concurrency, store, files)
             pool.start()
             uploads = UploadSlots(settings.max_uploads, settings.max_upload_bytes_in_flight)
-            return cls(settings, profile, store, files, pool, uploads, held.pop_all(), ray)
+            live = LiveSlots(settings.live_sessions)
+            return cls(settings, profile, store, files, pool, uploads, live, held.pop_all(), ray)
 
     @property
     def capacity(self) -> int:

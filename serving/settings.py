@@ -3,6 +3,7 @@ the `cer serve` flags, which win), validated before anything starts."""
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -52,8 +53,19 @@ class Settings(BaseSettings):
     # so that a web page on another site cannot reach a local server by DNS rebinding.
     # CER_ALLOWED_HOSTS takes a comma-separated list.
     allowed_hosts: Annotated[tuple[str, ...], NoDecode] = LOOPBACK_HOSTS
-    # CER_API_TOKEN: when set, every /v1 route wants `Authorization: Bearer <token>`.
+    # CER_API_TOKEN: when set, every /v1 route wants `Authorization: Bearer <token>` (the live
+    # WebSocket also takes it in its first message, as browsers cannot set the header there).
     api_token: SecretStr | None = None
+    # Live sessions (/v1/live) at once, each an analysis process loading the profile's models
+    # (0: none); one more is closed with 1013, try again later.
+    live_sessions: int = Field(default=1, ge=0, le=32)
+    # Verdicts of a live session waiting to be sent; when they stay full for a second the client
+    # is not reading them and the session is closed (4000), rather than holding them without end.
+    live_max_pending: int = Field(default=16, ge=1)
+    # The largest message (media chunk) a live session takes; a larger one is closed with 1009.
+    # A browser's MediaRecorder sends a few hundred kilobytes a second. `cer serve` gives it to
+    # the web server too, which then holds no larger message in memory.
+    live_max_message_bytes: int = Field(default=4 * 2**20, ge=1024)
 
     def job_profile(self) -> Profile:
         """The profile every job runs with: `profile`, with `device` applied when set."""
@@ -108,6 +120,13 @@ class Settings(BaseSettings):
     @property
     def token(self) -> str | None:
         return self.api_token.get_secret_value() if self.api_token else None
+
+    def token_matches(self, given: str) -> bool:
+        """Whether `given` is the token (true of anything when the server has none)."""
+        expected = self.token
+        # compare_digest takes as long whatever the first wrong character: the token cannot be
+        # found one character at a time by timing the answers
+        return expected is None or secrets.compare_digest(given.encode(), expected.encode())
 
     def allows_host(self, host: str) -> bool:
         return "*" in self.allowed_hosts or host.lower() in self.allowed_hosts

@@ -1,4 +1,5 @@
-// cer's page: upload a video, follow its job, then play it over a timeline of the results.
+// cer's page: upload a video, follow its job, then play it over a timeline of the results;
+// or, in the Live tab, stream the camera and microphone and see each window's verdict as it comes.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -195,7 +196,8 @@ function bandColour(result, d) {
   return NO_LABEL_COLOUR;
 }
 
-function drawBands(result, spans) {
+// The compound bands of `result`'s windows, in `track` (the video's timeline, or the live one).
+function drawBands(result, spans, track = $("bands")) {
   const total = result.video.duration_s;
   const bands = result.windows.map((w, i) => {
     const band = document.createElement("div");
@@ -207,7 +209,7 @@ function drawBands(result, spans) {
     band.title = `${w.start_s.toFixed(1)}–${w.end_s.toFixed(1)} s: ${verdictText(w)}`;
     return band;
   });
-  $("bands").replaceChildren(...bands);
+  track.replaceChildren(...bands);
 }
 
 function heatmapRow(result, spans, expert) {
@@ -407,6 +409,108 @@ $("timeline").addEventListener("click", (event) => {
   $("player").currentTime = t;
   follow(t);
 });
+
+// --- live: the camera and microphone streamed to /v1/live, the bands drawn as verdicts come ---
+
+const LIVE_SLICE_MS = 1000; // MediaRecorder hands over what it recorded every second
+const LIVE_NORMAL_CLOSE = 1000;
+const LIVE_UNAUTHORIZED = 1008; // cer.serving.live_protocol: the server wants its token
+let live = null; // {socket, recorder, stream, labels, windows} while a session runs
+
+function setLiveStatus(text, isError = false) {
+  $("live-status").textContent = text;
+  $("live-status").classList.toggle("error", isError);
+}
+
+async function startLive() {
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+  } catch (error) {
+    setLiveStatus(`the camera and microphone could not be used: ${error.message || error.name}`, true);
+    return;
+  }
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/v1/live`);
+  const recorder = new MediaRecorder(stream); // WebM in Chromium and Firefox, fragmented MP4 in Safari
+  live = { socket, recorder, stream, labels: null, windows: [] };
+  $("live-camera").srcObject = stream;
+  $("live-bands").replaceChildren();
+  $("live-latest").textContent = "";
+  $("live-start").disabled = true;
+  $("live-stop").disabled = false;
+  setLiveStatus("connecting …");
+  socket.addEventListener("open", () => {
+    // a browser cannot set the Authorization header on a WebSocket: the token is the first message
+    if (token) socket.send(JSON.stringify({ type: "token", token }));
+    recorder.start(LIVE_SLICE_MS);
+    setLiveStatus("streaming: the experts start, then each window's verdict follows about 4 s in …");
+  });
+  recorder.addEventListener("dataavailable", (event) => {
+    if (event.data.size && socket.readyState === WebSocket.OPEN) socket.send(event.data);
+  });
+  // after the last data: the server decides the last windows, sends `end` and closes
+  recorder.addEventListener("stop", () => {
+    if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "end" }));
+  });
+  socket.addEventListener("message", (event) => showLiveMessage(JSON.parse(event.data)));
+  socket.addEventListener("close", (event) => liveClosed(event));
+}
+
+// The messages of cer.core.live_messages: start, window (result.json's window), end, error.
+function showLiveMessage(message) {
+  if (message.type === "start") {
+    live.labels = message.labels;
+    setLiveStatus(`streaming: ${message.experts.length} experts on the ${message.profile} profile; the first verdict comes about 4 s in …`);
+  } else if (message.type === "window") {
+    const w = message.window;
+    live.windows.push(w);
+    const result = { labels: live.labels, video: { duration_s: w.end_s }, windows: live.windows };
+    drawBands(result, windowSpans(live.windows), $("live-bands"));
+    const persons = message.persons.map((p) => `person ${p.person}: ${verdictText(p.window)}`);
+    const latency = w.latency_s === null ? "" : `, ${w.latency_s.toFixed(2)} s after its end`;
+    $("live-latest").textContent = `${w.start_s.toFixed(1)}–${w.end_s.toFixed(1)} s: ${[verdictText(w), ...persons].join("; ")}${latency}`;
+  } else if (message.type === "end") {
+    setLiveStatus(`the stream ended: ${message.summary ? decisionText(message.summary.decision) : "no window was decided"}`);
+  }
+  // an `error` is followed by the close, whose reason says the same
+}
+
+function stopLive() {
+  if (!live) return;
+  $("live-stop").disabled = true;
+  if (live.recorder.state !== "inactive") live.recorder.stop(); // its last data, then the end message
+  live.stream.getTracks().forEach((track) => track.stop());
+  setLiveStatus("stopping: the last windows are being decided …");
+}
+
+function liveClosed(event) {
+  if (!live) return;
+  if (live.recorder.state !== "inactive") live.recorder.stop();
+  live.stream.getTracks().forEach((track) => track.stop());
+  $("live-camera").srcObject = null;
+  $("live-start").disabled = false;
+  $("live-stop").disabled = true;
+  live = null;
+  if (event.code === LIVE_NORMAL_CLOSE) return; // the end message said it
+  // the reason is the server's own sentence (docs/service.md has the table of codes)
+  const why = event.reason || "the server could not be reached, or refused the connection";
+  setLiveStatus(`the live session closed (${event.code}): ${why}`, true);
+  if (event.code === LIVE_UNAUTHORIZED) askToken();
+}
+
+$("live-start").addEventListener("click", startLive);
+$("live-stop").addEventListener("click", stopLive);
+
+function showTab(name) {
+  for (const tab of ["video", "live"]) {
+    $(`${tab}-tab`).hidden = tab !== name;
+    $(`tab-${tab}`).setAttribute("aria-selected", String(tab === name));
+  }
+}
+
+$("tab-video").addEventListener("click", () => showTab("video"));
+$("tab-live").addEventListener("click", () => showTab("live"));
 
 // --- recent jobs, and choosing or dropping a file -----------------------------------------
 

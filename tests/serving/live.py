@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,6 +36,10 @@ class RunningServer:
     url: str
     settings: Settings
 
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
     def client(self, token: str | None = TOKEN) -> Client:
         return Client(self.url, token)
 
@@ -43,12 +48,15 @@ class RunningServer:
 
 
 @contextmanager
-def threaded_server(settings: Settings, startup_s: float = 60.0, service: Service | None = None) -> Iterator[RunningServer]:
-    """`service`: one the test opened itself, to reach into it (the server closes it)."""
-    port = free_port()
+def threaded_server(
+    settings: Settings, startup_s: float = 60.0, service: Service | None = None, listener: socket.socket | None = None
+) -> Iterator[RunningServer]:
+    """`service`: one the test opened itself, to reach into it (the server closes it);
+    `listener`: a socket bound on 127.0.0.1 to serve on, set up by the test."""
+    port = listener.getsockname()[1] if listener is not None else free_port()
     config = uvicorn.Config(create_app(settings, service), host="127.0.0.1", port=port, http=JsonRefusalProtocol, log_level="warning")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener] if listener is not None else None}, daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_s
     while not server.started:

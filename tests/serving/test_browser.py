@@ -19,13 +19,9 @@ import pytest
 from cer.core.result import load_result
 from cer.pipeline.outputs.files import FILE_NAMES
 from cer.serving.client import Client
+from tests.serving.browser import chromium_page
 from tests.serving.live import TOKEN, RunningServer
 
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's (.ci/run installs it); Playwright's own download is not used
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
-]  # fmt: skip
 RESULT_TIMEOUT_MS = 600_000
 PLAY_TIMEOUT_MS = 30_000
 # The player has decoded a frame (HAVE_CURRENT_DATA) of a video with a size and a duration:
@@ -71,24 +67,8 @@ def test_what_the_page_should_say_follows_result_json() -> None:
 
 @pytest.fixture
 def page(server: RunningServer) -> Iterator[Any]:
-    """The page in chromium, given the token it asks for; no script error may happen on it."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if not CHROMIUM.is_file():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    errors: list[str] = []
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 1000})
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(server.url)
-            page.wait_for_selector("#token-form", state="visible")  # the API answered 401
-            page.fill("#token-input", TOKEN)
-            page.click("#token-form button")
-            yield page
-        finally:
-            browser.close()
-    assert not errors, errors
+    with chromium_page(server.url, TOKEN) as page:
+        yield page
 
 
 def upload(page: Any, server: RunningServer, video: Path) -> dict[str, Any]:
