@@ -25,17 +25,30 @@ def clip_parser(doc: str | None, profile: str | None) -> argparse.ArgumentParser
     return parser
 
 
-def profile_file(profile: str, device: str | None, folder: Path, engine: str | None = None) -> str:
+def profile_file(
+    profile: str, device: str | None, folder: Path, engine: str | None = None, overrides: dict[str, Any] | None = None, name: str = "bench"
+) -> str:
     """A profile for a `cer` subprocess: `profile` without the expert-output cache, with every
-    expert on `device` and the experts run by `engine` where those are given."""
-    path = folder / f"{Path(profile).stem}-bench.yaml"
-    lines = [f"extends: {profile}", "cache: {enabled: false}"]
+    expert on `device`, the experts run by `engine` and the nested `overrides` where those are
+    given (written to FOLDER/PROFILE-NAME.yaml)."""
+    import yaml
+
+    settings: dict[str, Any] = {"extends": profile, "cache": {"enabled": False}}
     if engine is not None:
-        lines.append(f"execution: {{engine: {engine}}}")
+        settings["execution"] = {"engine": engine}
     if device is not None:
-        lines.append("experts: {" + ", ".join(f"{name}: {{device: {device}}}" for name in load_profile(profile).experts) + "}")
-    path.write_text("\n".join(lines) + "\n")
+        settings["experts"] = {expert: {"device": device} for expert in load_profile(profile).experts}
+    path = folder / f"{Path(profile).stem}-{name}.yaml"
+    path.write_text(yaml.safe_dump(merged(settings, overrides or {}), sort_keys=False))
     return str(path)
+
+
+def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `extra`'s keys set, nested mappings merged key by key."""
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def default_clip(given: Path | None, scratch: Path) -> Path:
