@@ -1,7 +1,7 @@
 """The offline profile's speed stage by stage, beside an earlier revision's, and how it scales.
 
     .venv/bin/python bench/offline_speed.py [--seconds 60] [--repeat 3] [--baseline REV] [--engines inprocess ray]
-                                            [--variant 'LABEL={execution: {expert_threads: 1}}' ...]
+                                            [--variant 'LABEL={execution: {concurrent_experts: false}}' ...]
                                             [--scaling 15 60 300 1200]
 
 Two generated clips of `--seconds` (bench/talking_clip.py): the packaged face drifting across

@@ -146,8 +146,8 @@ Engine = Literal["ray", "inprocess"]  # what `auto` resolves to
 
 
 class ExecutionConfig(Strict):
-    # ray: each expert in its own Ray actor, all at once; inprocess: in this process, on a few
-    # threads (no Ray start-up, for tests and small jobs). Both give the same result. auto:
+    # ray: each expert in its own Ray actor, all at once; inprocess: in this process, each on a
+    # thread (no Ray start-up, for tests and small jobs). Both give the same result. auto:
     # chosen from the work (cer.pipeline.executors.choose_engine): Ray for batches, the service,
     # evaluations, long videos, a GPU or a cluster address; in process for one short video.
     engine: Literal["auto", "ray", "inprocess"] = "auto"
@@ -160,10 +160,9 @@ class ExecutionConfig(Strict):
     batch_wait_s: float = Field(default=0.05, ge=0, le=5)
     max_restarts: int = Field(default=2, ge=0)  # times a crashed expert actor is restarted
     max_task_retries: int = Field(default=2, ge=0)  # times a chunk is resent to a restarted actor
-    # In process: experts working on a chunk at once, each on a thread of its own (their models
-    # run outside Python's lock), so that they share the cores with decoding. 0: one per CPU
-    # core; 1: one after another.
-    expert_threads: int = Field(default=0, ge=0)
+    # In process: each expert on a thread of its own, all working at once (their models run
+    # outside Python's lock), sharing the cores with decoding; false: one after another
+    concurrent_experts: bool = True
 
 
 class CacheConfig(Strict):

@@ -8,13 +8,11 @@ the error as the reason. An engine that fails under the experts does (`EngineFau
 
 from __future__ import annotations
 
-import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, TypeVar
 
 from cer.core.config import ExpertConfig, ExpertContext
@@ -144,24 +142,29 @@ def prepare_chunk(preprocessor: StagedExpert, chunk: Chunk) -> tuple[Prepared | 
 
 @dataclass
 class _Pending:
-    """A chunk submitted in process: its parcel for each staged expert until answered."""
+    """A chunk submitted in process: per expert, its preprocessing and then its answer, each a
+    future of that expert's own thread."""
 
     chunk: Chunk
-    parcels: dict[str, Prepared] = field(default_factory=dict)
+    prepared: dict[str, Future[tuple[Prepared | list[ExpertOutput], float]]] = field(default_factory=dict)
+    answered: dict[str, Future[None]] = field(default_factory=dict)
     answers: dict[str, list[ExpertOutput]] = field(default_factory=dict)
 
 
 class InProcessExecutor(ExpertExecutor):
-    """Builds every expert in this process and runs them on a few threads.
+    """Builds every expert in this process and runs each on a thread of its own.
 
-    A chunk is preprocessed when submitted; when the oldest chunk is collected, each staged
-    expert runs the items of every chunk submitted so far in one stream of full batches, so
-    the runner's chunks in flight share forward passes here too. The experts work at once, on
-    `threads` threads (one per CPU core when 0; one after another when 1): each expert is
-    only ever on one thread at a time, so none needs to be thread-safe.
+    An expert's thread works through what is asked of it in order: it preprocesses each chunk
+    as it is submitted, and when the oldest chunk is collected it runs the items of every chunk
+    it has preprocessed so far in one stream of full batches, so the runner's chunks in flight
+    share forward passes. The experts work at once, like Ray's actors without the processes:
+    their models run outside Python's lock, so they share the cores with decoding (the slowest
+    expert, speech recognition, need not wait for the others to finish a chunk). Each expert
+    is only ever on its own thread, so none needs to be thread-safe. With `concurrent` False
+    they run one after another in the caller's thread.
     """
 
-    def __init__(self, experts: Mapping[str, ExpertConfig], context: ExpertContext, threads: int = 0) -> None:
+    def __init__(self, experts: Mapping[str, ExpertConfig], context: ExpertContext, concurrent: bool = True) -> None:
         super().__init__()
         self.experts: dict[str, ServedExpert] = {}
         with loading_experts(len(experts)) as bar:
@@ -171,8 +174,7 @@ class InProcessExecutor(ExpertExecutor):
                 bar.update()
         self.seconds = dict.fromkeys(self.experts, 0.0)
         self._pending: list[_Pending] = []
-        workers = min(threads or os.cpu_count() or 1, len(self.experts))
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="cer-expert") if workers > 1 else None
+        self._threads = {name: _thread_of(name, concurrent) for name in self.experts}
 
     @property
     def statuses(self) -> dict[str, ExpertStatus]:
@@ -183,54 +185,63 @@ class InProcessExecutor(ExpertExecutor):
 
     def submit(self, chunk: Chunk) -> _Pending:
         pending = _Pending(chunk)
-        staged = {name: served.staged for name, served in self._wanted(chunk) if served.staged is not None}
-        prepared = self._each({name: partial(prepare_chunk, expert, chunk) for name, expert in staged.items()})
-        for name, (parcel, seconds) in prepared.items():
-            self.seconds[name] += seconds
-            if isinstance(parcel, Prepared):
-                pending.parcels[name] = parcel
-            else:
-                pending.answers[name] = parcel
+        for name, served in self._wanted(chunk):
+            if (staged := served.staged) is not None:
+                pending.prepared[name] = self._threads[name].submit(prepare_chunk, staged, chunk)
         self._pending.append(pending)
         return pending
 
     def collect(self, handle: _Pending) -> dict[str, list[ExpertOutput]]:
-        work: dict[str, Callable[[], tuple[list[list[ExpertOutput]], float]]] = {}
-        waiting: dict[str, list[_Pending]] = {}
         for name, served in self._wanted(handle.chunk):
-            if name in handle.answers:
-                continue
-            if served.staged is None:
-                work[name] = partial(self._predict, served, handle.chunk)
-                waiting[name] = [handle]
-            else:
-                # this chunk and those submitted after it that went to this expert
-                waiting[name] = [p for p in self._pending if name in p.parcels]
-                work[name] = partial(served.answer, [p.parcels[name] for p in waiting[name]])
-        for name, (outputs, seconds) in self._each(work).items():
-            for pending, chunk_outputs in zip(waiting[name], outputs, strict=True):
-                pending.answers[name] = chunk_outputs
-                pending.parcels.pop(name, None)  # its items are spent
-            self.seconds[name] += seconds
+            if name not in handle.answered:
+                # this chunk and those submitted after it that went to this expert, answered together
+                waiting = [p for p in self._pending if name in p.prepared and name not in p.answered]
+                job = self._threads[name].submit(self._answer, served, name, waiting or [handle])
+                for pending in waiting or [handle]:
+                    pending.answered[name] = job
+        for name, _ in self._wanted(handle.chunk):
+            handle.answered[name].result()
         self._pending.remove(handle)
         return {name: handle.answers[name] for name, _ in self._wanted(handle.chunk)}
 
-    @staticmethod
-    def _predict(served: ServedExpert, chunk: Chunk) -> tuple[list[list[ExpertOutput]], float]:
-        outputs, seconds = served.predict(chunk)
-        return [outputs], seconds
-
-    def _each(self, work: Mapping[str, Callable[[], T]]) -> dict[str, T]:
-        """Each expert's piece of work done, on the pool's threads when there is one (the
-        pieces never raise: every step of a `ServedExpert` answers instead)."""
-        if self._pool is None or len(work) < 2:
-            return {name: job() for name, job in work.items()}
-        futures = {name: self._pool.submit(job) for name, job in work.items()}
-        return {name: future.result() for name, future in futures.items()}
+    def _answer(self, served: ServedExpert, name: str, chunks: list[_Pending]) -> None:
+        """On the expert's thread: answer `chunks` (preprocessed earlier on this same thread),
+        setting their answers, and count the seconds it took, preprocessing included (only
+        this thread writes its expert's count)."""
+        if served.staged is None:
+            [pending] = chunks
+            pending.answers[name], seconds = served.predict(pending.chunk)
+            self.seconds[name] += seconds
+            return
+        prepared = {id(pending): pending.prepared[name].result() for pending in chunks}
+        seconds = sum(taken for _, taken in prepared.values())
+        parcels = [(pending, parcel) for pending in chunks if isinstance(parcel := prepared[id(pending)][0], Prepared)]
+        for pending in chunks:
+            if not isinstance(parcel := prepared[id(pending)][0], Prepared):
+                pending.answers[name] = parcel  # preprocessing failed: the absent outputs it made
+        if parcels:
+            outputs, answer_s = served.answer([parcel for _, parcel in parcels])
+            for (pending, _), chunk_outputs in zip(parcels, outputs, strict=True):
+                pending.answers[name] = chunk_outputs
+            seconds += answer_s
+        self.seconds[name] += seconds
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+        for thread in self._threads.values():
+            thread.shutdown(wait=True)
 
     def _wanted(self, chunk: Chunk) -> list[tuple[str, ServedExpert]]:
         return [(name, served) for name, served in self.experts.items() if chunk.wants(name)]
+
+
+class _CallerThread(Executor):
+    """Runs each job at once in the caller's thread: the experts one after another."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+        future.set_result(fn(*args, **kwargs))  # the jobs never raise: every step of a ServedExpert answers instead
+        return future
+
+
+def _thread_of(name: str, concurrent: bool) -> Executor:
+    return ThreadPoolExecutor(1, thread_name_prefix=f"cer-{name}") if concurrent else _CallerThread()
