@@ -86,7 +86,11 @@ class FaceConfig(Strict):
     nms_threshold: float = Field(default=0.3, ge=0, le=1)
     min_face_px: int = Field(default=24, ge=1)  # smaller faces are ignored
     track_iou: float = Field(default=0.3, ge=0, le=1)  # least overlap that continues a track across sampled frames
-    max_track_gap: int = Field(default=5, ge=0)  # sampled frames a track may miss before it ends
+    max_track_gap: int = Field(default=5, ge=0)  # detections a track may miss before it ends
+    # Faces are detected on every Nth sampled frame (and a chunk's last); on the frames between,
+    # each face seen on both detections around them is placed between its two boxes, in
+    # proportion to the time. 1: every sampled frame.
+    detect_every: int = Field(default=1, ge=1)
 
 
 class PersonsConfig(Strict):

@@ -94,6 +94,27 @@ class IouTracker:
         return matches
 
 
+def interpolated(before: SampledFrame, after: SampledFrame, t_s: float) -> list[FaceBox]:
+    """The faces tracked on both frames (by track), placed for time `t_s` between them: each
+    corner moved in proportion to the time, the lower score kept."""
+    share = (t_s - before.t_s) / (after.t_s - before.t_s)
+    earlier = {box.track_id: box for box in before.faces}
+    return [
+        replace(
+            box,
+            x0=start.x0 + share * (box.x0 - start.x0),
+            y0=start.y0 + share * (box.y0 - start.y0),
+            x1=start.x1 + share * (box.x1 - start.x1),
+            y1=start.y1 + share * (box.y1 - start.y1),
+            score=min(start.score, box.score),
+            person=-1,
+            mouth_motion=None,
+        )
+        for box in after.faces
+        if (start := earlier.get(box.track_id)) is not None
+    ]
+
+
 def main_track(frames: list[SampledFrame]) -> int:
     """The track with the largest sum of (area x score) over `frames`; NO_TRACK when faceless.
 
@@ -123,6 +144,8 @@ class FaceTracker:
         """Forget all tracks and persons (before a new video); the detector stays loaded."""
         self._tracker = IouTracker(self.config.track_iou, self.config.max_track_gap)
         self._persons = PersonTracker(self.persons_config)
+        self._sampled = 0  # sampled frames seen since the reset
+        self._detected: SampledFrame | None = None  # the last frame faces were detected on
 
     @property
     def track_count(self) -> int:
@@ -146,9 +169,18 @@ class FaceTracker:
     def process(self, frames: list[SampledFrame]) -> int:
         """Detect and track faces on a chunk's frames (in time order) and set each frame's
         `faces` and `main_box` in place. Returns the chunk's main track id, or NO_TRACK."""
-        for frame in frames:
+        between: list[SampledFrame] = []  # frames since the last detection, placed at the next
+        for position, frame in enumerate(frames):
+            self._sampled += 1
+            if (self._sampled - 1) % self.config.detect_every and position < len(frames) - 1:
+                between.append(frame)
+                continue
             frame.faces = self._tracker.update(self.detect(frame.image))
-            self._persons.update(frame)
+            for skipped in between:
+                skipped.faces = interpolated(self._detected, frame, skipped.t_s) if self._detected else []
+            for seen in (*between, frame):
+                self._persons.update(seen)
+            between, self._detected = [], frame
         main_id = main_track(frames)
         for frame in frames:
             frame.main_box = next((b for b in frame.faces if b.track_id == main_id), None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -155,6 +156,32 @@ def test_single_face_video_has_one_main_track_in_every_frame(blazeface: FaceTrac
     for frame in frames:
         assert frame.main_box is not None and frame.main_box.track_id in main_ids
         assert [face.track_id for face in frame.faces] == list(main_ids)
+
+
+def test_faces_detected_on_every_third_frame_are_placed_between_on_the_others(
+    blazeface_config: FaceConfig, blazeface: FaceTracker, cache_dir: Path, data_dir: Path
+) -> None:
+    every_frame = sampled_frames(data_dir / "single_face.mp4")
+    blazeface.reset()
+    blazeface.process(every_frame)
+    sparse = FaceTracker(blazeface_config.model_copy(update={"detect_every": 3}), cache_dir)
+    frames = sampled_frames(data_dir / "single_face.mp4")
+    half = len(frames) // 2
+    detected = {0, *range(3, len(frames), 3), half - 1, len(frames) - 1}  # every third, and each chunk's last
+    calls = []
+    detect = sparse.detect
+    sparse.detect = lambda image: calls.append(image) or detect(image)  # type: ignore[method-assign]
+    assert sparse.process(frames[:half]) == sparse.process(frames[half:]) != NO_TRACK
+    assert len(calls) == len(detected)
+    for position, (frame, reference) in enumerate(zip(frames, every_frame, strict=True)):
+        [box], [truth] = frame.faces, reference.faces
+        assert frame.main_box == box and box.person == 1
+        if position in detected:
+            assert box == replace(truth, mouth_motion=box.mouth_motion)  # the detector's own box
+        else:  # placed between: each side within 5 % of the face's size of where the detector finds it
+            drift = max(abs(box.x0 - truth.x0), abs(box.y0 - truth.y0), abs(box.x1 - truth.x1), abs(box.y1 - truth.y1))
+            assert drift < 0.05 * truth.area**0.5
+    assert all(frame.faces[0].mouth_motion is not None for frame in frames[1:])  # every frame still measures the mouth
 
 
 # --- a detector whose model cannot be had is an error, never a silent fall-back -------------
