@@ -255,6 +255,20 @@ def test_silence_has_no_speech_for_text_and_audio(offline_text: TextExpert, offl
 
 
 @pytest.mark.offline
+def test_the_audio_and_text_experts_find_a_chunk_s_speech_once(
+    offline_text: TextExpert, offline_audio: AudioExpert, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    heard: list[np.ndarray] = []
+    for vad in (offline_audio.vad, offline_text.vad):
+        monkeypatch.setattr(vad, "_find", lambda audio, find=vad._find: heard.append(audio) or find(audio))
+    audio = demo_speech().copy()  # an array no earlier test handed in
+    spans = offline_audio.vad.speech_spans(audio)
+    assert spans and offline_text.vad.speech_spans(audio) == spans
+    assert len(heard) == 1  # the text expert got the audio expert's spans
+    assert offline_text.vad.speech_spans(audio.copy()) == spans and len(heard) == 2  # another array is heard anew
+
+
+@pytest.mark.offline
 def test_a_video_without_audio_is_absent_with_the_reason(offline_text: TextExpert, offline_audio: AudioExpert) -> None:
     chunk = chunk_of(np.zeros(0, dtype=np.float32), [window(0, 0.0, 4.0)], has_audio=False)
     for expert in (offline_text, offline_audio):
