@@ -213,11 +213,13 @@ class InProcessExecutor(ExpertExecutor):
             pending.answers[name], seconds = served.predict(pending.chunk)
             self.seconds[name] += seconds
             return
-        prepared = {id(pending): pending.prepared[name].result() for pending in chunks}
-        seconds = sum(taken for _, taken in prepared.values())
-        parcels = [(pending, parcel) for pending in chunks if isinstance(parcel := prepared[id(pending)][0], Prepared)]
+        seconds, parcels = 0.0, []
         for pending in chunks:
-            if not isinstance(parcel := prepared[id(pending)][0], Prepared):
+            parcel, taken = pending.prepared[name].result()
+            seconds += taken
+            if isinstance(parcel, Prepared):
+                parcels.append((pending, parcel))
+            else:
                 pending.answers[name] = parcel  # preprocessing failed: the absent outputs it made
         if parcels:
             outputs, answer_s = served.answer([parcel for _, parcel in parcels])

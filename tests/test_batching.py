@@ -129,8 +129,9 @@ def window_probs(result: dict[str, Any]) -> dict[str, list[Any]]:
 @pytest.fixture(scope="module")
 def one_chunk_at_a_time(demo_clip: Path) -> dict[str, Any]:
     """The tiny profile on the demo clip, one window per chunk and each chunk answered before
-    the next is sent: no batching across chunks."""
-    with Pipeline.from_profile("tiny", media={"chunk_windows": 1}, execution={"chunks_in_flight": 1}) as pipeline:
+    the next is sent, the experts one after another: no batching across chunks, no threads."""
+    execution = {"chunks_in_flight": 1, "concurrent_experts": False}
+    with Pipeline.from_profile("tiny", media={"chunk_windows": 1}, execution=execution) as pipeline:
         return pipeline.run(demo_clip)
 
 
