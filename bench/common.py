@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from cer.core.config import load_profile
+from cer.core.config import load_profile, merge_settings
 
 FRAME_SHAPE = (540, 960, 3)  # a sampled frame of a 16:9 video at the default `media.max_side: 960`
 SHARED_CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "face_noface.mov"
@@ -39,16 +39,8 @@ def profile_file(
     if device is not None:
         settings["experts"] = {expert: {"device": device} for expert in load_profile(profile).experts}
     path = folder / f"{Path(profile).stem}-{name}.yaml"
-    path.write_text(yaml.safe_dump(merged(settings, overrides or {}), sort_keys=False))
+    path.write_text(yaml.safe_dump(merge_settings(settings, overrides or {}), sort_keys=False))
     return str(path)
-
-
-def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """`base` with `extra`'s keys set, nested mappings merged key by key."""
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
 
 
 def default_clip(given: Path | None, scratch: Path) -> Path:

@@ -340,7 +340,9 @@ def _is_model_ref(value: Any) -> bool:
     return isinstance(value, Mapping) and "source" in value
 
 
-def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+def merge_settings(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Profile settings `base` with `override`'s set over them, as a child profile sets its
+    parent's (`extends`): mappings merged key by key, a model replaced whole, `null` removing."""
     merged = dict(base)
     for key, value in override.items():
         if value is None:  # `key: null` in a child profile removes what the parent set
@@ -348,7 +350,7 @@ def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, An
         elif _is_model_ref(value):  # a model is replaced whole: the parent's checksum is not the child's file's
             merged[key] = value
         elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = merge_settings(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -364,7 +366,7 @@ def _resolved_dict(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     parent_path = path.parent / f"{parent}.yaml" if not str(parent).endswith((".yaml", ".yml")) else path.parent / parent
     if not parent_path.is_file():
         parent_path = profile_path(str(parent))
-    return _merge(_resolved_dict(parent_path, (*seen, path)), data)
+    return merge_settings(_resolved_dict(parent_path, (*seen, path)), data)
 
 
 def _error_lines(path: Path, exc: ValidationError) -> str:
@@ -407,7 +409,7 @@ def load_profile(name_or_path: str, overrides: Mapping[str, Any] | None = None) 
     path = profile_path(name_or_path)
     data = _resolved_dict(path)
     if overrides:
-        data = _merge(data, overrides)
+        data = merge_settings(data, overrides)
     data.setdefault("name", path.stem)
     try:
         profile = Profile.model_validate(data)

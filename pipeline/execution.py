@@ -195,9 +195,10 @@ class InProcessExecutor(ExpertExecutor):
         for name, served in self._wanted(handle.chunk):
             if name not in handle.answered:
                 # this chunk and those submitted after it that went to this expert, answered together
-                waiting = [p for p in self._pending if name in p.prepared and name not in p.answered]
-                job = self._threads[name].submit(self._answer, served, name, waiting or [handle])
-                for pending in waiting or [handle]:
+                # (an expert that is not staged prepares nothing: it answers this chunk alone)
+                waiting = [p for p in self._pending if name in p.prepared and name not in p.answered] or [handle]
+                job = self._threads[name].submit(self._answer, served, name, waiting)
+                for pending in waiting:
                     pending.answered[name] = job
         for name, _ in self._wanted(handle.chunk):
             handle.answered[name].result()
