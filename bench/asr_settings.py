@@ -3,12 +3,14 @@
     .venv/bin/python bench/asr_settings.py [--seconds 60]
 
 The speech of bench/talking_clip.py (12 different espeak-ng sentences with pauses; espeak-ng
-must be installed, since the word error rate needs the known sentences) is transcribed in
-18 s pieces, as the text expert hears a chunk of 8 windows, by the offline profile's Whisper
-(tiny.en, CTranslate2) with each setting: beam search 5 with Whisper's retries at higher
-temperatures (the earlier default), beam search 5 without retries, and greedy decoding without
-retries (the offline profile's choice). The word error rate counts words (lower case,
-punctuation dropped) against the sentences heard whole, the last sentence cut off aside.
+must be installed, since the word error rate needs the known sentences) is cut in 30 s pieces,
+as the text expert hears a chunk of 14 windows, and heard by the offline profile's text expert
+(Whisper tiny.en in CTranslate2, its `forward`: the pieces in one batch, a piece the batch cut
+short heard again alone) with each setting: beam search 5 with Whisper's retries at higher
+temperatures (the earlier default), beam search 5 without retries, greedy decoding with and
+without retries (the offline profile: without). Retries go one piece at a time. The word error
+rate counts words (lower case, punctuation dropped) against the sentences heard whole, the last
+sentence cut off aside.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ import time
 from talking_clip import speech_track  # bench/, the script's folder
 
 from cer.core.config import load_profile
-from cer.core.sources import resolve_model
 from cer.core.types import AUDIO_RATE
-from cer.modalities.asr import load_recognizer, transcript
+from cer.modalities.factory import build_expert
+from cer.modalities.text import ChunkSpeech, WindowSpan
 
-PIECE_S = 18.0  # a chunk of 8 windows: 7 hops of 2 s and one 4 s window
-SETTINGS = {"beam5_retries": (5, True), "beam5": (5, False), "greedy": (1, False)}
+PIECE_S = 30.0  # a chunk of 14 windows: 13 hops of 2 s and one 4 s window
+# name: (beam size, retries at higher temperatures)
+SETTINGS = {"beam5_retries": (5, True), "beam5": (5, False), "greedy_retries": (1, True), "greedy": (1, False)}
 
 
 def words_of(text: str) -> list[str]:
@@ -50,15 +53,18 @@ def main() -> None:
     audio, source, sentences = speech_track(seconds)
     if sentences is None:
         raise SystemExit(f"the speech is {source}: the word error rate needs espeak-ng's known sentences")
-    profile = load_profile("offline")
-    model = resolve_model(profile.experts["text"].models["asr"], profile.cache_path)
     reference = words_of(" ".join(sentences))
     piece = int(PIECE_S * AUDIO_RATE)
+    items = [
+        ChunkSpeech(audio[at : at + piece], at / AUDIO_RATE, (WindowSpan(0, at / AUDIO_RATE, (at + piece) / AUDIO_RATE),))
+        for at in range(0, len(audio), piece)
+    ]
     figures: dict[str, float] = {}
     for name, (beam_size, retries) in SETTINGS.items():
-        recognizer = load_recognizer("faster-whisper", model, "cpu", beam_size=beam_size, fallback=retries)
+        profile = load_profile("offline", {"experts": {"text": {"options": {"beam_size": beam_size, "asr_fallback": retries}}}})
+        expert = build_expert("text", profile.experts["text"], profile.expert_context)
         started = time.perf_counter()
-        heard = [transcript(recognizer.transcribe(audio[at : at + piece])) for at in range(0, len(audio), piece)]
+        heard = [windows[0].transcript for windows in expert.forward(items)]
         figures[f"{name}_s"] = time.perf_counter() - started
         # the sentence cut off at the end is not in the reference: compare as many words as it holds
         hypothesis = words_of(" ".join(heard))[: len(reference)]

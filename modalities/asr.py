@@ -159,7 +159,14 @@ class FasterWhisper(SpeechRecognizer):
         recording to 30 s and its decoder steps over small matrices, so running them together
         costs less than one after another (two cores, four 18 s chunks: 2.9 s -> 2.0 s, the
         same words). Greedy or beam decoding at temperature 0 only: retries at higher
-        temperatures (`fallback`) are a per-recording loop, so those go one at a time."""
+        temperatures (`fallback`) are a per-recording loop, so those go one at a time.
+
+        Each recording is decoded as one segment, without timestamp tokens (the words still get
+        their times, from the attention): with them, the batch drops the words after a
+        recording's last timestamp, which `transcribe` would decode in a next window and a
+        batch has none. On 30 s pieces of speech that lost the last seconds of most pieces
+        (bench/asr_settings.py). Whisper then sometimes ends a piece after its first word: the
+        text expert hears such a recording again alone (`TextExpert.forward`)."""
         if len(recordings) < 2 or len(self.temperatures) > 1 or max(len(audio) for audio in recordings) > _WHISPER_WINDOW:
             return super().transcribe_many(recordings)
         from faster_whisper import BatchedInferencePipeline
@@ -177,7 +184,7 @@ class FasterWhisper(SpeechRecognizer):
             beam_size=self.beam_size,
             temperature=0.0,
             word_timestamps=True,
-            without_timestamps=False,  # timestamp tokens, as `transcribe` decodes: the same words
+            without_timestamps=True,
             vad_filter=False,  # the text expert's own VAD chose these recordings
             clip_timestamps=[
                 {"start": start // AUDIO_RATE, "end": (start + length) / AUDIO_RATE} for start, length in zip(starts, lengths, strict=True)

@@ -3,7 +3,8 @@
 `preprocess` (CPU): Silero VAD over the chunk audio, so that recognition is skipped where
 nobody speaks; a chunk with speech gives one item, its audio and its windows. `forward`:
 Whisper with word timestamps over the items' audio (in one batch where the engine batches:
-faster-whisper), each item's words going to every window their midpoint falls in; then every window
+faster-whisper; an item whose words the batch cut short is heard again alone), each item's
+words going to every window their midpoint falls in; then every window
 transcript of the batch goes, in one call, through a text-emotion head that reads
 transcripts (`text_kind`; first-person speech); the status note says which head.
 `postprocess` returns the transcript and timed words as evidence.
@@ -22,10 +23,19 @@ from cer.core.types import Chunk, ExpertOutput, ExpertStatus
 from cer.modalities.asr import Word, load_recognizer, transcript, words_in_windows
 from cer.modalities.base import Prepared, StagedExpert
 from cer.modalities.text_emotion import load_text_emotion_head
-from cer.modalities.vad import VoiceActivity
+from cer.modalities.vad import SpeechSpan, VoiceActivity
 
 NO_AUDIO = "no audio track"
 NO_SPEECH = "no speech in window"
+
+
+def heard_through(words: Sequence[Word], spans: Sequence[SpeechSpan], share: float = 0.5) -> bool:
+    """Whether the words span at least `share` of the time from the first to the last speech
+    the VAD heard (times from the same first sample). No words at all count as heard: the
+    VAD also hears music and noise, where Whisper rightly finds nothing."""
+    if not spans or not words:
+        return True
+    return words[-1].end_s - words[0].start_s >= share * (spans[-1][1] - spans[0][0])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +129,12 @@ class TextExpert(StagedExpert):
         """Per item, per window: its words and transcript, and the emotion of every spoken
         transcript, all the items' scored together."""
         heard = self.recognizer.transcribe_many([item.audio for item in items])
+        # Whisper sometimes ends a recording after a word cut off at its start, and a batch
+        # cannot retry: an item whose words span too little of its speech is heard again alone
+        heard = [
+            words if heard_through(words, self.vad.speech_spans(item.audio)) else self.recognizer.transcribe(item.audio)
+            for item, words in zip(items, heard, strict=True)
+        ]
         in_video_time = [[word.shifted(item.audio_start_s) for word in words] for item, words in zip(items, heard, strict=True)]
         per_window = [
             [(transcript(words), words) for words in words_in_windows(item_words, item.windows)]

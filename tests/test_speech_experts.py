@@ -12,6 +12,7 @@ import json
 import pickle
 import shutil
 import subprocess
+from collections.abc import Sequence
 from importlib import import_module
 from pathlib import Path
 
@@ -21,10 +22,10 @@ import pytest
 from cer.core.config import load_profile
 from cer.core.labels import BASIC
 from cer.core.types import AUDIO_RATE, Chunk, VideoInfo, Window
-from cer.modalities.asr import Word, transcript, words_in_windows
+from cer.modalities.asr import SpeechRecognizer, Word, transcript, words_in_windows
 from cer.modalities.audio import NO_EMOTION_MODEL, AudioExpert, ProsodyTrack
 from cer.modalities.speech_emotion import SpeechEmotionModel, Wav2Vec2MeanPoolClassifier, build_tiny_speech_emotion
-from cer.modalities.text import TextExpert, WindowSpan
+from cer.modalities.text import ChunkSpeech, TextExpert, WindowSpan, heard_through
 from cer.modalities.tiny import TINY_BUILDERS
 from cer.modalities.vad import speech_extent, speech_seconds
 from cer.pipeline.demo import demo_speech
@@ -235,6 +236,72 @@ def test_recordings_transcribed_in_one_batch_give_the_words_of_one_at_a_time(off
         assert [word.end_s for word in words] == pytest.approx([word.end_s for word in reference], abs=0.021)
     assert "furious" in transcript(one_at_a_time[0]).lower() and "happy" in transcript(one_at_a_time[1]).lower()
     assert one_at_a_time[1][0].start_s >= 1.0  # times stay the recording's own, past its silence
+
+
+SENTENCES = [
+    "I honestly did not expect the results to come back this quickly.",
+    "We walked along the river until the lights came on in the town.",
+    "Please put the boxes by the door before you leave tomorrow.",
+    "She laughed so hard at the joke that she nearly dropped her coffee.",
+    "The meeting moved to Thursday, so we have two more days to prepare.",
+]
+
+
+@pytest.fixture(scope="module")
+def half_minutes(tmp_path_factory: pytest.TempPathFactory) -> list[np.ndarray]:
+    """Two chunks' audio of 30 s, speech from start to end, each cut off mid-sentence."""
+    folder = tmp_path_factory.mktemp("speech")
+    pause = np.zeros(int(0.4 * AUDIO_RATE), dtype=np.float32)
+    talk = np.concatenate([piece for sentence in SENTENCES * 3 for piece in (speak(sentence, folder), pause)])
+    second = 30 * AUDIO_RATE
+    return [talk[:second], talk[second // 2 : second // 2 + second]]
+
+
+@pytest.mark.offline
+@needs_espeak
+def test_a_batch_hears_each_recording_to_its_end(offline_text: TextExpert, half_minutes: list[np.ndarray]) -> None:
+    """Decoded with timestamp tokens, a batch lost the last seconds of speech of each 30 s
+    recording (the segment still open there); decoded as one segment, it keeps them."""
+    for audio, words in zip(half_minutes, offline_text.recognizer.transcribe_many(half_minutes), strict=True):
+        last_speech_s = offline_text.vad.speech_spans(audio)[-1][1]
+        assert words[-1].end_s > last_speech_s - 1.5, transcript(words)
+
+
+class StopsEarlyInBatches:
+    """The offline recognizer, but its batches keep only each recording's last word: what
+    Whisper sometimes does after a word cut off at a recording's start."""
+
+    def __init__(self, recognizer: SpeechRecognizer) -> None:
+        self.recognizer = recognizer
+        self.alone = 0
+
+    def transcribe(self, audio16k: np.ndarray) -> list[Word]:
+        self.alone += 1
+        return self.recognizer.transcribe(audio16k)
+
+    def transcribe_many(self, recordings: Sequence[np.ndarray]) -> list[list[Word]]:
+        return [words[-1:] for words in self.recognizer.transcribe_many(recordings)]
+
+
+@pytest.mark.offline
+@needs_espeak
+def test_a_recording_the_batch_cut_short_is_heard_again_alone(
+    offline_text: TextExpert, half_minutes: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    items = [ChunkSpeech(audio, 0.0, (WindowSpan(0, 0.0, 30.0),)) for audio in half_minutes]
+    alone = [transcript(offline_text.recognizer.transcribe(audio)) for audio in half_minutes]
+    stops_early = StopsEarlyInBatches(offline_text.recognizer)
+    monkeypatch.setattr(offline_text, "recognizer", stops_early)
+    assert [windows[0].transcript for windows in offline_text.forward(items)] == alone
+    assert stops_early.alone == 2 and all(len(text.split()) > 40 for text in alone)
+
+
+def test_words_that_span_half_the_speech_count_as_heard_through() -> None:
+    speech = [(0.5, 10.0), (12.0, 20.5)]  # 20 s from the first speech to the last
+    assert heard_through([Word("a", 0.6, 1.0), Word("b", 10.0, 10.7)], speech)
+    assert not heard_through([Word("me.", 19.0, 20.0)], speech)
+    assert heard_through([], speech)  # nothing heard: music or noise the VAD took for speech
+    assert heard_through([Word("a", 0.0, 0.1)], [])
 
 
 @pytest.mark.offline
