@@ -55,14 +55,16 @@ def main() -> None:
         raise SystemExit(f"the speech is {source}: the word error rate needs espeak-ng's known sentences")
     reference = words_of(" ".join(sentences))
     piece = int(PIECE_S * AUDIO_RATE)
-    items = [
-        ChunkSpeech(audio[at : at + piece], at / AUDIO_RATE, (WindowSpan(0, at / AUDIO_RATE, (at + piece) / AUDIO_RATE),))
-        for at in range(0, len(audio), piece)
-    ]
+    pieces = {at / AUDIO_RATE: audio[at : at + piece] for at in range(0, len(audio), piece)}  # start (s) -> audio
     figures: dict[str, float] = {}
     for name, (beam_size, retries) in SETTINGS.items():
         profile = load_profile("offline", {"experts": {"text": {"options": {"beam_size": beam_size, "asr_fallback": retries}}}})
         expert = build_expert("text", profile.experts["text"], profile.expert_context)
+        # the items the expert's `preprocess` makes of such chunks: the audio, one window, the speech
+        items = [
+            ChunkSpeech(sound, start, (WindowSpan(0, start, start + PIECE_S),), tuple(expert.vad.speech_spans(sound)))
+            for start, sound in pieces.items()
+        ]
         started = time.perf_counter()
         heard = [windows[0].transcript for windows in expert.forward(items)]
         figures[f"{name}_s"] = time.perf_counter() - started

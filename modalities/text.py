@@ -49,11 +49,13 @@ class WindowSpan:
 
 @dataclasses.dataclass(frozen=True)
 class ChunkSpeech:
-    """An item: the audio of a chunk where the VAD heard speech, and the chunk's windows."""
+    """An item: the audio of a chunk where the VAD heard speech, the chunk's windows, and the
+    speech spans the VAD found (seconds from the audio's first sample)."""
 
     audio: np.ndarray  # float32 mono at AUDIO_RATE
     audio_start_s: float  # video time of its first sample
     windows: tuple[WindowSpan, ...]
+    speech: tuple[SpeechSpan, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,10 +122,11 @@ class TextExpert(StagedExpert):
         """Items: the chunk's `ChunkSpeech`, none when it has no audio or the VAD hears no speech; plan: a `TextPlan`."""
         has_audio = chunk.video.has_audio and chunk.audio.size > 0
         plan = TextPlan(tuple(chunk.window_indices), has_audio)
-        if not has_audio or not self.vad.speech_spans(chunk.audio):
+        spans = self.vad.speech_spans(chunk.audio) if has_audio else []
+        if not spans:
             return Prepared([], plan)
         windows = tuple(WindowSpan(w.index, w.start_s, w.end_s) for w in chunk.windows)
-        return Prepared([ChunkSpeech(chunk.audio, chunk.audio_start_s, windows)], plan)
+        return Prepared([ChunkSpeech(chunk.audio, chunk.audio_start_s, windows, tuple(spans))], plan)
 
     def forward(self, items: Sequence[ChunkSpeech]) -> list[list[WindowText]]:
         """Per item, per window: its words and transcript, and the emotion of every spoken
@@ -132,7 +135,7 @@ class TextExpert(StagedExpert):
         # Whisper sometimes ends a recording after a word cut off at its start, and a batch
         # cannot retry: an item whose words span too little of its speech is heard again alone
         heard = [
-            words if heard_through(words, self.vad.speech_spans(item.audio)) else self.recognizer.transcribe(item.audio)
+            words if heard_through(words, item.speech) else self.recognizer.transcribe(item.audio)
             for item, words in zip(items, heard, strict=True)
         ]
         in_video_time = [[word.shifted(item.audio_start_s) for word in words] for item, words in zip(items, heard, strict=True)]

@@ -288,7 +288,7 @@ class StopsEarlyInBatches:
 def test_a_recording_the_batch_cut_short_is_heard_again_alone(
     offline_text: TextExpert, half_minutes: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    items = [ChunkSpeech(audio, 0.0, (WindowSpan(0, 0.0, 30.0),)) for audio in half_minutes]
+    items = [ChunkSpeech(audio, 0.0, (WindowSpan(0, 0.0, 30.0),), tuple(offline_text.vad.speech_spans(audio))) for audio in half_minutes]
     alone = [transcript(offline_text.recognizer.transcribe(audio)) for audio in half_minutes]
     stops_early = StopsEarlyInBatches(offline_text.recognizer)
     monkeypatch.setattr(offline_text, "recognizer", stops_early)
