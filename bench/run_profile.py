@@ -51,10 +51,11 @@ def measure(video: Path, profile: Path, out_dir: Path, code: Path | None = None,
     of this checkout's (bench/offline_speed.py's baseline), on this environment's packages.
     `second_run`: a process that loads the pipeline, runs the video, then runs it again and
     writes that run's results instead (the models loaded before any decoding, as in a service)."""
-    run = ["-c", _SECOND_RUN, str(video), str(profile), str(out_dir)] if second_run else ["-m", "cer", "run", str(video)]
+    if second_run:
+        run = ["-c", _SECOND_RUN, str(video), str(profile), str(out_dir)]
+    else:
+        run = ["-m", "cer", "run", str(video), "--profile", str(profile), "--out", str(out_dir)]
     command = [sys.executable, "-c", _MEASURE, sys.executable, *run]
-    if not second_run:
-        command += ["--profile", str(profile), "--out", str(out_dir)]
     # Run elsewhere than the checkout, so that its `cer/` folder is not found first
     where = {"cwd": out_dir.parent, "env": {**os.environ, "PYTHONPATH": str(code)}} if code is not None else {}
     started = time.perf_counter()

@@ -13,6 +13,7 @@ transcripts (`text_kind`; first-person speech); the status note says which head.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -23,7 +24,7 @@ from cer.core.types import Chunk, ExpertOutput, ExpertStatus
 from cer.modalities.asr import Word, load_recognizer, transcript, words_in_windows
 from cer.modalities.base import Prepared, StagedExpert
 from cer.modalities.text_emotion import load_text_emotion_head
-from cer.modalities.vad import SpeechSpan, VoiceActivity
+from cer.modalities.vad import SpeechSpan, VoiceActivity, speech_extent
 
 NO_AUDIO = "no audio track"
 NO_SPEECH = "no speech in window"
@@ -33,9 +34,10 @@ def heard_through(words: Sequence[Word], spans: Sequence[SpeechSpan], share: flo
     """Whether the words span at least `share` of the time from the first to the last speech
     the VAD heard (times from the same first sample). No words at all count as heard: the
     VAD also hears music and noise, where Whisper rightly finds nothing."""
-    if not spans or not words:
+    extent = speech_extent(spans, 0.0, math.inf)
+    if extent is None or not words:
         return True
-    return words[-1].end_s - words[0].start_s >= share * (spans[-1][1] - spans[0][0])
+    return words[-1].end_s - words[0].start_s >= share * (extent[1] - extent[0])
 
 
 @dataclasses.dataclass(frozen=True)
