@@ -167,6 +167,10 @@ class ExecutionConfig(Strict):
     # In process: each expert on a thread of its own, all working at once (their models run
     # outside Python's lock), sharing the cores with decoding; false: one after another
     concurrent_experts: bool = True
+    # In process, on threads: the experts whose answers the others wait on (as a rule the
+    # slowest) keep the normal scheduling priority, the others run below them and fill the
+    # cores around them (cer.pipeline.core_shares). Empty: every expert alike.
+    lead_experts: list[str] = Field(default_factory=list)
 
 
 class CacheConfig(Strict):
@@ -254,10 +258,11 @@ class Profile(Strict):
     live: LiveConfig = LiveConfig()
 
     @model_validator(mode="after")
-    def _temperatures_name_experts(self) -> Profile:
-        unknown = sorted(set(self.fusion.temperatures) - set(self.experts))
-        if unknown:
-            raise ValueError(f"fusion.temperatures names no expert of the profile: {', '.join(unknown)}")
+    def _settings_name_experts(self) -> Profile:
+        for setting, names in (("fusion.temperatures", self.fusion.temperatures), ("execution.lead_experts", self.execution.lead_experts)):
+            unknown = sorted(set(names) - set(self.experts))
+            if unknown:
+                raise ValueError(f"{setting} names no expert of the profile: {', '.join(unknown)}")
         return self
 
     @property

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -20,6 +20,7 @@ from cer.core.progress import loading_experts
 from cer.core.types import Chunk, ExpertOutput, ExpertStatus
 from cer.modalities.base import Prepared, StagedExpert
 from cer.modalities.factory import build_expert
+from cer.pipeline.core_shares import IntraOpThreads, background_priority
 
 T = TypeVar("T")
 _FAILED = "expert failed: "  # starts the reason of every output `failed_outputs` makes
@@ -160,11 +161,14 @@ class InProcessExecutor(ExpertExecutor):
     share forward passes. The experts work at once, like Ray's actors without the processes:
     their models run outside Python's lock, so they share the cores with decoding (the slowest
     expert, speech recognition, need not wait for the others to finish a chunk). Each expert
-    is only ever on its own thread, so none needs to be thread-safe. With `concurrent` False
-    they run one after another in the caller's thread.
+    is only ever on its own thread, so none needs to be thread-safe. The cores are shared out
+    as `cer.pipeline.core_shares` says: the `lead` experts' threads first. With `concurrent`
+    False they run one after another in the caller's thread.
     """
 
-    def __init__(self, experts: Mapping[str, ExpertConfig], context: ExpertContext, concurrent: bool = True) -> None:
+    def __init__(
+        self, experts: Mapping[str, ExpertConfig], context: ExpertContext, concurrent: bool = True, lead: Collection[str] = ()
+    ) -> None:
         super().__init__()
         self.experts: dict[str, ServedExpert] = {}
         with loading_experts(len(experts)) as bar:
@@ -174,7 +178,8 @@ class InProcessExecutor(ExpertExecutor):
                 bar.update()
         self.seconds = dict.fromkeys(self.experts, 0.0)
         self._pending: list[_Pending] = []
-        self._threads = {name: _thread_of(name, concurrent) for name in self.experts}
+        self._threads = {name: _thread_of(name, concurrent, background=name not in lead) for name in self.experts}
+        self._intra_op = IntraOpThreads(len(self.experts) if concurrent else 1)
 
     @property
     def statuses(self) -> dict[str, ExpertStatus]:
@@ -232,6 +237,7 @@ class InProcessExecutor(ExpertExecutor):
     def close(self) -> None:
         for thread in self._threads.values():
             thread.shutdown(wait=True)
+        self._intra_op.restore()
 
     def _wanted(self, chunk: Chunk) -> list[tuple[str, ServedExpert]]:
         return [(name, served) for name, served in self.experts.items() if chunk.wants(name)]
@@ -246,5 +252,7 @@ class _CallerThread(Executor):
         return future
 
 
-def _thread_of(name: str, concurrent: bool) -> Executor:
-    return ThreadPoolExecutor(1, thread_name_prefix=f"cer-{name}") if concurrent else _CallerThread()
+def _thread_of(name: str, concurrent: bool, background: bool) -> Executor:
+    if not concurrent:
+        return _CallerThread()
+    return ThreadPoolExecutor(1, thread_name_prefix=f"cer-{name}", initializer=background_priority if background else None)

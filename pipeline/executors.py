@@ -69,7 +69,8 @@ def with_engine(profile: Profile, engine: Engine) -> Profile:
 def start_executor(profile: Profile, experts: Mapping[str, ExpertConfig]) -> ExpertExecutor:
     """The executor `profile.execution.engine` names (`auto` resolved here), with `experts` built."""
     if choose_engine(profile.execution) == "inprocess":
-        return InProcessExecutor(experts, profile.expert_context, profile.execution.concurrent_experts)
+        execution = profile.execution
+        return InProcessExecutor(experts, profile.expert_context, execution.concurrent_experts, lead=execution.lead_experts)
     from cer.pipeline.ray_executor import RayExecutor  # deferred: importing Ray takes a second
 
     return RayExecutor.start(experts, profile.expert_context, profile.execution)
