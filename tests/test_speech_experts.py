@@ -336,6 +336,22 @@ def test_the_audio_and_text_experts_find_a_chunk_s_speech_once(
 
 
 @pytest.mark.offline
+def test_voice_activity_finds_the_spans_of_the_silero_package_s_own_loop(offline_audio: AudioExpert) -> None:
+    import torch
+    from silero_vad import get_speech_timestamps
+    from silero_vad.utils_vad import OnnxWrapper
+
+    reference = OnnxWrapper(str(offline_audio.model_path("vad")), force_onnx_cpu=True)
+    noise = np.random.default_rng(0).normal(0, 0.05, 3 * AUDIO_RATE).astype(np.float32)
+    speech = demo_speech()
+    # speech, speech in noise and a length that ends inside a frame
+    for audio in (speech, np.concatenate([silence(1.3), speech[: 5 * AUDIO_RATE + 100] + noise.mean(), noise])):
+        expected = get_speech_timestamps(torch.from_numpy(audio.copy()), reference, threshold=0.5, sampling_rate=AUDIO_RATE)
+        spans = offline_audio.vad.speech_spans(audio.copy())
+        assert spans and spans == [(stamp["start"] / AUDIO_RATE, stamp["end"] / AUDIO_RATE) for stamp in expected]
+
+
+@pytest.mark.offline
 def test_a_video_without_audio_is_absent_with_the_reason(offline_text: TextExpert, offline_audio: AudioExpert) -> None:
     chunk = chunk_of(np.zeros(0, dtype=np.float32), [window(0, 0.0, 4.0)], has_audio=False)
     for expert in (offline_text, offline_audio):
@@ -439,6 +455,16 @@ def test_a_voice_activity_model_that_is_not_silero_onnx_fails_loudly(tmp_path: P
     (tmp_path / "broken.onnx").write_bytes(b"not a model")
     with pytest.raises(RuntimeError, match=r"could not load the Silero VAD model from .*broken.onnx"):
         VoiceActivity(tmp_path / "broken.onnx")
+
+
+def test_an_onnx_model_that_is_not_silero_s_fails_loudly(tmp_path: Path) -> None:
+    from onnxruntime.datasets import get_example
+
+    from cer.modalities.vad import VoiceActivity
+
+    other = shutil.copy(get_example("sigmoid.onnx"), tmp_path / "silero_vad.onnx")  # onnxruntime's own example model
+    with pytest.raises(RuntimeError, match=r"silero_vad.onnx is not a Silero VAD model: its inputs are \['x'\]"):
+        VoiceActivity(Path(other))
 
 
 def test_a_folder_without_a_whisper_model_fails_loudly(tmp_path: Path) -> None:
