@@ -74,7 +74,7 @@ class VoiceActivity:
         return probabilities
 
     def _find(self, audio16k: np.ndarray) -> list[SpeechSpan]:
-        from silero_vad.utils_vad import get_speech_timestamps_from_probs
+        from silero_vad import get_speech_timestamps_from_probs
 
         if audio16k.size < _FRAME:
             return []

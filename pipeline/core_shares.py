@@ -16,7 +16,7 @@ import os
 import sys
 import threading
 
-# Niceness added to a background expert's thread: at +8 the scheduler gives it about a sixth of
+# Niceness added to a background expert's thread: at +8 the scheduler gives it about a seventh of
 # a core that a lead expert's thread also wants, and all of a core no one else wants
 BACKGROUND_NICE = 8
 _MAX_NICE = 19
